@@ -1,0 +1,27 @@
+# embrm: embedding-based reward-model experiments, end to end.
+# Usage: snakemake --cores all  (see README.md); the experiment is config.yaml.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/world.smk"
+include: "workflow/rules/pairs.smk"
+include: "workflow/rules/annotate.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/summarize.smk"
+include: "workflow/rules/track.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),

@@ -1,0 +1,108 @@
+"""Shared fixtures: a tiny valid config and a runner for the real Snakemake workflow."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "workflow"))
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TINY_CONFIG = {
+    "worlds": {
+        "tiny": {
+            "source": "synthetic",
+            "train_prompts": 300,
+            "train_responses": 6,
+            "test_prompts": 40,
+            "test_responses": 50,
+            "dim": 16,
+            "latent_dim": 4,
+            "seed": 0,
+        }
+    },
+    "annotators": {"bt": {"model": "bt", "beta": [1, 10]}},
+    "heads": {
+        "bt-mlp": {"params": {"hidden": [32, 16], "max_epochs": 5, "batch_size": 256}},
+        "clf-lgb": {"params": {"n_estimators": 40}},
+    },
+    "evaluation": {"repeats": 10, "n_values": [2, 10, 50]},
+    "annotation": {"heldout_pairs": 200},
+    "grid": {
+        "worlds": ["tiny"],
+        "annotators": ["bt"],
+        "designs": ["same-random", "cross-random"],
+        "quantities": [200],
+        "heads": ["bt-mlp", "clf-lgb"],
+        "seeds": [0],
+    },
+}
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@pytest.fixture
+def tiny_config() -> dict:
+    return copy.deepcopy(TINY_CONFIG)
+
+
+def snakemake(
+    workdir: Path,
+    *args: str,
+    config: dict | None = None,
+    check: bool = True,
+    timeout: int = 900,
+    env: dict | None = None,
+) -> subprocess.CompletedProcess:
+    """Run the repository's workflow in ``workdir`` (with ``config`` as its config.yaml)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
+    full_env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **(env or {}),
+    }
+    result = subprocess.run(
+        command, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=full_env
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+            f"{result.stderr[-6000:]}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_workflow(tmp_path_factory) -> Path:
+    """The tiny config run once end to end; tests read its results (never modify them)."""
+    workdir = tmp_path_factory.mktemp("tiny-workflow")
+    snakemake(workdir, "--cores", "2", config=TINY_CONFIG)
+    return workdir

@@ -1,0 +1,137 @@
+"""``embrm <stage>``: one subcommand per workflow stage.
+
+Snakemake's per-job rules call these; they are equally usable by hand. Settings arrive as JSON
+(``--spec``) exactly as the validated config holds them. A user-fixable problem prints
+``error: …`` naming the key or file and exits with status 2; no output is left half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .errors import EmbrmError
+
+
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="embrm", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="stage", required=True)
+
+    p = sub.add_parser("world", help="build a world directory (embeddings + golden rewards)")
+    p.add_argument("--spec", type=_json, required=True, help="the world's config entry as JSON")
+    p.add_argument("--out", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("pairs", help="draw training and held-out pairs for a design")
+    p.add_argument("--world", required=True)
+    p.add_argument("--design", required=True)
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--heldout", type=int, required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("annotate", help="label pairs with a simulated annotator")
+    p.add_argument("--world", required=True)
+    p.add_argument("--pairs", required=True)
+    p.add_argument("--annotator", type=_json, required=True)
+    p.add_argument("--scale", type=_json, required=True, help='"std" or a number, as JSON')
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--stats", required=True)
+
+    p = sub.add_parser("train", help="train a head (or ensemble) and predict the test set")
+    p.add_argument("--world", required=True)
+    p.add_argument("--pairs", required=True)
+    p.add_argument("--labels", required=True)
+    p.add_argument("--head", type=_json, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--curves", required=True)
+    p.add_argument("--info", required=True)
+
+    p = sub.add_parser("evaluate", help="score test predictions: Best-of-N, Spearman, accuracy")
+    p.add_argument("--world", required=True)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--pairs", required=True)
+    p.add_argument("--labels", required=True)
+    p.add_argument("--annotation-stats", required=True)
+    p.add_argument("--train-info", required=True)
+    p.add_argument("--curves", required=True)
+    p.add_argument("--run", type=_json, required=True)
+    p.add_argument("--evaluation", type=_json, required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("validate", help="validate a config file and print its run count")
+    p.add_argument("config")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s embrm %(levelname)s %(message)s"
+    )
+    from . import stages
+
+    try:
+        if args.stage == "world":
+            stages.build_world(args.spec, args.out, threads=args.threads, device=args.device)
+        elif args.stage == "pairs":
+            stages.make_pairs(args.world, args.design, args.n, args.seed, args.heldout, args.out)
+        elif args.stage == "annotate":
+            stages.annotate(
+                args.world, args.pairs, args.annotator, args.scale, args.seed, args.out, args.stats
+            )
+        elif args.stage == "train":
+            stages.train(
+                args.world,
+                args.pairs,
+                args.labels,
+                args.head,
+                args.seed,
+                threads=args.threads,
+                device=args.device,
+                model_dir=args.model_dir,
+                predictions_out=args.predictions,
+                curves_out=args.curves,
+                info_out=args.info,
+            )
+        elif args.stage == "evaluate":
+            stages.evaluate(
+                args.world,
+                args.predictions,
+                args.pairs,
+                args.labels,
+                args.annotation_stats,
+                args.train_info,
+                args.curves,
+                args.run,
+                args.evaluation,
+                args.out,
+            )
+        elif args.stage == "validate":
+            from .config import Plan, load
+
+            plan = Plan(load(args.config))
+            print(f"{args.config}: valid; {len(plan.runs)} runs")
+    except EmbrmError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

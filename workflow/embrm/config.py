@@ -1,0 +1,227 @@
+"""Configuration: schema validation with defaults, cross-key checks, and grid expansion.
+
+The schema (``workflow/schemas/config.schema.yaml``) is the single description of every key.
+Errors name the key path (``grid.quantities[1]``) and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+GRID_AXES = ("worlds", "annotators", "designs", "quantities", "heads", "seeds")
+
+
+@cache
+def load_schema() -> dict:
+    with open(SCHEMA_PATH) as handle:
+        return yaml.safe_load(handle)
+
+
+def key_path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def _validator():
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+
+    def fill_defaults(validator, properties, instance, schema):
+        # Fill defaults before validating, so defaults are validated too.
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    extended = jsonschema.validators.extend(base, {"properties": fill_defaults})
+    return extended(load_schema())
+
+
+def _describe(error) -> str:
+    # oneOf/anyOf errors are vague; the most specific sub-error usually says what was wrong.
+    import jsonschema
+
+    best = jsonschema.exceptions.best_match([error]) if error.context else error
+    where = key_path(best.absolute_path)
+    return f"config key '{where}': {best.message}"
+
+
+def validate(config: Mapping) -> dict:
+    """Return a validated deep copy of ``config`` with defaults filled in, or raise ConfigError."""
+    if not isinstance(config, Mapping):
+        raise ConfigError("config: expected a mapping at the top level")
+    config = copy.deepcopy(dict(config))
+    errors = sorted(_validator().iter_errors(config), key=lambda e: list(map(str, e.path)))
+    if errors:
+        raise ConfigError("\n".join(dict.fromkeys(_describe(e) for e in errors)))
+    _check_references(config)
+    return config
+
+
+def _check_references(config: dict) -> None:
+    from .heads import HEAD_TYPES
+
+    for name, head in config["heads"].items():
+        head_type = head.get("type", name)
+        if head_type not in HEAD_TYPES:
+            raise ConfigError(
+                f"config key 'heads.{name}': unknown head type '{head_type}'; "
+                f"expected one of {sorted(HEAD_TYPES)} (or set 'type')"
+            )
+        HEAD_TYPES[head_type].check_params(head.get("params", {}), f"heads.{name}.params")
+    blocks = [("grid", config["grid"])] + [
+        (f"extra_grids[{i}]", block) for i, block in enumerate(config["extra_grids"])
+    ]
+    for where, block in blocks:
+        for axis, section in (
+            ("worlds", "worlds"),
+            ("annotators", "annotators"),
+            ("heads", "heads"),
+        ):
+            for i, name in enumerate(block.get(axis, [])):
+                if name not in config[section]:
+                    raise ConfigError(
+                        f"config key '{where}.{axis}[{i}]': '{name}' is not defined under "
+                        f"'{section}' (defined: {sorted(config[section])})"
+                    )
+
+
+def load(path: str | Path) -> dict:
+    try:
+        with open(path) as handle:
+            raw = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return validate(raw or {})
+
+
+def format_number(value: float) -> str:
+    """Short, filename-safe, stable rendering: 1.0 -> '1', 0.5 -> '0.5', 1e-05 -> '1e-05'."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def expand_annotators(config: dict) -> dict[str, dict[str, list[dict]]]:
+    """Map each annotator entry to its grid values: ``{entry: {label: spec}}``.
+
+    List-valued parameters are grid axes. A label spells the model and every parameter, so two
+    entries that describe the same annotator share a label and run once.
+    """
+    expanded: dict[str, dict[str, dict]] = {}
+    for entry, spec in config["annotators"].items():
+        params = {k: v for k, v in spec.items() if k != "model"}
+        axes = {k: (v if isinstance(v, list) else [v]) for k, v in sorted(params.items())}
+        labels: dict[str, dict] = {}
+        for values in itertools.product(*axes.values()):
+            point = dict(zip(axes, values, strict=True))
+            label = "-".join([spec["model"], *(f"{k}{format_number(v)}" for k, v in point.items())])
+            labels[label] = {"model": spec["model"], **point}
+        expanded[entry] = labels
+    return expanded
+
+
+@dataclass(frozen=True, order=True)
+class Run:
+    """One grid cell: a head trained on one annotated pair set with one seed."""
+
+    world: str
+    design: str
+    n: int
+    seed: int
+    annotator: str
+    head: str
+
+    @property
+    def pairs_dir(self) -> str:
+        return f"{self.world}/{self.design}/n{self.n}/seed{self.seed}"
+
+    @property
+    def run_dir(self) -> str:
+        return f"{self.pairs_dir}/{self.annotator}/{self.head}"
+
+    @property
+    def prompt_pairing(self) -> str:
+        return self.design.split("-")[0]
+
+    @property
+    def candidates(self) -> str:
+        return self.design.split("-")[1]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Plan:
+    """The validated config and every run it asks for."""
+
+    def __init__(self, config: Mapping):
+        self.config = validate(config)
+        self.annotator_labels = expand_annotators(self.config)
+        self.annotator_specs = {
+            label: spec
+            for labels in self.annotator_labels.values()
+            for label, spec in labels.items()
+        }
+        self.runs = self._expand()
+
+    def _expand(self) -> list[Run]:
+        cells: set[Run] = set()
+        for block in [{}, *self.config["extra_grids"]]:
+            axes = {axis: block.get(axis, self.config["grid"][axis]) for axis in GRID_AXES}
+            labels = [
+                label for entry in axes["annotators"] for label in self.annotator_labels[entry]
+            ]
+            for world, design, n, seed, annotator, head in itertools.product(
+                axes["worlds"],
+                axes["designs"],
+                axes["quantities"],
+                axes["seeds"],
+                dict.fromkeys(labels),
+                axes["heads"],
+            ):
+                cells.add(Run(world, design, n, seed, annotator, head))
+        return sorted(cells)
+
+    def world_spec(self, world: str) -> dict:
+        return self.config["worlds"][world]
+
+    def head_spec(self, head: str) -> dict:
+        spec = dict(self.config["heads"][head])
+        spec.setdefault("type", head)
+        spec.setdefault("members", 1)
+        spec.setdefault("params", {})
+        return spec
+
+    def annotator_spec(self, label: str) -> dict:
+        return self.annotator_specs[label]
+
+    def unique(self, attribute: str) -> list:
+        return sorted({getattr(run, attribute) for run in self.runs}, key=str)
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """Hash of a JSON-able object, stable across processes and platforms."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def config_hash(config: Mapping) -> str:
+    return stable_hash(config)

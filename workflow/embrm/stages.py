@@ -1,0 +1,213 @@
+"""Stage entry points: files in, files out. The CLI and the Snakemake rules call only these.
+
+Each stage reads its inputs, calls the logic modules, and writes every output atomically, so a
+failed or interrupted job leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import DataError
+from .io import atomic_dir, atomic_path, read_json, read_npz, write_json, write_npy, write_npz
+from .seeding import rng
+
+log = logging.getLogger("embrm")
+
+
+def build_world(spec: dict, out_dir: str | Path, *, threads: int = 1, device: str = "auto") -> None:
+    from .sources import build_world as build
+
+    started = time.perf_counter()
+    build(spec, out_dir, threads=threads, device=device)
+    log.info("world written to %s in %.1f s", out_dir, time.perf_counter() - started)
+
+
+def make_pairs(world_dir, design: str, n: int, seed: int, heldout: int, out: str | Path) -> None:
+    from .pairing import capacity
+    from .pairing import make_pairs as draw
+    from .world import World
+
+    world = World(world_dir)
+    a, b = draw(
+        world.train.rewards, design, n, rng(seed, "pairs", design, n), key="grid.quantities"
+    )
+    test = world.test
+    heldout_n = min(heldout, capacity(test.prompts, test.responses, design))
+    ha, hb = draw(
+        test.rewards,
+        design,
+        heldout_n,
+        rng(seed, "heldout-pairs", design),
+        key="annotation.heldout_pairs",
+    )
+    write_npz(out, a=a, b=b, heldout_a=ha, heldout_b=hb)
+    log.info("%d %s pairs and %d held-out test pairs", a.size, design, ha.size)
+
+
+def annotate(
+    world_dir,
+    pairs_path,
+    annotator_spec: dict,
+    scale,
+    seed: int,
+    out: str | Path,
+    stats_out: str | Path,
+) -> None:
+    from .annotators import annotate as label_pairs
+    from .annotators import make_annotator, resolve_scale
+    from .world import World
+
+    world = World(world_dir)
+    pairs = read_npz(pairs_path, "a", "b", "heldout_a", "heldout_b")
+    annotator = make_annotator(annotator_spec)
+    scale_value = resolve_scale(scale, world.reward_std)
+    train_r, test_r = world.train.rewards.ravel(), world.test.rewards.ravel()
+    stream = rng(seed, "annotate", json.dumps(annotator_spec, sort_keys=True))
+    label, stats = label_pairs(
+        annotator, train_r[pairs["a"]], train_r[pairs["b"]], scale_value, stream
+    )
+    heldout_label, heldout_stats = label_pairs(
+        annotator, test_r[pairs["heldout_a"]], test_r[pairs["heldout_b"]], scale_value, stream
+    )
+    write_npz(out, label=label, heldout_label=heldout_label)
+    write_json(stats_out, {"annotator": annotator_spec, "train": stats, "heldout": heldout_stats})
+    log.info(
+        "annotated %d pairs: realized error %.3f", stats["pairs"], stats["realized_error_rate"]
+    )
+
+
+def train(
+    world_dir,
+    pairs_path,
+    labels_path,
+    head_spec: dict,
+    seed: int,
+    *,
+    threads: int,
+    device: str,
+    model_dir,
+    predictions_out,
+    curves_out,
+    info_out,
+) -> None:
+    import pandas as pd
+
+    from .heads.base import PairData
+    from .heads.ensemble import Ensemble
+    from .world import World, check_finite
+
+    world = World(world_dir)
+    pairs = read_npz(pairs_path, "a", "b")
+    labels = read_npz(labels_path, "label")
+    data = PairData(
+        world.train.flat_embeddings,
+        pairs["a"],
+        pairs["b"],
+        labels["label"],
+        source=str(world.train.embeddings_path),
+    )
+    ensemble = Ensemble(
+        head_spec["type"],
+        members=head_spec.get("members", 1),
+        params=head_spec.get("params", {}),
+        seed=seed,
+        device=device,
+        threads=threads,
+    )
+    started = time.perf_counter()
+    ensemble.fit(data)
+    fit_seconds = time.perf_counter() - started
+
+    check_finite(world.test.embeddings, world.test.embeddings_path)
+    started = time.perf_counter()
+    predictions = ensemble.predict_reward(world.test.embeddings)
+    predict_seconds = time.perf_counter() - started
+
+    with atomic_dir(model_dir) as tmp:
+        ensemble.save(tmp)
+    write_npy(predictions_out, predictions.astype(np.float32))
+    with atomic_path(curves_out) as tmp:
+        pd.DataFrame(ensemble.curves).to_csv(tmp, index=False)
+    members = ensemble.members
+    write_json(
+        info_out,
+        {
+            "head": ensemble.get_params(),
+            "device": getattr(members[0], "device_", "cpu"),
+            "threads": threads,
+            "best_epoch": [getattr(m, "best_epoch_", None) for m in members],
+            "fit_seconds": fit_seconds,
+            "predict_seconds": predict_seconds,
+            "train_pairs": int(pairs["a"].size),
+            "test_embeddings": int(np.prod(world.test.embeddings.shape[:2])),
+            "host": platform.node(),
+            "embrm_version": __version__,
+        },
+    )
+    log.info(
+        "trained %s in %.1f s, predicted in %.1f s", head_spec["type"], fit_seconds, predict_seconds
+    )
+
+
+def evaluate(
+    world_dir,
+    predictions_path,
+    pairs_path,
+    labels_path,
+    annotation_stats_path,
+    train_info_path,
+    curves_path,
+    run: dict,
+    evaluation: dict,
+    out,
+) -> None:
+    import csv
+
+    from .evaluation import bon_orders
+    from .evaluation import evaluate as score
+    from .heads.ensemble import AGGREGATIONS, combine
+    from .world import World
+
+    world = World(world_dir)
+    golden = world.test.rewards
+    predictions = np.load(predictions_path)
+    if predictions.ndim != 3 or predictions.shape[1:] != golden.shape:
+        raise DataError(
+            f"{predictions_path}: predictions shape {predictions.shape} does not match test rewards "
+            f"{golden.shape} (expected (members, P, K))"
+        )
+    pairs = read_npz(pairs_path, "heldout_a", "heldout_b")
+    labels = read_npz(labels_path, "heldout_label")
+    heldout = (pairs["heldout_a"], pairs["heldout_b"], labels["heldout_label"])
+    orders = bon_orders(golden.shape[1], evaluation["repeats"], rng(evaluation["seed"], "bon"))
+    started = time.perf_counter()
+    aggregations = AGGREGATIONS if predictions.shape[0] > 1 else ("mean",)
+    results = {
+        how: score(combine(predictions, how), golden, orders, evaluation["n_values"], heldout)
+        for how in aggregations
+    }
+    with open(curves_path) as handle:
+        curves = list(csv.DictReader(handle))
+    write_json(
+        out,
+        {
+            "run": run,
+            "annotation": read_json(annotation_stats_path),
+            "training": read_json(train_info_path),
+            "curves": curves,
+            "metrics": results,
+            "evaluate_seconds": time.perf_counter() - started,
+        },
+    )
+    mean = results["mean"]
+    log.info(
+        "BoN-%d gain %.4f, Spearman %.3f", mean["bon_n_max"], mean["bon_gain"], mean["spearman"]
+    )

@@ -1,0 +1,18 @@
+rule pairs:
+    input:
+        world_inputs,
+    output:
+        f"{RESULTS}/pairs/{CELL}.npz",
+    log:
+        f"{RESULTS}/logs/pairs/{CELL}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pairs/{CELL}.tsv"
+    conda:
+        ENV
+    params:
+        world=world_dir,
+        heldout=config["annotation"]["heldout_pairs"],
+    shell:
+        "python -m embrm pairs --world {params.world} --design {wildcards.design}"
+        " --n {wildcards.n} --seed {wildcards.seed} --heldout {params.heldout}"
+        " --out {output} > {log} 2>&1"
