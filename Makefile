@@ -37,11 +37,19 @@ format: $(STAMP)
 report: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --report results/report.html
 
+# MLflow UI on loopback only, against the project's database; one worker and no job runner keep
+# it near 0.5 GB (about 3 GB with MLflow's defaults). `make ui UI_PORT=5001` picks another port.
+UI_PORT ?= 5000
+MLFLOW_DB ?= $(CURDIR)/results/mlflow.db
 ui: $(STAMP)
-	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(CURDIR)/results/mlflow.db
+	@test -f $(MLFLOW_DB) || { echo "error: $(MLFLOW_DB) does not exist yet; run the workflow first (make run)" >&2; exit 1; }
+	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)/#/experiments (pick the experiment, then 'Model training')"
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --host 127.0.0.1 --port $(UI_PORT) \
+		--workers 1 --backend-store-uri sqlite:///$(MLFLOW_DB)
 
+# Log to MLflow whatever is not there yet (after an outage, or into a new tracking.uri).
 sync: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores 1 --forcerun track results/tracking/synced.json
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --forcerun track results/tracking/synced.json
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/default_grid.py

@@ -12,7 +12,9 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
 include: "workflow/rules/world.smk"
+include: "workflow/rules/text.smk"
 include: "workflow/rules/pairs.smk"
 include: "workflow/rules/annotate.smk"
 include: "workflow/rules/train.smk"

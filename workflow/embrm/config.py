@@ -181,6 +181,44 @@ class Plan:
             for label, spec in labels.items()
         }
         self.runs = self._expand()
+        self._check_annotators()
+        self._check_capacity()
+
+    def _check_annotators(self) -> None:
+        """Build every annotator once: cross-parameter rules fail here, before any job runs."""
+        from .annotators import make_annotator
+
+        for entry, labels in self.annotator_labels.items():
+            for spec in labels.values():
+                make_annotator(spec, where=f"annotators.{entry}")
+
+    def _check_capacity(self) -> None:
+        """Refuse more pairs than a design can deal on a synthetic world (sizes known from config);
+        other sources are checked by the pairs job once their sizes are known."""
+        from .pairing import capacity
+
+        for where, block in [
+            ("grid", {}),
+            *((f"extra_grids[{i}]", b) for i, b in enumerate(self.config["extra_grids"])),
+        ]:
+            axes = {axis: block.get(axis, self.config["grid"][axis]) for axis in GRID_AXES}
+            source = where if "quantities" in block else "grid"
+            for world in axes["worlds"]:
+                spec = self.config["worlds"][world]
+                if spec["source"] != "synthetic":
+                    continue
+                prompts, responses = spec["train_prompts"], spec["train_responses"]
+                for design in axes["designs"]:
+                    limit = capacity(prompts, responses, design)
+                    for i, n in enumerate(axes["quantities"]):
+                        if n > limit:
+                            raise ConfigError(
+                                f"config key '{source}.quantities[{i}]': {n} pairs requested "
+                                f"but design '{design}' on world '{world}' ({prompts} train "
+                                f"prompts × {responses} responses, worlds.{world}."
+                                f"train_prompts/train_responses) allows at most {limit} "
+                                f"distinct pairs" + (f" (in {where})" if source != where else "")
+                            )
 
     def _expand(self) -> list[Run]:
         cells: set[Run] = set()

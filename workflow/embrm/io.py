@@ -20,6 +20,17 @@ import numpy as np
 from .errors import DataError
 
 
+def _process_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by their owner only; outputs should get the usual permissions
+# (shared clusters, MLflow servers run by another user), so apply the process umask instead.
+FILE_MODE = 0o666 & ~_process_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
@@ -28,6 +39,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    os.chmod(tmp, FILE_MODE)
     try:
         yield tmp
         os.replace(tmp, path)

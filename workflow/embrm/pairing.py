@@ -1,17 +1,25 @@
 """Which responses get compared: same- or cross-prompt, with random, similar or diversified candidates.
 
-Within a prompt, responses are ranked by golden reward (rank 0 = worst). Each candidate rule is an
-ordered list of rank pairs per prompt:
+Within a prompt, responses are ranked by golden reward (rank 0 = worst). A candidate rule gives
+each prompt an ordered list of candidate pairs of ranks:
 
+- ``random``: a random order of all pairs, drawn per prompt (2 of K at random);
 - ``similar``: closest ranks first, nearest the middle first ((4, 5) of 10 comes first);
-- ``diversified``: farthest ranks first ((0, K−1) comes first);
-- ``random``: a random order of all pairs, drawn per prompt.
+- ``diversified``: farthest ranks first ((0, K−1) comes first).
 
-Pairs are dealt round-robin: round 0 gives one pair to every prompt (in a random prompt order), round
-1 a second, and so on, so ``n ≤ P`` means one pair per prompt (the paper's protocol) and ``n > P``
-adds further distinct pairs. Cross-prompt pairs keep the first response of each candidate pair and
-take the second from the same-round candidate pair of a random other prompt. Presentation order is
-randomized. Pairs are flat response indices ``prompt * K + rank_position``; no embedding is copied.
+Pairs are dealt round-robin: round 0 gives one candidate pair to every prompt (in a random prompt
+order), round 1 the next one, and so on, so ``n ≤ P`` means one pair per prompt (the study's
+protocol) and ``n > P`` adds further distinct pairs.
+
+- ``same``: the pair is the prompt's candidate pair itself.
+- ``cross``: as in the study's scripts, one response drawn at random from prompt i's candidate
+  pair is compared with one drawn at random from the same-round candidate pair of a random other
+  prompt j. With ``random`` candidates both sides are thus uniformly random responses of their
+  prompts; with ``diversified`` candidates half the pairs set a worst response against a best one
+  and half set two worst or two best responses against each other. A pair drawn twice is redrawn.
+
+Presentation order is randomized. Pairs are flat response indices ``prompt * K + response``; no
+embedding is copied.
 """
 
 from __future__ import annotations
@@ -25,23 +33,35 @@ from .errors import ConfigError
 PROMPT_PAIRINGS = ("same", "cross")
 CANDIDATES = ("random", "similar", "diversified")
 DESIGNS = tuple(f"{p}-{c}" for p in PROMPT_PAIRINGS for c in CANDIDATES)
+REDRAW_ROUNDS = 100  # vectorized redraws of duplicate cross pairs before an exhaustive search
 
 
 def capacity(prompts: int, responses: int, design: str) -> int:
-    """The most distinct pairs a design can produce."""
+    """The most pairs a design deals: one per candidate pair of every prompt.
+
+    Same-prompt designs cannot produce more distinct pairs; cross-prompt designs deal one pair per
+    candidate pair too (their possible pairs are far more numerous).
+    """
     if design.startswith("cross") and prompts < 2:
         return 0
     return prompts * comb(responses, 2)
 
 
-def _rank_pair_order(responses: int, candidates: str) -> np.ndarray:
-    """(C, 2) rank pairs in the order a deterministic candidate rule deals them."""
+def rank_pair_order(responses: int, candidates: str) -> np.ndarray:
+    """(C, 2) rank pairs (low, high) in the order a deterministic candidate rule deals them."""
+    if candidates not in ("similar", "diversified"):
+        raise ValueError(f"no fixed rank order for candidates '{candidates}'")
     low, high = np.triu_indices(responses, k=1)
     gap = high - low
     off_centre = np.abs(low + high - (responses - 1))
     primary = gap if candidates == "similar" else -gap
     order = np.lexsort((low, off_centre, primary))
     return np.stack([low[order], high[order]], axis=1)
+
+
+def first_rank_pair(responses: int, candidates: str) -> np.ndarray:
+    """The ranks a deterministic rule compares first: the two middle ranks, or worst and best."""
+    return rank_pair_order(responses, candidates)[0]
 
 
 def _random_rank_pairs(prompts: int, responses: int, rounds: int, rng) -> np.ndarray:
@@ -62,10 +82,13 @@ def _random_rank_pairs(prompts: int, responses: int, rounds: int, rng) -> np.nda
 def make_pairs(
     rewards: np.ndarray, design: str, n: int, rng: np.random.Generator, *, key: str = "quantity"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return flat indices ``(a, b)`` of ``n`` distinct pairs for ``design``."""
+    """Return flat indices ``(a, b)`` of ``n`` distinct pairs for ``design`` (``a`` shown first).
+
+    ``key`` names the config key that asked for ``n``, for the error when it is too many.
+    """
     if design not in DESIGNS:
         raise ConfigError(
-            f"config key 'grid.designs': unknown design '{design}'; expected {DESIGNS}"
+            f"config key 'grid.designs': unknown design '{design}'; expected one of {DESIGNS}"
         )
     prompt_pairing, candidates = design.split("-")
     prompts, responses = rewards.shape
@@ -75,43 +98,80 @@ def make_pairs(
             f"config key '{key}': {n} pairs requested but design '{design}' on {prompts} prompts × "
             f"{responses} responses allows at most {limit} distinct pairs"
         )
+    if n <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     rounds = -(-n // prompts)
-    # rank position -> response index, per prompt
-    by_rank = np.argsort(rewards, axis=1, kind="stable")
+    by_rank = np.argsort(rewards, axis=1, kind="stable")  # rank position -> response, per prompt
     if candidates == "random":
         rank_pairs = _random_rank_pairs(prompts, responses, rounds, rng)
     else:
         rank_pairs = np.broadcast_to(
-            _rank_pair_order(responses, candidates)[None, :rounds], (prompts, rounds, 2)
+            rank_pair_order(responses, candidates)[None, :rounds], (prompts, rounds, 2)
         )
     prompt_order = rng.permutation(prompts)
     dealt_round = np.repeat(np.arange(rounds), prompts)[:n]
     dealt_prompt = np.tile(prompt_order, rounds)[:n]
-    first_rank = rank_pairs[dealt_prompt, dealt_round, 0]
-    second_rank = rank_pairs[dealt_prompt, dealt_round, 1]
-    a = dealt_prompt * responses + by_rank[dealt_prompt, first_rank]
     if prompt_pairing == "same":
-        b = dealt_prompt * responses + by_rank[dealt_prompt, second_rank]
+        pair = rank_pairs[dealt_prompt, dealt_round]
+        a = dealt_prompt * responses + by_rank[dealt_prompt, pair[:, 0]]
+        b = dealt_prompt * responses + by_rank[dealt_prompt, pair[:, 1]]
     else:
-        b = _cross_partners(dealt_prompt, dealt_round, rank_pairs, by_rank, a, rng)
+        a, b = _cross_pairs(dealt_prompt, dealt_round, rank_pairs, by_rank, rng, key)
     swap = rng.random(n) < 0.5
     a, b = np.where(swap, b, a), np.where(swap, a, b)
     return a.astype(np.int64), b.astype(np.int64)
 
 
-def _cross_partners(prompt, round_, rank_pairs, by_rank, a, rng) -> np.ndarray:
+def _pair_keys(a: np.ndarray, b: np.ndarray, size: int) -> np.ndarray:
+    return np.minimum(a, b) * size + np.maximum(a, b)
+
+
+def _cross_pairs(prompt, round_, rank_pairs, by_rank, rng, key) -> tuple[np.ndarray, np.ndarray]:
+    """One random side of each dealt prompt's candidate pair against one random side of the
+    same-round candidate pair of a random other prompt; duplicate pairs are redrawn."""
     prompts, responses = by_rank.shape
-    b = np.empty_like(a)
-    todo = np.arange(a.size)
-    for _ in range(100):
+    size = prompts * responses
+    n = prompt.size
+    a = np.empty(n, dtype=np.int64)
+    b = np.empty(n, dtype=np.int64)
+    todo = np.arange(n)
+    for _ in range(REDRAW_ROUNDS):
+        side_a = rng.integers(2, size=todo.size)
+        side_b = rng.integers(2, size=todo.size)
         partner = (prompt[todo] + rng.integers(1, prompts, size=todo.size)) % prompts
-        b[todo] = partner * responses + by_rank[partner, rank_pairs[partner, round_[todo], 1]]
-        # A response paired twice with the same partner is a duplicate pair: redraw those.
-        key = np.minimum(a, b) * (prompts * responses) + np.maximum(a, b)
-        _, first = np.unique(key, return_index=True)
-        duplicate = np.ones(a.size, dtype=bool)
+        mine = prompt[todo]
+        a[todo] = mine * responses + by_rank[mine, rank_pairs[mine, round_[todo], side_a]]
+        b[todo] = partner * responses + by_rank[partner, rank_pairs[partner, round_[todo], side_b]]
+        # Keep the first occurrence of each pair; redraw the later ones.
+        _, first = np.unique(_pair_keys(a, b, size), return_index=True)
+        duplicate = np.ones(n, dtype=bool)
         duplicate[first] = False
         todo = np.flatnonzero(duplicate)
         if todo.size == 0:
-            return b
-    raise RuntimeError("could not draw distinct cross-prompt pairs; too few prompts for this n")
+            return a, b
+    # Only near a tiny world's capacity: search the remaining options of each pair in turn, first
+    # the same-round candidates, then those of every round dealt so far.
+    keep = np.ones(n, dtype=bool)
+    keep[todo] = False
+    used = set(_pair_keys(a[keep], b[keep], size).tolist())
+    for index in todo:
+        mine, r = prompt[index], round_[index]
+        for rounds in (slice(r, r + 1), slice(0, r + 1)):
+            options = [
+                (mine * responses + by_rank[mine, x], j * responses + by_rank[j, y])
+                for j in range(prompts)
+                if j != mine
+                for x in np.unique(rank_pairs[mine, rounds])
+                for y in np.unique(rank_pairs[j, rounds])
+            ]
+            free = [o for o in options if min(o) * size + max(o) not in used]
+            if free:
+                break
+        else:
+            raise ConfigError(
+                f"config key '{key}': cannot draw {n} distinct cross-prompt pairs from "
+                f"{prompts} prompts × {responses} responses; ask for fewer pairs"
+            )
+        a[index], b[index] = free[rng.integers(len(free))]
+        used.add(min(a[index], b[index]) * size + max(a[index], b[index]))
+    return a, b

@@ -102,17 +102,20 @@ def train(
 
     from .heads.base import PairData
     from .heads.ensemble import Ensemble
-    from .world import World, check_finite
+    from .world import World
 
     world = World(world_dir)
     pairs = read_npz(pairs_path, "a", "b")
     labels = read_npz(labels_path, "label")
+    # Bad input (empty set, indices out of range, NaN/inf rows, dimension mismatch) raises a
+    # DataError naming the file before anything is written.
     data = PairData(
         world.train.flat_embeddings,
         pairs["a"],
         pairs["b"],
         labels["label"],
         source=str(world.train.embeddings_path),
+        pairs_source=f"{pairs_path} (labels {labels_path})",
     )
     ensemble = Ensemble(
         head_spec["type"],
@@ -126,9 +129,9 @@ def train(
     ensemble.fit(data)
     fit_seconds = time.perf_counter() - started
 
-    check_finite(world.test.embeddings, world.test.embeddings_path)
     started = time.perf_counter()
-    predictions = ensemble.predict_reward(world.test.embeddings)
+    # One chunked pass over the test memory map serves every member and checks for NaN/inf.
+    predictions = ensemble.predict_reward(world.test.embeddings, source=world.test.embeddings_path)
     predict_seconds = time.perf_counter() - started
 
     with atomic_dir(model_dir) as tmp:
@@ -141,9 +144,10 @@ def train(
         info_out,
         {
             "head": ensemble.get_params(),
-            "device": getattr(members[0], "device_", "cpu"),
+            "device": members[0].device_,
             "threads": threads,
-            "best_epoch": [getattr(m, "best_epoch_", None) for m in members],
+            "best_epoch": [m.best_epoch_ for m in members],
+            "epochs_run": [len(m.curves_) for m in members],
             "fit_seconds": fit_seconds,
             "predict_seconds": predict_seconds,
             "train_pairs": int(pairs["a"].size),
@@ -169,9 +173,10 @@ def evaluate(
     evaluation: dict,
     out,
 ) -> None:
+    """Score one run's test predictions; every ensemble aggregation when it has several members."""
     import csv
 
-    from .evaluation import bon_orders
+    from .evaluation import bon_orders, clip_n_values, oracle_picks
     from .evaluation import evaluate as score
     from .heads.ensemble import AGGREGATIONS, combine
     from .world import World
@@ -184,16 +189,33 @@ def evaluate(
             f"{predictions_path}: predictions shape {predictions.shape} does not match test rewards "
             f"{golden.shape} (expected (members, P, K))"
         )
+    if not np.isfinite(predictions).all():
+        raise DataError(f"{predictions_path}: predictions contain NaN or inf")
     pairs = read_npz(pairs_path, "heldout_a", "heldout_b")
     labels = read_npz(labels_path, "heldout_label")
     heldout = (pairs["heldout_a"], pairs["heldout_b"], labels["heldout_label"])
-    orders = bon_orders(golden.shape[1], evaluation["repeats"], rng(evaluation["seed"], "bon"))
+    if heldout[0].shape != heldout[2].shape or heldout[1].shape != heldout[2].shape:
+        raise DataError(
+            f"{labels_path}: {heldout[2].size} held-out labels for {heldout[0].size} pairs in "
+            f"{pairs_path}"
+        )
+    if heldout[0].size and max(heldout[0].max(), heldout[1].max()) >= golden.size:
+        raise DataError(
+            f"{pairs_path}: held-out pair indices exceed the {golden.size} test responses"
+        )
+    prompts, responses = golden.shape
     started = time.perf_counter()
+    # One set of orders for every run and aggregation (seeded by evaluation.seed only), so
+    # differences between runs are never differences between random draws.
+    orders = bon_orders(responses, evaluation["repeats"], rng(evaluation["seed"], "bon"))
+    n_values = clip_n_values(evaluation["n_values"], responses)
+    oracle = oracle_picks(golden, orders, n_values)
     aggregations = AGGREGATIONS if predictions.shape[0] > 1 else ("mean",)
     results = {
-        how: score(combine(predictions, how), golden, orders, evaluation["n_values"], heldout)
+        how: score(combine(predictions, how), golden, orders, n_values, heldout, oracle=oracle)
         for how in aggregations
     }
+    evaluate_seconds = time.perf_counter() - started
     with open(curves_path) as handle:
         curves = list(csv.DictReader(handle))
     write_json(
@@ -203,11 +225,28 @@ def evaluate(
             "annotation": read_json(annotation_stats_path),
             "training": read_json(train_info_path),
             "curves": curves,
+            "evaluation": {
+                "repeats": int(evaluation["repeats"]),
+                "seed": int(evaluation["seed"]),
+                "n_values_requested": [int(n) for n in evaluation["n_values"]],
+                "n_values": n_values,
+                "test_prompts": int(prompts),
+                "test_responses": int(responses),
+                "heldout_pairs": int(heldout[0].size),
+                "members": int(predictions.shape[0]),
+                "aggregations": list(aggregations),
+            },
             "metrics": results,
-            "evaluate_seconds": time.perf_counter() - started,
+            "evaluate_seconds": evaluate_seconds,
         },
     )
     mean = results["mean"]
     log.info(
-        "BoN-%d gain %.4f, Spearman %.3f", mean["bon_n_max"], mean["bon_gain"], mean["spearman"]
+        "BoN-%d gain %.4f (%.0f%% of oracle), Spearman %.3f, held-out accuracy %.3f in %.2f s",
+        mean["bon_n_max"],
+        mean["bon_gain"],
+        100 * mean["bon_gain_normalized"],
+        mean["spearman"],
+        mean["accuracy_vs_golden"],
+        evaluate_seconds,
     )

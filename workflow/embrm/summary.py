@@ -1,7 +1,16 @@
-"""Tables across runs: one row per run and aggregation, and per-setting means with 95% intervals."""
+"""Tables across runs: one row per run, and per-setting means with 95% intervals across seeds.
+
+A row holds every setting of the run (world and its parameters, pairing design, number of pairs,
+annotator and its parameters, head and its hyperparameters, seed), the annotation statistics,
+training summaries and every test metric. Metric columns without a suffix are those of the mean
+of the ensemble members (the plain prediction of a single-member head); an ensemble also gets
+``<metric>__min`` and ``<metric>__first`` for its other aggregations.
+"""
 
 from __future__ import annotations
 
+import html
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -10,7 +19,8 @@ import pandas as pd
 
 from .io import atomic_path, read_json
 
-SETTING_COLUMNS = [
+# Settings in the order they appear; parameter columns (world_*, annotator_*, head_param_*) follow.
+BASE_SETTINGS = [
     "world",
     "source",
     "design",
@@ -23,79 +33,314 @@ SETTING_COLUMNS = [
     "head",
     "head_type",
     "members",
-    "aggregation",
 ]
-SCALAR_SKIP = {"n_values", "bon_reward", "oracle_bon_reward"}
+SETTING_PREFIXES = ("world_", "annotator_", "head_param_")
+PRIMARY_AGGREGATION = "mean"
+# Keys of a head's hyperparameters that are not settings: the seed is derived from the run seed,
+# the device is where it ran.
+HEAD_PARAM_SKIP = {"type", "members", "seed", "device"}
+LIST_METRICS = {"n_values", "bon_reward", "bon_gain_curve", "oracle_bon_reward"}
+# Metrics that do not depend on the predictions: the same for every aggregation.
+TEST_SET_METRICS = {"random_pick_reward", "oracle_best_reward", "oracle_bon_gain", "bon_n_max"}
+HEADLINE = [
+    "bon_gain",
+    "bon_gain_normalized",
+    "spearman",
+    "spearman_defined_fraction",
+    "accuracy_vs_labels",
+    "accuracy_vs_golden",
+    "annotation_mean_abs_dr",
+    "annotation_realized_error_rate",
+]
+HTML_ROW_LIMIT = 5000  # rows shown in the report's HTML view; the CSV always has all
 
 
-def run_rows(record: dict) -> list[dict]:
-    """Flatten one run's metrics.json into a row per aggregation."""
+def flatten_settings(prefix: str, mapping: dict, skip=()) -> dict:
+    """Scalar settings as columns; nested mappings as ``prefix<key>.<sub>``; lists as JSON."""
+    out = {}
+    for key, value in mapping.items():
+        if key in skip:
+            continue
+        if isinstance(value, dict):
+            out.update(flatten_settings(f"{prefix}{key}.", value))
+        elif isinstance(value, list | tuple):
+            out[f"{prefix}{key}"] = json.dumps(value)
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def setting_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns that define a setting (everything but the seed and the measurements)."""
+    base = [c for c in BASE_SETTINGS if c in frame.columns]
+    params = [c for c in frame.columns if c.startswith(SETTING_PREFIXES) and c not in base]
+    return base + params
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _curve_summary(curves: list[dict]) -> dict:
+    """Final training and validation loss (mean over members) and epochs run per member.
+
+    Plain Python: this runs once per run, and a DataFrame per row would dominate the time of
+    summarizing a large grid.
+    """
+    last: dict[str, dict] = {}
+    epochs: dict[str, int] = {}
+    for row in curves:
+        member = str(row.get("member", "0"))
+        last[member] = row
+        epochs[member] = epochs.get(member, 0) + 1
+    if not last:
+        return {}
+
+    def mean(key: str) -> float:
+        values = [v for r in last.values() if (v := _number(r.get(key))) == v]  # NaN-free
+        return sum(values) / len(values) if values else float("nan")
+
+    return {
+        "train_loss": mean("train_loss"),
+        "eval_loss": mean("val_loss"),
+        "epochs": sum(epochs.values()) / len(epochs),
+    }
+
+
+def run_row(record: dict) -> dict:
+    """Flatten one run's metrics.json into its summary row."""
     run, annotation, training = record["run"], record["annotation"], record["training"]
-    base = {
+    annotator = annotation["annotator"]
+    head = training["head"]
+    row = {
         **{k: run[k] for k in ("world", "design", "n", "seed", "annotator", "head")},
         "source": run.get("source", ""),
         "prompt_pairing": run["design"].split("-")[0],
         "candidates": run["design"].split("-")[1],
-        "annotator_model": annotation["annotator"]["model"],
-        "beta": annotation["annotator"].get("beta", np.nan),
-        "head_type": training["head"]["type"],
-        "members": training["head"].get("members", 1),
-        "fit_seconds": training["fit_seconds"],
-        "predict_seconds": training["predict_seconds"],
-        "device": training["device"],
-        **{f"annotation_{k}": v for k, v in annotation["train"].items() if k != "scale"},
-        "annotation_scale": annotation["train"]["scale"],
+        "annotator_model": annotator["model"],
+        "beta": float(annotator["beta"]) if "beta" in annotator else np.nan,
+        "head_type": head["type"],
+        "members": int(head.get("members", 1)),
     }
-    for key, value in annotation["annotator"].items():
-        if key not in ("model", "beta"):
-            base[f"annotator_{key}"] = value
-    curves = pd.DataFrame(record["curves"])
-    if not curves.empty:
-        last = curves.apply(pd.to_numeric, errors="coerce").groupby("member").last().mean()
-        base["train_loss"] = float(last.get("train_loss", np.nan))
-        base["eval_loss"] = float(last.get("val_loss", np.nan))
-        base["epochs"] = float(curves.groupby("member").size().mean())
-    rows = []
-    for aggregation, metrics in record["metrics"].items():
-        row = {**base, "aggregation": aggregation}
-        row.update({k: v for k, v in metrics.items() if k not in SCALAR_SKIP})
-        for n, value in zip(metrics["n_values"], metrics["bon_reward"], strict=True):
-            row[f"bon_reward_at_{n}"] = value
-        for n, value in zip(metrics["n_values"], metrics["oracle_bon_reward"], strict=True):
-            row[f"oracle_bon_reward_at_{n}"] = value
-        rows.append(row)
-    return rows
+    row.update(flatten_settings("world_", run.get("world_spec", {}), skip=("source",)))
+    row.update(flatten_settings("annotator_", annotator, skip=("model", "beta")))
+    row.update(flatten_settings("head_param_", head, skip=HEAD_PARAM_SKIP))
+    for split in ("train", "heldout"):
+        prefix = "annotation_" if split == "train" else "heldout_"
+        row.update({f"{prefix}{k}": v for k, v in annotation.get(split, {}).items()})
+    row.update(
+        {
+            "fit_seconds": training["fit_seconds"],
+            "predict_seconds": training["predict_seconds"],
+            "evaluate_seconds": record.get("evaluate_seconds", np.nan),
+            "device": training["device"],
+        }
+    )
+    row.update(_curve_summary(record["curves"]))
+    evaluation = record.get("evaluation", {})
+    if evaluation:
+        row["bon_repeats"] = evaluation["repeats"]
+        row["test_prompts"] = evaluation["test_prompts"]
+        row["test_responses"] = evaluation["test_responses"]
+    metrics = record["metrics"]
+    primary = metrics[PRIMARY_AGGREGATION]
+    row.update({k: v for k, v in primary.items() if k not in LIST_METRICS})
+    row["bon_points"] = len(primary["n_values"])
+    for i, n in enumerate(primary["n_values"]):
+        row[f"bon_reward_at_{n}"] = primary["bon_reward"][i]
+        row[f"bon_gain_at_{n}"] = primary["bon_reward"][i] - primary["random_pick_reward"]
+        row[f"oracle_bon_reward_at_{n}"] = primary["oracle_bon_reward"][i]
+        row[f"oracle_bon_gain_at_{n}"] = (
+            primary["oracle_bon_reward"][i] - primary["random_pick_reward"]
+        )
+    for aggregation, values in metrics.items():
+        if aggregation == PRIMARY_AGGREGATION:
+            continue
+        for key, value in values.items():
+            if key not in LIST_METRICS and key not in TEST_SET_METRICS:
+                row[f"{key}__{aggregation}"] = value
+    return row
+
+
+def _column_order(frame: pd.DataFrame) -> list[str]:
+    """Settings, the seed, parameter settings, then measurements in the order they were added."""
+    base = [c for c in BASE_SETTINGS if c in frame.columns]
+    params = [c for c in setting_columns(frame) if c not in base]
+    first = [*base, "seed", *params]
+    return first + [c for c in frame.columns if c not in first]
+
+
+def _arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns whose values mix types (a parameter that is a number in one head and a word
+    in another) become all text, so Parquet can store them."""
+    for column in frame.select_dtypes(exclude="number").columns:
+        kinds = {type(v) for v in frame[column].dropna()}
+        if len(kinds) > 1:
+            frame[column] = frame[column].map(lambda v: v if pd.isna(v) else str(v))
+    return frame
 
 
 def build_summary(metric_files: Iterable[str | Path]) -> pd.DataFrame:
-    rows = [row for path in metric_files for row in run_rows(read_json(path))]
-    frame = pd.DataFrame(rows)
-    order = ["world", "design", "annotator", "n", "head", "aggregation", "seed"]
+    rows = [run_row(read_json(path)) for path in metric_files]
+    if not rows:
+        raise ValueError("no metrics files to summarize")
+    frame = _arrow_safe(pd.DataFrame(rows))
+    frame = frame[_column_order(frame)]
+    order = ["world", "design", "n", "annotator", "head", "seed"]
     return frame.sort_values(order, kind="stable").reset_index(drop=True)
 
 
-def aggregate(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per setting (all columns but the seed): mean and 95% t-interval of every metric."""
+def t_interval(values, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided t-interval of the mean; (nan, nan) with fewer than two finite values."""
     from scipy import stats
 
-    keys = [c for c in SETTING_COLUMNS if c in summary.columns]
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return float("nan"), float("nan")
+    mean = values.mean()
+    half = stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1)
+    half /= np.sqrt(values.size)
+    return float(mean - half), float(mean + half)
+
+
+def aggregate(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per setting (every setting column; the seed varies): mean and 95% t-interval of each metric.
+
+    The interval is over seeds; it is empty (NaN) for a setting with one seed.
+    """
+    from scipy import stats
+
+    keys = setting_columns(summary)
     metrics = [c for c in summary.select_dtypes("number").columns if c not in keys and c != "seed"]
     grouped = summary.groupby(keys, dropna=False, sort=True)[metrics]
     mean, std, count = grouped.mean(), grouped.std(ddof=1), grouped.count()
     half = std * stats.t.ppf(0.975, (count - 1).clip(lower=1)) / np.sqrt(count)
     half = half.where(count > 1)
     out = pd.concat({"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half}, axis=1)
-    out.columns = [f"{metric}_{stat}" for stat, metric in out.columns]
-    out.insert(0, "seeds", grouped.size())
-    return out.reset_index()
+    # metric-major column order: bon_gain_mean, bon_gain_ci95_low, bon_gain_ci95_high, ...
+    out = out.reorder_levels([1, 0], axis=1)[
+        [(m, s) for m in metrics for s in ("mean", "ci95_low", "ci95_high")]
+    ]
+    out.columns = [f"{metric}_{stat}" for metric, stat in out.columns]
+    out = pd.concat([grouped.size().rename("seeds"), out], axis=1)
+    # One concat, not column-by-column inserts: wide grids have hundreds of metric columns.
+    return pd.concat([out.index.to_frame(index=False), out.reset_index(drop=True)], axis=1)
 
 
-def write_tables(metric_files, summary_csv, summary_parquet, aggregate_csv) -> pd.DataFrame:
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1em; color: #1f2937; }
+h1 { font-size: 1.2em; } p { max-width: 60em; }
+table { border-collapse: collapse; font-size: 12px; }
+th, td { border: 1px solid #d1d5db; padding: 2px 6px; text-align: right; white-space: nowrap; }
+th { background: #f3f4f6; position: sticky; top: 0; }
+tr:nth-child(even) td { background: #f9fafb; }
+table.grid td { text-align: left; white-space: normal; }
+"""
+
+
+def html_page(title: str, intro: str, body: str) -> str:
+    """A self-contained HTML page (inline style, no scripts, no external resources)."""
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>{body}</body></html>\n"
+    )
+
+
+def _table_html(frame: pd.DataFrame) -> str:
+    shown = frame.head(HTML_ROW_LIMIT)
+    note = ""
+    if len(frame) > len(shown):
+        note = f"<p>First {len(shown):,} of {len(frame):,} rows; the CSV holds all of them.</p>"
+    return note + shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}")
+
+
+def summary_html(summary: pd.DataFrame) -> str:
+    keys = [c for c in BASE_SETTINGS if c in summary.columns and summary[c].nunique() > 1]
+    columns = [*keys, "seed", *[c for c in HEADLINE if c in summary.columns]]
+    intro = (
+        f"{len(summary):,} runs: the settings that vary and the headline metrics. bon_gain is the "
+        "golden reward of the Best-of-N pick at the largest N minus the prompt's mean golden "
+        "reward, averaged over test prompts and repeats; bon_gain_normalized divides it by what "
+        "picking by the golden reward gains. summary.csv holds every column."
+    )
+    return html_page("Runs (summary.csv)", intro, _table_html(summary[columns]))
+
+
+def aggregate_html(aggregated: pd.DataFrame) -> str:
+    keys = [c for c in BASE_SETTINGS if c in aggregated.columns and aggregated[c].nunique() > 1]
+    shown = aggregated[[*keys, "seeds"]].copy()
+    for metric in HEADLINE:
+        if f"{metric}_mean" not in aggregated:
+            continue
+        mean = aggregated[f"{metric}_mean"]
+        low, high = aggregated[f"{metric}_ci95_low"], aggregated[f"{metric}_ci95_high"]
+        shown[metric] = [
+            "" if pd.isna(m) else (f"{m:.4g}" if pd.isna(lo) else f"{m:.4g} [{lo:.4g}, {hi:.4g}]")
+            for m, lo, hi in zip(mean, low, high, strict=True)
+        ]
+    intro = (
+        f"{len(aggregated):,} settings: mean over seeds and, in brackets, the 95% t-interval "
+        "(none with a single seed). aggregate.csv holds every metric."
+    )
+    return html_page("Settings across seeds (aggregate.csv)", intro, _table_html(shown))
+
+
+def write_tables(
+    metric_files,
+    summary_csv,
+    summary_parquet,
+    aggregate_csv,
+    summary_page=None,
+    aggregate_page=None,
+) -> pd.DataFrame:
     summary = build_summary(metric_files)
+    aggregated = aggregate(summary)
     with atomic_path(summary_csv) as tmp:
         summary.to_csv(tmp, index=False)
     with atomic_path(summary_parquet) as tmp:
         summary.to_parquet(tmp, index=False)
     with atomic_path(aggregate_csv) as tmp:
-        aggregate(summary).to_csv(tmp, index=False)
+        aggregated.to_csv(tmp, index=False)
+    for path, page in ((summary_page, summary_html), (aggregate_page, aggregate_html)):
+        if path is not None:
+            with atomic_path(path) as tmp:
+                tmp.write_text(page(summary if page is summary_html else aggregated))
     return summary
+
+
+def config_html(config: dict, runs: int, figures: dict, skipped: dict) -> str:
+    """The report's configuration page: grid size, figures drawn or not (and why), the YAML."""
+    import yaml
+
+    grid = config.get("grid", {})
+    axes = "".join(
+        f"<tr><th>{html.escape(axis)}</th><td>{html.escape(', '.join(map(str, values)))}</td></tr>"
+        for axis, values in grid.items()
+    )
+    extra = len(config.get("extra_grids", []))
+    drawn = "".join(f"<li>{html.escape(label)}</li>" for label in figures.values())
+    not_drawn = "".join(
+        f"<li><b>{html.escape(name)}</b>: {html.escape(reason)}</li>"
+        for name, reason in skipped.items()
+    )
+    body = (
+        f"<h2>Grid</h2><p>{runs:,} runs: the main grid below"
+        + (f" and {extra} further block(s) under extra_grids" if extra else "")
+        + ".</p>"
+        + f"<table class='grid'>{axes}</table>"
+        + f"<h2>Figures drawn</h2><ul>{drawn or '<li>none</li>'}</ul>"
+        + (f"<h2>Figures not drawn</h2><ul>{not_drawn}</ul>" if not_drawn else "")
+        + "<h2>Configuration used</h2><pre>"
+        + html.escape(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        + "</pre>"
+    )
+    intro = (
+        "The validated configuration of this workflow run, every default filled in "
+        "(config.used.yaml holds the same YAML)."
+    )
+    return html_page("Configuration", intro, body)

@@ -9,8 +9,13 @@ rule annotate:
         f"{RESULTS}/logs/annotate/{CELL}/{{annotator}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/annotate/{CELL}/{{annotator}}.tsv"
+    group:
+        "cell"
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb_light,
+        runtime=runtime_light,
     params:
         world=world_dir,
         annotator=lambda w: as_json(PLAN.annotator_spec(w.annotator)),

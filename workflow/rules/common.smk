@@ -1,6 +1,7 @@
 # Helpers shared by every rule: the validated plan, output paths, and per-run parameters.
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -16,12 +17,16 @@ if importlib.util.find_spec("embrm") is None:
 
 from embrm.config import Plan, Run
 from embrm.errors import ConfigError
+from embrm.figures import FIGURES as FIGURE_SPECS
 from embrm.figures import available as available_figures
+from embrm.figures import plan_settings, rst_escape
 
 try:
     PLAN = Plan(config)
 except ConfigError as error:
     sys.exit(f"error: {error}")
+# Rules read `config` directly: give them the validated values, defaults filled in.
+config.update(PLAN.config)
 
 RESULTS = "results"
 ENV = "../../envs/embrm.yaml"
@@ -87,19 +92,15 @@ def metrics_files():
     return [f"{RESULTS}/runs/{run.run_dir}/metrics.json" for run in PLAN.runs]
 
 
-def axis_values():
-    return {
-        "beta": sorted(
-            {
-                PLAN.annotator_spec(r.annotator).get("beta")
-                for r in PLAN.runs
-                if "beta" in PLAN.annotator_spec(r.annotator)
-            }
-        ),
-    }
+def grid_settings():
+    """One row per planned run with the settings the figures vary over (world, design, pairs,
+    annotator and β, head, seed, Best-of-N sizes): decides which figures the grid can draw."""
+    return plan_settings(PLAN)
 
 
-FIGURES, SKIPPED_FIGURES = available_figures(axis_values())
+# Figures whose axis has a single value in this grid are not requested; the reasons are logged
+# by the summarize and figure jobs and listed in the report's configuration page.
+FIGURES, SKIPPED_FIGURES = available_figures(grid_settings())
 
 
 def final_targets():
@@ -115,18 +116,38 @@ def final_targets():
     return targets
 
 
-from embrm.figures import FIGURES as FIGURE_SPECS
+# Report captions go through reStructuredText: escape its markup characters (|Δr| etc.).
+FIGURE_CAPTIONS = {name: rst_escape(spec.caption) for name, spec in FIGURE_SPECS.items()}
+FIGURE_LABELS = {name: spec.label for name, spec in FIGURE_SPECS.items()}
 
-FIGURE_CAPTIONS = {name: spec.caption for name, spec in FIGURE_SPECS.items()}
+# Every process of the workflow runs with MLflow telemetry off: local jobs inherit this
+# environment, and `envvars` makes cluster executors pass it on to remote jobs.
+os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+
+
+envvars:
+    "MLFLOW_DISABLE_TELEMETRY",
+    "DO_NOT_TRACK",
+
 
 TRACKING_URI = config["tracking"]["uri"] or (
     "sqlite:///" + str(Path(RESULTS).resolve() / "mlflow.db")
 )
+TRACKING_SYNCED = f"{RESULTS}/tracking/synced.json"
+# Hand-off from the onstart hook to the evaluate jobs (tracking.mode: jobs): ids of the
+# experiment and of this invocation's parent run. Present only while an invocation runs.
+TRACKING_STATE = f"{RESULTS}/tracking/invocation.json"
 
 
 def pending_tracking():
-    """Nonempty while the last sync could not reach the tracking backend."""
-    state = Path(f"{RESULTS}/tracking/synced.json")
+    """Changes whenever a sync could not reach the tracking backend, so the next invocation reruns
+    the sync; stays at the last failure's time after a successful retry (no further reruns).
+    """
+    state = Path(TRACKING_SYNCED)
     if not state.exists():
         return ""
-    return json.loads(state.read_text()).get("pending_since", "")
+    try:
+        content = json.loads(state.read_text())
+    except ValueError:
+        return "unreadable"
+    return content.get("pending_since") or content.get("retried_pending_since", "")

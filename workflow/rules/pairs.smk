@@ -7,8 +7,14 @@ rule pairs:
         f"{RESULTS}/logs/pairs/{CELL}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pairs/{CELL}.tsv"
+    # One cell's pairs, annotations, training and evaluation form one cluster submission.
+    group:
+        "cell"
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb_light,
+        runtime=runtime_light,
     params:
         world=world_dir,
         heldout=config["annotation"]["heldout_pairs"],

@@ -1,5 +1,7 @@
 # Aggregation rules run on the submitting host (localrules) and use `script:` because their input
-# lists grow with the grid past what a command line can hold.
+# lists grow with the grid past what a command line can hold. Every output marked report() is in
+# `snakemake --report results/report.html`: figures with their captions, the tables (as CSV to
+# download and as HTML pages to read in the report), and the configuration used.
 localrules:
     summarize,
     figure,
@@ -8,10 +10,17 @@ localrules:
 
 rule config_snapshot:
     output:
-        report(
+        yaml=report(
             f"{RESULTS}/config.used.yaml",
             caption="../report/config.rst",
             category="Configuration",
+            labels={"content": "configuration (YAML, download)"},
+        ),
+        html=report(
+            f"{RESULTS}/report/config.html",
+            caption="../report/config_page.rst",
+            category="Configuration",
+            labels={"content": "configuration, grid and figures"},
         ),
     log:
         f"{RESULTS}/logs/config_snapshot.log",
@@ -21,6 +30,9 @@ rule config_snapshot:
         ENV
     params:
         config=PLAN.config,
+        runs=len(PLAN.runs),
+        figures={name: FIGURE_LABELS[name] for name in FIGURES},
+        skipped=SKIPPED_FIGURES,
     script:
         "../scripts/config_snapshot.py"
 
@@ -34,12 +46,26 @@ rule summarize:
             f"{RESULTS}/summary.csv",
             caption="../report/summary.rst",
             category="Tables",
+            labels={"table": "summary.csv (one row per run, download)"},
         ),
         parquet=f"{RESULTS}/summary.parquet",
         aggregate=report(
             f"{RESULTS}/aggregate.csv",
             caption="../report/aggregate.rst",
             category="Tables",
+            labels={"table": "aggregate.csv (per setting across seeds, download)"},
+        ),
+        summary_page=report(
+            f"{RESULTS}/report/summary.html",
+            caption="../report/summary.rst",
+            category="Tables",
+            labels={"table": "runs: headline metrics"},
+        ),
+        aggregate_page=report(
+            f"{RESULTS}/report/aggregate.html",
+            caption="../report/aggregate.rst",
+            category="Tables",
+            labels={"table": "settings: mean and 95% interval over seeds"},
         ),
     log:
         f"{RESULTS}/logs/summarize.log",
@@ -47,28 +73,33 @@ rule summarize:
         f"{RESULTS}/benchmarks/summarize.tsv"
     conda:
         ENV
+    params:
+        skipped=SKIPPED_FIGURES,
     script:
         "../scripts/summarize.py"
 
 
 rule figure:
     input:
-        f"{RESULTS}/summary.csv",
+        f"{RESULTS}/summary.parquet",
     output:
         png=report(
             f"{RESULTS}/figures/{{figure}}.png",
             caption="../report/figure.rst",
             category="Figures",
+            labels=lambda w: {"figure": FIGURE_LABELS[w.figure]},
         ),
         svg=f"{RESULTS}/figures/{{figure}}.svg",
     log:
         f"{RESULTS}/logs/figure/{{figure}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/figure/{{figure}}.tsv"
+    wildcard_constraints:
+        figure="|".join(FIGURE_SPECS),
     conda:
         ENV
     params:
+        title=lambda w: FIGURE_LABELS[w.figure],
         caption=lambda w: FIGURE_CAPTIONS[w.figure],
-        skipped=SKIPPED_FIGURES,
     script:
         "../scripts/figure.py"

@@ -1,12 +1,68 @@
+# MLflow tracking (workflow/embrm/tracking.py; docs/tracking.md).
+#
+# tracking.mode: sync  the `track` rule logs every run at the end, from one process.
+# tracking.mode: jobs  the onstart hook creates database, experiment and parent run before any
+#                      job starts; each evaluate job logs its own run; `track` still runs at the
+#                      end as the safety net and puts figures and tables on the parent run.
+# This file owns the workflow's onstart/onsuccess/onerror hooks (Snakemake keeps one of each).
+from embrm import tracking as embrm_tracking
+from embrm.config import config_hash
+
+
 localrules:
     track,
 
 
+TRACKING_SPEC = {
+    "uri": TRACKING_URI,
+    "experiment": config["tracking"]["experiment"],
+    "artifact_location": config["tracking"]["artifact_location"],
+    "artifacts": config["tracking"]["artifacts"],
+    "config_hash": config_hash(PLAN.config),
+    "repo": workflow.basedir,  # the workflow's source tree: its git commit is logged
+    "results": str(Path(RESULTS).resolve()),
+}
+TRACKING_LOGS = f"{RESULTS}/logs/tracking"
+
+
+onstart:
+    embrm_tracking.on_workflow_start(
+        workflow,
+        config["tracking"],
+        TRACKING_SPEC,
+        state_path=TRACKING_STATE,
+        log_dir=TRACKING_LOGS,
+    )
+
+
+onsuccess:
+    embrm_tracking.on_workflow_end(
+        "FINISHED",
+        state_path=TRACKING_STATE,
+        synced_path=TRACKING_SYNCED,
+        log_dir=TRACKING_LOGS,
+    )
+
+
+onerror:
+    embrm_tracking.on_workflow_end(
+        "FAILED",
+        state_path=TRACKING_STATE,
+        synced_path=TRACKING_SYNCED,
+        log_dir=TRACKING_LOGS,
+    )
+
+
 rule track:
     input:
-        metrics_files(),
+        metrics=metrics_files(),
+        figures=expand(
+            f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURES, ext=["png", "svg"]
+        ),
+        tables=[f"{RESULTS}/summary.csv", f"{RESULTS}/aggregate.csv"],
+        config=f"{RESULTS}/config.used.yaml",
     output:
-        f"{RESULTS}/tracking/synced.json",
+        TRACKING_SYNCED,
     log:
         f"{RESULTS}/logs/track.log",
     benchmark:
@@ -14,9 +70,9 @@ rule track:
     conda:
         ENV
     params:
-        uri=TRACKING_URI,
-        experiment=config["tracking"]["experiment"],
-        artifact_root=f"{RESULTS}/mlartifacts",
+        spec=TRACKING_SPEC,
+        mode=config["tracking"]["mode"],
+        state=TRACKING_STATE,
         # Changes while an earlier sync left runs pending (backend down), so the rule reruns.
         pending=pending_tracking(),
     script:

@@ -12,9 +12,15 @@ rule train:
         f"{RESULTS}/logs/train/{RUN}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{RUN}.tsv"
+    group:
+        "cell"
     conda:
         ENV
     threads: config["training"]["threads"]
+    resources:
+        mem_mb=mem_mb_train,
+        runtime=runtime_train,
+        gpu=gpu_train,
     params:
         world=world_dir,
         head=lambda w: as_json(PLAN.head_spec(w.head)),

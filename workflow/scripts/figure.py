@@ -4,7 +4,8 @@ import logging
 
 from embrm.figures import render
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
-for name, reason in snakemake.params.skipped.items():
-    logging.info("figure %s not drawn: %s", name, reason)
+logging.basicConfig(
+    filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+)
+logging.info("drawing %s", snakemake.params.title)
 render(snakemake.wildcards.figure, snakemake.input[0], snakemake.output.png, snakemake.output.svg)

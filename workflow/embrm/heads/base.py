@@ -1,133 +1,299 @@
 """The reward-head contract, modelled on scikit-learn estimators.
 
-A head stores its hyperparameters in ``__init__``; ``fit`` learns from annotated pairs and returns
-``self``; ``predict_reward`` maps embeddings of any leading shape ``(..., D)`` to rewards, reading
-memory-mapped input in chunks; ``get_params`` is what gets logged; ``save``/``load`` use safe
-formats only (no pickle). Heavy libraries are imported inside methods so that choosing a head
-never costs another head's import time.
+A head stores its hyperparameters in ``__init__`` (validated against the type's ``defaults``);
+``fit`` learns from annotated pairs and returns ``self``; ``predict_reward`` maps embeddings of any
+leading shape ``(..., D)`` to rewards, reading memory-mapped input in chunks; ``get_params`` is what
+gets logged; ``save``/``load`` use safe formats only (JSON plus safetensors or a LightGBM text
+model, never pickle). Heavy libraries are imported inside methods so that choosing a head never
+costs another head's import time.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
 
-PREDICT_CHUNK_ROWS = 65_536
+# Prediction reads this many bytes of float32 embeddings per chunk (rows = bytes / (4·D)), so
+# memory stays bounded at any D while blocks stay large enough for efficient matrix products.
+PREDICT_CHUNK_BYTES = 64 * 2**20
+PREDICT_CHUNK_ROWS = (1024, 65_536)  # lower and upper bound on rows per chunk
+DEVICES = ("auto", "cpu", "cuda")
+FORMAT_VERSION = 1
 
 
 @dataclass
 class PairData:
-    """Annotated pairs over a flat (N, D) embedding array; ``label`` is 1 when ``a`` won."""
+    """Annotated pairs over a flat (N, D) embedding array; ``label`` is 1 when ``a`` won.
+
+    ``source`` names the embedding file and ``pairs_source`` the file(s) the pairs and labels came
+    from; both appear in every error message about bad input.
+    """
 
     embeddings: np.ndarray
     a: np.ndarray
     b: np.ndarray
     label: np.ndarray
-    source: str = "embeddings"  # file name used in error messages
+    source: str = "embeddings"
+    pairs_source: str = "pairs"
 
     def __post_init__(self):
+        self.source, self.pairs_source = str(self.source), str(self.pairs_source)
+        if self.embeddings.ndim != 2:
+            raise DataError(
+                f"{self.source}: expected a flat (N, D) embedding array, got shape "
+                f"{self.embeddings.shape}"
+            )
+        if self.embeddings.shape[1] == 0:
+            raise DataError(f"{self.source}: embeddings have dimension 0")
+        self.a, self.b = np.asarray(self.a), np.asarray(self.b)
+        self.label = np.asarray(self.label)
+        if not (self.a.ndim == self.b.ndim == self.label.ndim == 1):
+            raise DataError(f"{self.pairs_source}: pair indices and labels must be 1-D arrays")
         if self.a.size == 0:
-            raise DataError(f"{self.source}: no annotated pairs to train on (empty training set)")
-        if not (self.a.shape == self.b.shape == self.label.shape):
-            raise DataError(f"{self.source}: pair arrays a, b and label differ in length")
+            raise DataError(
+                f"{self.pairs_source}: no annotated pairs to train on (empty training set)"
+            )
+        if not (self.a.size == self.b.size == self.label.size):
+            raise DataError(
+                f"{self.pairs_source}: {self.a.size} first responses, {self.b.size} second "
+                f"responses and {self.label.size} labels; they must match"
+            )
+        for name, index in (("a", self.a), ("b", self.b)):
+            if not np.issubdtype(index.dtype, np.integer):
+                raise DataError(f"{self.pairs_source}: pair indices '{name}' are not integers")
+            low, high = int(index.min()), int(index.max())
+            if low < 0 or high >= self.embeddings.shape[0]:
+                raise DataError(
+                    f"{self.pairs_source}: pair index '{name}' out of range [{low}, {high}] for "
+                    f"{self.source} with {self.embeddings.shape[0]} responses"
+                )
+        if not np.isin(self.label, (0, 1)).all():
+            raise DataError(f"{self.pairs_source}: labels must be 0 or 1 (1 = first response won)")
 
     @property
     def dim(self) -> int:
         return self.embeddings.shape[-1]
 
+    @property
+    def size(self) -> int:
+        return self.a.size
+
     def compact(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Load only the rows the pairs touch, as float32: (rows, a_local, b_local)."""
         used, inverse = np.unique(np.concatenate([self.a, self.b]), return_inverse=True)
         rows = np.asarray(self.embeddings[used], dtype=np.float32)
-        if not np.isfinite(rows).all():
-            raise DataError(f"{self.source}: embeddings of annotated responses contain NaN or inf")
+        bad = ~np.isfinite(rows).all(axis=1)
+        if bad.any():
+            raise DataError(
+                f"{self.source}: embeddings of annotated responses contain NaN or inf "
+                f"(first at flat row {int(used[np.argmax(bad)])}, {int(bad.sum())} rows in all)"
+            )
         return rows, inverse[: self.a.size], inverse[self.a.size :]
 
     def split(self, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Pair indices for training and validation (the validation share is ``fraction``)."""
+        """Sorted pair indices for training and validation (the validation share is ``fraction``).
+
+        At least one pair always stays in training.
+        """
         order = rng.permutation(self.a.size)
-        n_val = round(fraction * self.a.size) if self.a.size > 1 else 0
+        n_val = min(round(fraction * self.a.size), self.a.size - 1)
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def winners_losers(
+    a: np.ndarray, b: np.ndarray, label: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pointwise view of pairs: (winner indices, loser indices) by the annotators' labels."""
+    won = label > 0
+    return np.where(won, a, b), np.where(won, b, a)
+
+
+def pair_accuracy(margin: np.ndarray) -> float:
+    """Share of pairs ordered like their labels, given margins r̂(winner) − r̂(loser); ties count ½."""
+    if margin.size == 0:
+        return float("nan")
+    return float(np.mean(np.where(margin == 0, 0.5, margin > 0)))
+
+
+def bce_with_logits_np(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-example binary cross-entropy from logits, in float64 (numerically stable)."""
+    z = logits.astype(np.float64)
+    return np.maximum(z, 0.0) - z * target + np.log1p(np.exp(-np.abs(z)))
+
+
+def mean64(values: np.ndarray) -> float:
+    """A float64 mean whose summation order depends on nothing but the array."""
+    return float(np.sum(values, dtype=np.float64) / max(values.size, 1))
+
+
+def _type_error(where: str, key: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"config key '{where}.{key}': expected {expected}, got {value!r}")
+
+
+def _check_type(value: Any, default: Any, where: str, key: str) -> None:
+    """Hyperparameters take the type of their default (an int is accepted where a float is)."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise _type_error(where, key, "true or false", value)
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _type_error(where, key, "an integer", value)
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+            raise _type_error(where, key, "a number", value)
+    elif isinstance(default, list):
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+        ):
+            raise _type_error(where, key, "a list of positive integers", value)
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise _type_error(where, key, "a string", value)
+
+
+def require(condition: bool, where: str, key: str, message: str) -> None:
+    """Raise a ConfigError naming ``where.key`` unless ``condition`` holds."""
+    if not condition:
+        raise ConfigError(f"config key '{where}.{key}': {message}")
+
+
 class RewardHead(ABC):
-    """Base class; subclasses set ``type_name`` and ``defaults`` and implement the hooks."""
+    """Base class; subclasses set ``type_name`` and ``defaults`` and implement the hooks.
+
+    Fitted attributes end in ``_``: ``dim_`` (embedding dimension), ``curves_`` (one dict per epoch
+    with ``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy``), ``best_epoch_`` and
+    ``device_`` (where the head actually ran).
+    """
 
     type_name: ClassVar[str] = ""
     defaults: ClassVar[dict] = {}
 
     def __init__(self, *, seed: int = 0, device: str = "auto", threads: int = 1, **params):
-        unknown = set(params) - set(self.defaults)
-        if unknown:
+        self.check_params(params, f"heads.{self.type_name}.params")
+        if device not in DEVICES:
             raise ConfigError(
-                f"{self.type_name}: unknown hyperparameters {sorted(unknown)}; "
-                f"expected some of {sorted(self.defaults)}"
+                f"config key 'training.device': unknown device {device!r}; expected one of {DEVICES}"
+            )
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ConfigError(
+                f"config key 'training.threads': expected an integer ≥ 1, got {threads!r}"
             )
         self.params = {**self.defaults, **params}
         self.seed = int(seed)
         self.device = device
-        self.threads = int(threads)
+        self.threads = threads
         self.curves_: list[dict] = []
         self.dim_: int | None = None
+        self.best_epoch_: int | None = None
+        self.device_: str | None = None
 
     @classmethod
-    def check_params(cls, params: dict, where: str) -> None:
+    def check_params(cls, params: Mapping, where: str) -> None:
+        """Validate hyperparameter overrides; errors name ``where.<key>``."""
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"config key '{where}': expected a mapping of hyperparameters")
         unknown = set(params) - set(cls.defaults)
         if unknown:
             raise ConfigError(
                 f"config key '{where}': unknown hyperparameters {sorted(unknown)} for head type "
                 f"'{cls.type_name}'; expected some of {sorted(cls.defaults)}"
             )
+        for key, value in params.items():
+            _check_type(value, cls.defaults[key], where, key)
+        cls._check_values({**cls.defaults, **params}, where)
+
+    @classmethod
+    def _check_values(cls, params: dict, where: str) -> None:
+        """Range checks of a complete parameter set; subclasses extend with :func:`require`."""
+        if "val_fraction" in params:
+            require(0 <= params["val_fraction"] < 1, where, "val_fraction", "must be in [0, 1)")
 
     def get_params(self) -> dict:
+        """Everything that determines the fitted model (logged to MLflow as ``head.*``)."""
         return {"type": self.type_name, "seed": self.seed, "device": self.device, **self.params}
 
     @abstractmethod
     def fit(self, data: PairData) -> RewardHead:
         """Learn from annotated pairs; return ``self``."""
 
-    def predict_reward(self, embeddings: np.ndarray) -> np.ndarray:
+    def _check_fitted(self) -> None:
         if self.dim_ is None:
             raise RuntimeError(f"{self.type_name}: predict_reward called before fit or load")
-        if embeddings.shape[-1] != self.dim_:
-            raise DataError(
-                f"embedding dimension {embeddings.shape[-1]} does not match the {self.dim_} "
-                f"this {self.type_name} head was trained on"
-            )
-        flat = embeddings.reshape(-1, self.dim_)
-        out = np.empty(flat.shape[0], dtype=np.float32)
-        for start in range(0, flat.shape[0], PREDICT_CHUNK_ROWS):
-            block = np.array(flat[start : start + PREDICT_CHUNK_ROWS], dtype=np.float32)  # writable
+
+    def predict_reward(
+        self, embeddings: np.ndarray, *, source: str | Path | None = None
+    ) -> np.ndarray:
+        """Rewards for embeddings of shape (..., D), read in chunks (memory maps stay on disk).
+
+        ``source`` names the array's file in errors (dimension mismatch, NaN or inf).
+        """
+        self._check_fitted()
+        out = np.empty(int(np.prod(embeddings.shape[:-1])), dtype=np.float32)
+        self._prepare_predict()
+        for start, block in iter_chunks(embeddings, self.dim_, source, self.type_name):
             out[start : start + block.shape[0]] = self._predict_block(block)
         return out.reshape(embeddings.shape[:-1])
 
     @abstractmethod
+    def _prepare_predict(self) -> None:
+        """Run once before the chunks (thread settings, evaluation mode)."""
+
+    @abstractmethod
     def _predict_block(self, block: np.ndarray) -> np.ndarray:
-        """Rewards for a float32 (rows, D) block."""
+        """Rewards for a finite float32 (rows, D) block."""
 
     # Persistence: hyperparameters in JSON, weights in the subclass's safe format.
     def save(self, directory: str | Path) -> None:
+        self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        meta = {"params": self.get_params(), "dim": self.dim_, "threads": self.threads}
-        (directory / "head.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        meta = {
+            "format": FORMAT_VERSION,
+            "params": self.get_params(),
+            "dim": self.dim_,
+            "best_epoch": self.best_epoch_,
+        }
+        (directory / "head.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         self._save_weights(directory)
 
+    @staticmethod
+    def read_meta(directory: str | Path) -> dict:
+        path = Path(directory) / "head.json"
+        try:
+            meta = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise DataError(f"{path}: file not found (not a saved head)") from None
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not valid JSON ({exc})") from None
+        if meta.get("format") != FORMAT_VERSION or "params" not in meta or "dim" not in meta:
+            raise DataError(f"{path}: not a head saved by this version of embrm")
+        return meta
+
     @classmethod
-    def load(cls, directory: str | Path) -> RewardHead:
+    def load(
+        cls, directory: str | Path, *, device: str | None = None, threads: int = 1
+    ) -> RewardHead:
+        """Rebuild a saved head; ``device`` overrides the saved device setting."""
         directory = Path(directory)
-        meta = json.loads((directory / "head.json").read_text())
+        meta = cls.read_meta(directory)
         params = dict(meta["params"])
-        params.pop("type")
-        head = cls(threads=meta.get("threads", 1), **params)
-        head.dim_ = meta["dim"]
+        head_type = params.pop("type")
+        if head_type != cls.type_name:
+            raise DataError(
+                f"{directory / 'head.json'}: holds a '{head_type}' head, not '{cls.type_name}'"
+            )
+        if device is not None:
+            params["device"] = device
+        head = cls(threads=threads, **params)
+        head.dim_ = int(meta["dim"])
+        head.best_epoch_ = meta.get("best_epoch")
         head._load_weights(directory)
         return head
 
@@ -140,14 +306,51 @@ class RewardHead(ABC):
         """Read what :meth:`_save_weights` wrote."""
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible to torch, else ``cpu``."""
-    if device == "cpu":
-        return "cpu"
+def iter_chunks(embeddings: np.ndarray, dim: int, source, head: str):
+    """Yield ``(first_row, float32 block)`` over the rows of (..., D) embeddings.
+
+    Checks the dimension and that every value is finite; errors name ``source`` (the file).
+    """
+    name = str(source) if source is not None else "embeddings"
+    if embeddings.ndim < 1 or embeddings.shape[-1] != dim:
+        found = embeddings.shape[-1] if embeddings.ndim else "none"
+        raise DataError(
+            f"{name}: embedding dimension {found} does not match the {dim} this {head} head "
+            f"was trained on"
+        )
+    flat = embeddings.reshape(-1, dim)
+    low, high = PREDICT_CHUNK_ROWS
+    step = int(np.clip(PREDICT_CHUNK_BYTES // (4 * dim), low, high))
+    for start in range(0, flat.shape[0], step):
+        # A writable float32 copy: reads the memory map once and suits every library.
+        block = np.array(flat[start : start + step], dtype=np.float32)
+        bad = ~np.isfinite(block).all(axis=1)
+        if bad.any():
+            raise DataError(
+                f"{name}: embeddings contain NaN or inf (first at flat row "
+                f"{start + int(np.argmax(bad))})"
+            )
+        yield start, block
+
+
+def cuda_available() -> bool:
     import torch
 
-    if device == "cuda" and not torch.cuda.is_available():
+    return torch.cuda.is_available()
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible to torch, else ``cpu``; ``cuda`` must exist."""
+    if device not in DEVICES:
         raise ConfigError(
-            "config key 'training.device': 'cuda' requested but no CUDA device is visible"
+            f"config key 'training.device': unknown device {device!r}; expected one of {DEVICES}"
         )
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return "cpu"
+    available = cuda_available()
+    if device == "cuda" and not available:
+        raise ConfigError(
+            "config key 'training.device': 'cuda' requested but torch sees no CUDA device "
+            "(use 'auto' to fall back to the CPU)"
+        )
+    return "cuda" if available else "cpu"

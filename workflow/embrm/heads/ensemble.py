@@ -1,17 +1,20 @@
 """Ensembles: ``members`` independently seeded copies of one head; predictions stacked per member.
 
-Combining (mean, min, first) happens at evaluation, so every aggregation is scored from one training.
+Member ``i`` gets the seed ``int_seed(seed, head_type, "member", i)``, so member 0 of a 5-member
+ensemble is the same model as a 1-member run with the same seed. Combining (mean, min, first)
+happens at evaluation, so every aggregation is scored from one training.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError, DataError
 from ..seeding import int_seed
-from . import HEAD_TYPES
-from .base import PairData
+from .base import PairData, iter_chunks
 
 AGGREGATIONS = ("mean", "min", "first")
 
@@ -38,9 +41,17 @@ class Ensemble:
         device: str = "auto",
         threads: int = 1,
     ):
+        from . import head_class
+
+        if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+            raise ConfigError(
+                f"config key 'heads.*.members': expected an integer ≥ 1, got {members!r}"
+            )
         self.head_type = head_type
+        self.seed = int(seed)
+        cls = head_class(head_type)
         self.members = [
-            HEAD_TYPES[head_type](
+            cls(
                 seed=int_seed(seed, head_type, "member", i),
                 device=device,
                 threads=threads,
@@ -54,24 +65,59 @@ class Ensemble:
             member.fit(data)
         return self
 
-    def predict_reward(self, embeddings: np.ndarray) -> np.ndarray:
-        return np.stack([member.predict_reward(embeddings) for member in self.members])
+    def predict_reward(self, embeddings: np.ndarray, *, source=None) -> np.ndarray:
+        """(members, ...) rewards; each chunk of the input is read once for all members."""
+        first = self.members[0]
+        first._check_fitted()
+        rows = int(np.prod(embeddings.shape[:-1]))
+        out = np.empty((len(self.members), rows), dtype=np.float32)
+        for member in self.members:
+            member._prepare_predict()
+        for start, block in iter_chunks(embeddings, first.dim_, source, self.head_type):
+            for i, member in enumerate(self.members):
+                out[i, start : start + block.shape[0]] = member._predict_block(block)
+        return out.reshape((len(self.members), *embeddings.shape[:-1]))
+
+    def predict(self, embeddings: np.ndarray, how: str = "mean", *, source=None) -> np.ndarray:
+        return combine(self.predict_reward(embeddings, source=source), how)
 
     def get_params(self) -> dict:
-        return {**self.members[0].get_params(), "members": len(self.members)}
+        params = self.members[0].get_params()
+        params["seed"] = self.seed  # the run's seed; members derive theirs from it
+        params["members"] = len(self.members)
+        return params
 
     @property
     def curves(self) -> list[dict]:
         return [{"member": i, **row} for i, m in enumerate(self.members) for row in m.curves_]
 
     def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
         for i, member in enumerate(self.members):
-            member.save(Path(directory) / f"member{i}")
+            member.save(directory / f"member{i}")
+        meta = {"type": self.head_type, "seed": self.seed, "members": len(self.members)}
+        (directory / "ensemble.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
     @classmethod
-    def load(cls, directory: str | Path, head_type: str) -> Ensemble:
-        paths = sorted(Path(directory).glob("member*"), key=lambda p: int(p.name[6:]))
+    def load(
+        cls, directory: str | Path, *, device: str | None = None, threads: int = 1
+    ) -> Ensemble:
+        from . import head_class
+
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / "ensemble.json").read_text())
+        except FileNotFoundError:
+            raise DataError(
+                f"{directory / 'ensemble.json'}: file not found (not a saved ensemble)"
+            ) from None
+        member_cls = head_class(meta["type"])
         ensemble = cls.__new__(cls)
-        ensemble.head_type = head_type
-        ensemble.members = [HEAD_TYPES[head_type].load(path) for path in paths]
+        ensemble.head_type = meta["type"]
+        ensemble.seed = int(meta["seed"])
+        ensemble.members = [
+            member_cls.load(directory / f"member{i}", device=device, threads=threads)
+            for i in range(int(meta["members"]))
+        ]
         return ensemble

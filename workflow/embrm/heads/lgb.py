@@ -1,39 +1,69 @@
 """``clf-lgb``: a LightGBM binary classifier on the pointwise (winner → 1, loser → 0) data.
 
 The reward is the raw score (the logit). The study never released its settings; the defaults
-below were chosen on the synthetic world (see README, "Heads"). Training is deterministic for a
-given seed whatever the thread count (``deterministic`` with row-wise histograms).
+below were chosen by a search on the synthetic world (``benchmarks/heads.py --tune-lgb``, numbers in
+``docs/heads.md``). Boosting stops early when the validation log-loss has not improved for
+``early_stopping_rounds`` rounds and the best round is kept. Training is deterministic for a given
+seed at any thread count (``deterministic`` with row-wise histograms; checked at 1 and 2 threads).
+LightGBM runs on the CPU with the job's threads whatever ``training.device`` says; ``cuda`` is still
+checked, so a config that asks for a GPU that is not there fails the same way for every head.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from .base import PairData, RewardHead
+from ..errors import DataError
+from .base import (
+    PairData,
+    RewardHead,
+    mean64,
+    pair_accuracy,
+    require,
+    resolve_device,
+    winners_losers,
+)
+
+log = logging.getLogger("embrm")
 
 
 class CLFLGBHead(RewardHead):
     type_name = "clf-lgb"
     defaults: ClassVar[dict] = {
-        "num_leaves": 31,
+        "num_leaves": 15,
         "learning_rate": 0.05,
-        "n_estimators": 1000,
-        "min_child_samples": 20,
-        "feature_fraction": 0.8,
+        "n_estimators": 2000,
+        "min_child_samples": 40,
+        "feature_fraction": 0.5,
         "bagging_fraction": 0.8,
         "bagging_freq": 1,
         "lambda_l2": 1.0,
-        "early_stopping_rounds": 30,
+        "max_bin": 255,
+        "early_stopping_rounds": 50,
         "val_fraction": 0.2,
     }
+
+    @classmethod
+    def _check_values(cls, params: dict, where: str) -> None:
+        super()._check_values(params, where)
+        require(params["num_leaves"] >= 2, where, "num_leaves", "must be at least 2")
+        require(params["max_bin"] >= 2, where, "max_bin", "must be at least 2")
+        for key in ("learning_rate", "n_estimators", "early_stopping_rounds"):
+            require(params[key] > 0, where, key, "must be positive")
+        for key in ("min_child_samples", "bagging_freq", "lambda_l2"):
+            require(params[key] >= 0, where, key, "must be non-negative")
+        for key in ("feature_fraction", "bagging_fraction"):
+            require(0 < params[key] <= 1, where, key, "must be in (0, 1]")
 
     def _booster_params(self) -> dict:
         p = self.params
         return {
             "objective": "binary",
+            "metric": "None",  # see the metrics in fit
             "num_leaves": p["num_leaves"],
             "learning_rate": p["learning_rate"],
             "min_child_samples": p["min_child_samples"],
@@ -41,6 +71,7 @@ class CLFLGBHead(RewardHead):
             "bagging_fraction": p["bagging_fraction"],
             "bagging_freq": p["bagging_freq"],
             "lambda_l2": p["lambda_l2"],
+            "max_bin": p["max_bin"],
             "num_threads": self.threads,
             "seed": self.seed,
             "deterministic": True,
@@ -51,23 +82,35 @@ class CLFLGBHead(RewardHead):
     def fit(self, data: PairData) -> CLFLGBHead:
         import lightgbm as lgb
 
-        self.dim_ = data.dim
+        if self.device != "auto":
+            resolve_device(self.device)  # a missing GPU is a config error for every head
         self.device_ = "cpu"
+        self.dim_ = data.dim
         rows, a, b = data.compact()
         train_pairs, val_pairs = data.split(
             self.params["val_fraction"], np.random.default_rng(self.seed)
         )
 
         def pointwise(pairs):
-            won = data.label[pairs] > 0
-            index = np.concatenate(
-                [np.where(won, a[pairs], b[pairs]), np.where(won, b[pairs], a[pairs])]
-            )
-            return rows[index], np.concatenate([np.ones(pairs.size), np.zeros(pairs.size)])
+            # Winners first, then losers in the same pair order: pair i is rows i and n + i.
+            winners, losers = winners_losers(a[pairs], b[pairs], data.label[pairs])
+            target = np.repeat(np.array([1.0, 0.0]), pairs.size)
+            return rows[np.concatenate([winners, losers])], target
 
-        train_set = lgb.Dataset(*pointwise(train_pairs), free_raw_data=True)
-        valid_sets, callbacks, history = [train_set], [], {}
-        names = ["train"]
+        def metrics(preds, dataset):
+            # Computed here rather than by LightGBM, whose multi-threaded metric sums differ in
+            # the last bits between thread counts; early stopping uses the first (the log-loss).
+            p = np.clip(preds, 1e-15, 1 - 1e-15)
+            half = p.shape[0] // 2
+            losses = -np.concatenate([np.log(p[:half]), np.log1p(-p[half:])])
+            return [
+                ("logloss", mean64(losses), False),
+                ("pair_accuracy", pair_accuracy(p[:half] - p[half:]), True),
+            ]
+
+        params = self._booster_params()
+        train_set = lgb.Dataset(*pointwise(train_pairs), params=params, free_raw_data=True)
+        valid_sets, names, callbacks, history = [train_set], ["train"], [], {}
         if val_pairs.size:
             valid_sets.append(lgb.Dataset(*pointwise(val_pairs), reference=train_set))
             names.append("val")
@@ -78,30 +121,46 @@ class CLFLGBHead(RewardHead):
             )
         callbacks.append(lgb.record_evaluation(history))
         self.booster_ = lgb.train(
-            self._booster_params(),
+            params,
             train_set,
             num_boost_round=self.params["n_estimators"],
             valid_sets=valid_sets,
             valid_names=names,
+            feval=metrics,
             callbacks=callbacks,
         )
-        self.best_epoch_ = self.booster_.best_iteration or self.booster_.current_iteration()
-        val_acc = self._pair_accuracy(rows, a[val_pairs], b[val_pairs], data.label[val_pairs])
-        train_curve = history["train"]["binary_logloss"]
-        val_curve = history.get("val", {}).get("binary_logloss", [float("nan")] * len(train_curve))
+        self.best_epoch_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
+        train_curve = history["train"]["logloss"]
+        nan = [float("nan")] * len(train_curve)
+        val = history.get("val", {})
         self.curves_ = [
-            {"epoch": i + 1, "train_loss": t, "val_loss": v, "val_accuracy": float("nan")}
-            for i, (t, v) in enumerate(zip(train_curve, val_curve, strict=True))
+            {
+                "epoch": i + 1,
+                "train_loss": float(t),
+                "val_loss": float(v),
+                "val_accuracy": float(acc),
+            }
+            for i, (t, v, acc) in enumerate(
+                zip(
+                    train_curve,
+                    val.get("logloss", nan),
+                    val.get("pair_accuracy", nan),
+                    strict=True,
+                )
+            )
         ]
-        if self.curves_:
-            self.curves_[self.best_epoch_ - 1]["val_accuracy"] = val_acc
+        best = self.curves_[self.best_epoch_ - 1]
+        log.info(
+            "clf-lgb: %d rounds, best %d: val loss %.4f, val accuracy %.4f",
+            len(self.curves_),
+            self.best_epoch_,
+            best["val_loss"],
+            best["val_accuracy"],
+        )
         return self
 
-    def _pair_accuracy(self, rows, a, b, label) -> float:
-        if a.size == 0:
-            return float("nan")
-        margin = self._predict_block(rows[a]) - self._predict_block(rows[b])
-        return float(np.mean(np.where(margin == 0, 0.5, (margin > 0) == (label > 0))))
+    def _prepare_predict(self) -> None:
+        """Nothing to set: LightGBM takes its thread count per call."""
 
     def _predict_block(self, block: np.ndarray) -> np.ndarray:
         return self.booster_.predict(
@@ -109,11 +168,15 @@ class CLFLGBHead(RewardHead):
         ).astype(np.float32)
 
     def _save_weights(self, directory: Path) -> None:
+        # Text format, trees up to the best round only: what predictions use.
         self.booster_.save_model(str(directory / "model.txt"), num_iteration=self.best_epoch_)
 
     def _load_weights(self, directory: Path) -> None:
         import lightgbm as lgb
 
+        path = directory / "model.txt"
+        if not path.is_file():
+            raise DataError(f"{path}: file not found")
         self.device_ = "cpu"
-        self.booster_ = lgb.Booster(model_file=str(directory / "model.txt"))
+        self.booster_ = lgb.Booster(model_file=str(path))
         self.best_epoch_ = self.booster_.current_iteration()

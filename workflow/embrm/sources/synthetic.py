@@ -1,16 +1,29 @@
 """An offline world with a known golden reward.
 
-Each prompt has a latent u and each response a latent v (both standard normal, ``latent_dim``).
-The golden reward is
+Each prompt x has a latent u and each response a latent v (both standard normal, ``latent_dim``).
+The golden reward is location-scale within every prompt:
 
-    r = μ(u) + σ(u) · g(u, v),   μ(u) = τ·⟨a, u⟩,   σ(u) = σ·exp(s·⟨b, u⟩ − s²/2)
+    r = μ(u) + σ(u) · g(u, v),    μ(u) = τ·⟨a, u⟩,    σ(u) = σ·exp(s·⟨b, u⟩ − s²/2)
 
-with unit vectors a, b. In the ``gaussian`` world g(u, v) = ⟨c, v⟩ exactly, so r = μ_x + σ·ε with
-μ_x ~ N(0, τ²) and ε ~ N(0, 1) (σ does not vary). In the ``nonlinear`` world
-g = standardize(⟨c, v⟩ + λ·⟨w, tanh(W_v v + W_u u)⟩): smooth, prompt-dependent, learnable but not
-linear in the embedding. Embeddings mix the latents the way an LLM's last hidden state mixes
-prompt and response: e = L·[u; v] + N·tanh(M·[u; v]) + noise, scaled to unit variance per entry.
-Generation runs in blocks of prompts straight into memory-mapped ``.npy`` files.
+with unit vectors a, b and s = ``sigma_spread``, so μ_x ~ N(0, τ²) and σ_x is log-normal with
+mean σ. Response quality is a projection of v on a direction that depends on the prompt:
+
+    g(u, v) = ⟨d(u), v⟩,    d(u) = (c + λ·B·u) / ‖c + λ·B·u‖
+
+with a unit vector c, a random matrix B scaled so that ‖B·u‖ ≈ 1, and λ = ``nonlinearity``. For
+every prompt, g is exactly N(0, 1) over its responses, whatever λ. λ = 0 gives one quality
+direction for all prompts (a reward nearly linear in the embedding); λ = 1 turns the direction by
+about 45° from prompt to prompt, so a linear probe of the embedding recovers only part of the
+within-prompt order while a nonlinear regressor recovers most of it (measured figures in
+``docs/annotation-and-pairing.md``): what is good in a response depends on the prompt.
+
+The ``gaussian`` kind is the oracle world: g = ⟨c, v⟩ and σ(u) = σ, hence r = μ_x + σ·ε exactly with
+μ_x ~ N(0, τ²) and ε ~ N(0, 1) independent (``nonlinearity`` and ``sigma_spread`` are not used).
+
+Embeddings mix the latents the way an LLM's last hidden state mixes prompt and response:
+e = L·[u; v] + N·tanh(M·[u; v]), scaled to unit variance per entry, plus isotropic noise of std
+``noise``. Generation runs in blocks of prompts straight into memory-mapped ``.npy`` files (each
+block draws from its own named random stream), so memory stays bounded at the paper's scale.
 """
 
 from __future__ import annotations
@@ -22,10 +35,10 @@ import numpy as np
 
 from ..io import npy_writer, write_npy
 from ..seeding import rng
-from ..world import FILES, reward_stats, write_world_info
+from ..world import FILES, linear_probe, reward_stats, write_world_info
 
 BLOCK_ROWS = 32_768  # responses generated per block; bounds memory at paper scale
-REFERENCE_SAMPLES = 50_000  # draws used once to standardize the nonlinear reward part
+REFERENCE_SAMPLES = 50_000  # draws used once to fix the embedding scale
 
 
 def _unit(generator: np.random.Generator, dim: int) -> np.ndarray:
@@ -43,41 +56,49 @@ class Structure:
         spec, latent, dim = self.spec, self.spec["latent_dim"], self.spec["dim"]
         g = rng(spec["seed"], "synthetic", "structure")
         self.a, self.b, self.c = (_unit(g, latent) for _ in range(3))
+        # Entries of variance 1/latent² make ‖B·u‖² ≈ 1 for u ~ N(0, I): λ is then the typical
+        # ratio of the prompt-specific part of the quality direction to the shared part.
+        self.rotation = g.standard_normal((latent, latent)) / latent
         hidden = 4 * latent
-        self.w_v = g.standard_normal((latent, hidden)) / np.sqrt(latent)
-        self.w_u = g.standard_normal((latent, hidden)) / np.sqrt(latent)
-        self.w_out = g.standard_normal(hidden) / np.sqrt(hidden)
         self.mix_linear = g.standard_normal((2 * latent, dim)) / np.sqrt(2 * latent)
         self.mix_in = g.standard_normal((2 * latent, hidden)) / np.sqrt(2 * latent)
         self.mix_out = g.standard_normal((hidden, dim)) / np.sqrt(hidden)
-        # Embedding entries then have variance ≈ 1 + E[tanh²]; fix it from a reference sample.
+        # Embedding entries have variance ≈ 1 + E[tanh²]; fix the scale from a reference sample.
         ref = (
             g.standard_normal((REFERENCE_SAMPLES, latent)),
             g.standard_normal((REFERENCE_SAMPLES, latent)),
         )
-        self.g_mean, self.g_std = 0.0, 1.0
-        raw = self._quality(*ref)
-        self.g_mean, self.g_std = float(raw.mean()), float(raw.std())
         self.emb_std = float(self._mix(*ref).std())
 
-    def _quality(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        linear = v @ self.c
-        if self.spec["kind"] == "gaussian":
-            return linear
-        bend = np.tanh(v @ self.w_v + u @ self.w_u) @ self.w_out
-        return (linear + self.spec["nonlinearity"] * bend - self.g_mean) / self.g_std
+    @property
+    def gaussian(self) -> bool:
+        return self.spec["kind"] == "gaussian"
+
+    def location(self, u: np.ndarray) -> np.ndarray:
+        """μ(u): (B,) prompt-level mean rewards."""
+        return self.spec["tau"] * (u @ self.a)
+
+    def spread(self, u: np.ndarray) -> np.ndarray:
+        """σ(u): (B,) within-prompt reward standard deviations."""
+        if self.gaussian:
+            return np.full(u.shape[0], float(self.spec["sigma"]))
+        s = self.spec["sigma_spread"]
+        return self.spec["sigma"] * np.exp(s * (u @ self.b) - s * s / 2)
+
+    def direction(self, u: np.ndarray) -> np.ndarray:
+        """d(u): (B, L) unit quality direction of each prompt."""
+        if self.gaussian:
+            return np.broadcast_to(self.c, u.shape)
+        d = self.c + self.spec["nonlinearity"] * (u @ self.rotation.T)
+        return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+    def quality(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """g(u, v): u (B, L), v (B, K, L) -> (B, K), N(0, 1) within every prompt."""
+        return np.einsum("bkl,bl->bk", v, self.direction(u))
 
     def reward(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         """u: (B, L) prompt latents; v: (B, K, L) response latents -> (B, K) golden rewards."""
-        spec = self.spec
-        mu = spec["tau"] * (u @ self.a)
-        if spec["kind"] == "gaussian":
-            sigma = np.full_like(mu, spec["sigma"])
-        else:
-            s = spec["sigma_spread"]
-            sigma = spec["sigma"] * np.exp(s * (u @ self.b) - s * s / 2)
-        quality = self._quality(np.broadcast_to(u[:, None, :], v.shape), v)
-        return mu[:, None] + sigma[:, None] * quality
+        return self.location(u)[:, None] + self.spread(u)[:, None] * self.quality(u, v)
 
     def _mix(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         latents = np.concatenate([u, v], axis=-1)
@@ -88,19 +109,31 @@ class Structure:
         return mixed + self.spec["noise"] * noise
 
 
+def latents(spec: dict, split: str, start: int, stop: int, block: int):
+    """The (u, v, noise) draws of prompts ``start:stop`` of a split (one generation block)."""
+    g = rng(spec["seed"], "synthetic", split, start // block)
+    prompts = stop - start
+    u = g.standard_normal((prompts, spec["latent_dim"]))
+    v = g.standard_normal((prompts, spec[f"{split}_responses"], spec["latent_dim"]))
+    noise = g.standard_normal((prompts, spec[f"{split}_responses"], spec["dim"]), dtype=np.float32)
+    return u, v, noise
+
+
+def block_prompts(responses: int) -> int:
+    return max(1, BLOCK_ROWS // responses)
+
+
 def _generate_split(structure: Structure, split: str, out_dir: Path) -> np.ndarray:
     spec = structure.spec
     prompts, responses = spec[f"{split}_prompts"], spec[f"{split}_responses"]
-    latent, dim, dtype = spec["latent_dim"], spec["dim"], np.dtype(spec["dtype"])
-    block = max(1, BLOCK_ROWS // responses)
+    dtype = np.dtype(spec["dtype"])
+    block = block_prompts(responses)
     rewards = np.empty((prompts, responses))
-    with npy_writer(out_dir / FILES[split]["embeddings"], (prompts, responses, dim), dtype) as emb:
-        for index, start in enumerate(range(0, prompts, block)):
+    shape = (prompts, responses, spec["dim"])
+    with npy_writer(out_dir / FILES[split]["embeddings"], shape, dtype) as emb:
+        for start in range(0, prompts, block):
             stop = min(prompts, start + block)
-            g = rng(spec["seed"], "synthetic", split, index)
-            u = g.standard_normal((stop - start, latent))
-            v = g.standard_normal((stop - start, responses, latent))
-            noise = g.standard_normal((stop - start, responses, dim), dtype=np.float32)
+            u, v, noise = latents(spec, split, start, stop, block)
             rewards[start:stop] = structure.reward(u, v)
             emb[start:stop] = structure.embed(u, v, noise).astype(dtype, copy=False)
     write_npy(out_dir / FILES[split]["rewards"], rewards)
@@ -108,10 +141,20 @@ def _generate_split(structure: Structure, split: str, out_dir: Path) -> np.ndarr
 
 
 def build(spec: dict, out_dir: Path) -> None:
+    from ..io import open_npy
+
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     structure = Structure(spec)
-    stats = {}
+    rewards, stats = {}, {}
     for split in ("train", "test"):
-        rewards = _generate_split(structure, split, out_dir)
-        stats[split] = reward_stats(rewards, rng(spec["seed"], "synthetic", "stats", split))
+        rewards[split] = _generate_split(structure, split, out_dir)
+        stats[split] = reward_stats(rewards[split], rng(spec["seed"], "synthetic", "stats", split))
+    stats["probe"] = linear_probe(
+        open_npy(out_dir / FILES["train"]["embeddings"]),
+        rewards["train"],
+        open_npy(out_dir / FILES["test"]["embeddings"]),
+        rewards["test"],
+        rng(spec["seed"], "synthetic", "probe"),
+    )
     write_world_info(out_dir, dict(spec), stats)

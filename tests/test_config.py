@@ -1,0 +1,97 @@
+"""Config validation: defaults, grid expansion, and errors that name the key at fault."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import REPO, TINY_CONFIG, deep_merge, snakemake
+from embrm.config import Plan, expand_annotators, load, validate
+from embrm.errors import ConfigError
+
+
+def test_default_config_is_valid_and_fills_defaults():
+    config = load(REPO / "config.yaml")
+    assert config["evaluation"]["n_values"] == [2, 5, 10, 30, 50, 100, 300, 500]
+    assert config["annotation"]["scale"] == "std"
+    assert config["worlds"]["synthetic"]["kind"] == "nonlinear"
+
+
+def test_defaults_are_filled_for_omitted_sections():
+    config = validate(TINY_CONFIG)
+    assert config["training"] == {"device": "auto", "threads": 2}
+    assert config["tracking"]["experiment"] == "embrm"
+    assert config["worlds"]["tiny"]["tau"] == 0.5
+
+
+def test_grid_expansion_counts_and_deduplicates():
+    config = deep_merge(TINY_CONFIG, {"annotators": {"same-bt": {"model": "bt", "beta": 10}}})
+    config["extra_grids"] = [{"annotators": ["same-bt"], "designs": ["same-random"]}]
+    plan = Plan(config)
+    # main grid: 2 designs × 2 betas × 2 heads; the extra block repeats existing cells only
+    assert len(plan.runs) == 8
+    assert {r.annotator for r in plan.runs} == {"bt-beta1", "bt-beta10"}
+
+
+def test_annotator_labels_spell_every_parameter():
+    labels = expand_annotators({"annotators": {"x": {"model": "bt", "beta": [0.5, 1.0, 10]}}})
+    assert list(labels["x"]) == ["bt-beta0.5", "bt-beta1", "bt-beta10"]
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "expected"),
+    [
+        ({"grid": {"heads": ["nope"]}}, "grid.heads[0]", "not defined under 'heads'"),
+        ({"heads": {"mystery": {}}}, "heads.mystery", "unknown head type 'mystery'"),
+        ({"grid": {"quantities": [-5]}}, "grid.quantities[0]", "less than the minimum"),
+        ({"annotators": {"bt": {"model": "bt", "beta": 0}}}, "annotators.bt", "beta"),
+        ({"evaluation": {"repeats": "many"}}, "evaluation.repeats", "not of type 'integer'"),
+        ({"worlds": {"tiny": {"dim": 0}}}, "worlds.tiny.dim", "less than the minimum"),
+        ({"surprise": 1}, "<top level>", "'surprise' was unexpected"),
+        ({"heads": {"bt-mlp": {"params": {"layers": 3}}}}, "heads.bt-mlp.params", "layers"),
+    ],
+)
+def test_bad_values_name_the_key(override, key, expected):
+    with pytest.raises(ConfigError) as error:
+        validate(deep_merge(TINY_CONFIG, override))
+    assert f"'{key}" in str(error.value)
+    assert expected in str(error.value)
+
+
+def test_missing_key_is_named():
+    config = deep_merge(TINY_CONFIG, {})
+    del config["grid"]["seeds"]
+    with pytest.raises(ConfigError, match=r"'grid'.*'seeds' is a required property"):
+        validate(config)
+
+
+def test_cli_validate_reports_errors_with_exit_status_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(deep_merge(TINY_CONFIG, {"grid": {"heads": ["nope"]}})))
+    result = subprocess.run([sys.executable, "-m", "embrm", "validate", str(bad)],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 2
+    assert "error: config key 'grid.heads[0]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(TINY_CONFIG))
+    result = subprocess.run([sys.executable, "-m", "embrm", "validate", str(good)],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert "8 runs" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"grid": {"heads": ["unknown-head"]}}, "grid.heads[0]"),
+        ({"grid": {"quantities": [-1]}}, "grid.quantities[0]"),
+    ],
+)
+def test_workflow_stops_before_any_job_on_bad_config(tmp_path, override, key):
+    result = snakemake(tmp_path, "--cores", "1", config=deep_merge(TINY_CONFIG, override),
+                       check=False)  # fmt: skip
+    assert result.returncode != 0
+    assert f"config key '{key}'" in result.stderr
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,258 @@
+"""Test-set metrics against hand-computed cases, invariances, and the loop reference."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from conftest import TINY_CONFIG
+from embrm import stages
+from embrm.config import validate
+from embrm.evaluation import (
+    average_ranks,
+    best_of_n,
+    best_of_n_loop,
+    bon_orders,
+    clip_n_values,
+    dense_ranks,
+    evaluate,
+    pair_accuracy,
+    spearman_per_prompt,
+    spearman_summary,
+)
+from embrm.io import write_json, write_npz
+from embrm.seeding import rng
+
+
+def same(a: dict, b: dict) -> bool:
+    """Exact equality of two metric dicts, NaN equal to NaN."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+# Two prompts, four responses, two orders. Prompt 1 has a tie (responses 0 and 1) that the order
+# decides: the first of the tied responses in the order wins.
+GOLDEN = np.array([[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]])
+PRED = np.array([[0.1, 0.9, 0.5, 0.2], [0.3, 0.3, 0.8, 0.1]])
+ORDERS = np.array([[0, 1, 2, 3], [3, 2, 1, 0]])
+
+
+def test_best_of_n_matches_the_hand_computed_case():
+    # Picks by hand (golden reward of the pick), orders A and B, prompts 0 and 1:
+    # N=1: A: r0, r0 -> 1, 4   B: r3, r3 -> 4, 1    mean 2.5
+    # N=2: A: r1, r0 (tie, first in order) -> 2, 4   B: r2, r2 -> 3, 2    mean 2.75
+    # N=4: A: r1, r2 -> 2, 2   B: r1, r2 -> 2, 2    mean 2.0
+    result = best_of_n(PRED, GOLDEN, ORDERS, [1, 2, 4, 10])
+    assert result["n_values"] == [1, 2, 4]  # 10 is clipped to K = 4 and merged
+    assert result["bon_reward"] == [2.5, 2.75, 2.0]
+    assert result["bon_gain_curve"] == [0.0, 0.25, -0.5]
+    assert result["random_pick_reward"] == 2.5
+    assert result["bon_n_max"] == 4
+    assert result["bon_gain"] == -0.5
+    # Oracle (pick by golden): N=1 as above; N=2: A: 2, 4  B: 4, 2; N=4: 4 everywhere.
+    assert result["oracle_bon_reward"] == [2.5, 3.0, 4.0]
+    assert result["oracle_best_reward"] == 4.0
+    assert result["oracle_bon_gain"] == 1.5
+    assert result["bon_gain_normalized"] == pytest.approx(-1 / 3)
+    assert same(result, best_of_n_loop(PRED, GOLDEN, ORDERS, [1, 2, 4, 10]))
+
+
+def test_oracle_predictions_reach_the_oracle_and_constant_ones_pick_first():
+    result = best_of_n(GOLDEN, GOLDEN, ORDERS, [1, 2, 4])
+    assert result["bon_reward"] == result["oracle_bon_reward"]
+    assert result["bon_gain_normalized"] == 1.0
+    # Constant predictions: every response ties, so the first in the order is picked: a random
+    # pick, whose expectation is the mean reward (exactly, over these two mirrored orders).
+    flat = best_of_n(np.zeros_like(GOLDEN), GOLDEN, ORDERS, [1, 2, 4])
+    assert flat["bon_reward"] == [2.5, 2.5, 2.5]
+    assert flat["bon_gain"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("prompts", "responses", "repeats", "n_values", "kind"),
+    [
+        (30, 50, 20, [2, 5, 10, 30, 50], "float"),
+        (30, 50, 20, [2, 5, 10, 30, 50], "ties"),
+        (17, 13, 9, [1, 3, 13, 100], "ties"),
+        (5, 3, 4, [2, 500], "constant"),
+        (1, 1, 3, [1, 2], "float"),
+        (40, 64, 1, [64, 7, 2], "float32"),
+    ],
+)
+def test_vectorized_and_loop_implementations_give_identical_numbers(
+    prompts, responses, repeats, n_values, kind
+):
+    generator = np.random.default_rng(prompts * 1000 + responses)
+    golden = generator.normal(size=(prompts, responses))
+    pred = golden + generator.normal(size=golden.shape)
+    if kind == "ties":
+        pred = np.round(pred)  # many ties inside each prompt
+    elif kind == "constant":
+        pred = np.zeros_like(pred)
+    elif kind == "float32":
+        pred = pred.astype(np.float32)
+    orders = bon_orders(responses, repeats, generator)
+    assert same(
+        best_of_n(pred, golden, orders, n_values), best_of_n_loop(pred, golden, orders, n_values)
+    )
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        lambda x: 3.0 * x + 7.0,
+        lambda x: x**3 + 5.0 * x,
+        lambda x: np.exp(x / 4.0),
+        lambda x: 1.0 / (1.0 + np.exp(-x)),
+    ],
+    ids=["affine", "cubic", "exp", "sigmoid"],
+)
+@pytest.mark.parametrize("ties", [False, True])
+def test_best_of_n_and_spearman_are_invariant_to_increasing_transforms(transform, ties):
+    generator = np.random.default_rng(7)
+    golden = generator.normal(size=(25, 40))
+    pred = golden + generator.normal(size=golden.shape)
+    if ties:
+        pred = np.round(pred, 1)
+    transformed = transform(pred)
+    # The transform must keep distinct values distinct in floating point for the test to apply.
+    assert (dense_ranks(transformed)[0] == dense_ranks(pred)[0]).all()
+    orders = bon_orders(40, 15, generator)
+    ns = [2, 5, 10, 40]
+    assert same(best_of_n(pred, golden, orders, ns), best_of_n(transformed, golden, orders, ns))
+    assert same(spearman_summary(pred, golden), spearman_summary(transformed, golden))
+    assert np.array_equal(
+        spearman_per_prompt(pred, golden), spearman_per_prompt(transformed, golden), equal_nan=True
+    )
+
+
+def test_spearman_hand_computed_with_ties_and_constant_rows():
+    golden = np.array([[1.0, 2.0, 3.0, 4.0]] * 4)
+    pred = np.array(
+        [
+            [1.0, 2.0, 3.0, 4.0],  # identical order: 1
+            [4.0, 3.0, 2.0, 1.0],  # reversed: -1
+            [1.0, 2.0, 2.0, 3.0],  # ranks 1, 2.5, 2.5, 4: 4.5 / sqrt(4.5 * 5)
+            [5.0, 5.0, 5.0, 5.0],  # constant: undefined
+        ]
+    )
+    rho = spearman_per_prompt(pred, golden)
+    assert rho[:3] == pytest.approx([1.0, -1.0, 4.5 / np.sqrt(22.5)])
+    assert np.isnan(rho[3])
+    summary = spearman_summary(pred, golden)
+    assert summary["spearman"] == pytest.approx((1.0 - 1.0 + 4.5 / np.sqrt(22.5)) / 3)
+    assert summary["spearman_defined_fraction"] == 0.75
+    assert np.isnan(spearman_summary(pred[3:], golden[3:])["spearman"])
+
+
+def test_spearman_matches_scipy():
+    from scipy.stats import rankdata, spearmanr
+
+    generator = np.random.default_rng(3)
+    golden = generator.normal(size=(12, 30))
+    pred = np.round(golden + generator.normal(size=golden.shape), 1)
+    expected = [spearmanr(p, g).statistic for p, g in zip(pred, golden, strict=True)]
+    assert spearman_per_prompt(pred, golden) == pytest.approx(expected, abs=1e-12)
+    assert np.array_equal(average_ranks(pred), rankdata(pred, axis=1))
+
+
+def test_pair_accuracy_hand_computed():
+    scores = np.array([0.0, 1.0, 2.0, 2.0])
+    golden = np.array([0.0, 1.0, 2.0, 3.0])
+    a = np.array([1, 0, 2, 3])
+    b = np.array([0, 1, 3, 2])
+    label = np.array([1, 1, 0, 1])
+    # margins: +1, -1, 0 (tie), 0 (tie); golden margins: +1, -1, -1, +1
+    # vs labels: right, wrong (label says a wins), half, half -> 2 / 4
+    # vs golden: right, right, half, half -> 3 / 4
+    result = pair_accuracy(scores, golden, a, b, label)
+    assert result == {"accuracy_vs_labels": 0.5, "accuracy_vs_golden": 0.75}
+    empty = pair_accuracy(scores, golden, a[:0], b[:0], label[:0])
+    assert np.isnan(empty["accuracy_vs_labels"]) and np.isnan(empty["accuracy_vs_golden"])
+
+
+def test_evaluate_combines_every_metric_and_rejects_bad_input():
+    heldout = (np.array([0, 5]), np.array([1, 4]), np.array([0, 1]))
+    metrics = evaluate(PRED, GOLDEN, ORDERS, [1, 2, 4], heldout)
+    assert metrics["bon_gain"] == -0.5
+    assert metrics["spearman_defined_fraction"] == 1.0
+    # pair (0, 1): scores 0.1 < 0.9, label 0 (second wins): right; golden 1 < 2: right.
+    # pair (5, 4): scores 0.3 vs 0.3: half; label 1: half; golden 3 < 4: half.
+    assert metrics["accuracy_vs_labels"] == 0.75 and metrics["accuracy_vs_golden"] == 0.75
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate(np.where(PRED > 0.8, np.nan, PRED), GOLDEN, ORDERS, [2], heldout)
+    with pytest.raises(ValueError, match="permutation"):
+        best_of_n(PRED, GOLDEN, np.array([[0, 0, 1, 2]]), [2])
+    with pytest.raises(ValueError, match=r"\(P, K\)"):
+        best_of_n(PRED[:, :3], GOLDEN, ORDERS, [2])
+    with pytest.raises(ValueError, match=">= 1"):
+        clip_n_values([0, 2], 4)
+
+
+def test_orders_are_reproducible_from_the_seed():
+    first = bon_orders(50, 5, rng(0, "bon"))
+    assert np.array_equal(first, bon_orders(50, 5, rng(0, "bon")))
+    assert not np.array_equal(first, bon_orders(50, 5, rng(1, "bon")))
+    assert (np.sort(first, axis=1) == np.arange(50)).all()
+
+
+def test_evaluate_stage_scores_every_ensemble_aggregation(tmp_path):
+    """The stage on a real (tiny) world: mean, min and first of a 3-member ensemble."""
+    from embrm.sources import build_world
+    from embrm.world import World
+
+    spec = validate(TINY_CONFIG)["worlds"]["tiny"]
+    build_world(spec, tmp_path / "world")
+    golden = World(tmp_path / "world").test.rewards
+    generator = np.random.default_rng(0)
+    members = golden[None] + generator.normal(size=(3, *golden.shape))
+    np.save(tmp_path / "predictions.npy", members.astype(np.float32))
+    heldout_a = generator.integers(golden.size, size=30)
+    heldout_b = generator.integers(golden.size, size=30)
+    write_npz(
+        tmp_path / "pairs.npz",
+        a=np.arange(2),
+        b=np.arange(2),
+        heldout_a=heldout_a,
+        heldout_b=heldout_b,
+    )
+    write_npz(
+        tmp_path / "labels.npz",
+        label=np.ones(2, np.uint8),
+        heldout_label=generator.integers(2, size=30).astype(np.uint8),
+    )
+    write_json(tmp_path / "stats.json", {"annotator": {"model": "bt", "beta": 1}, "train": {}})
+    write_json(
+        tmp_path / "train.json",
+        {"head": {"type": "bt-mlp", "members": 3}, "fit_seconds": 1, "predict_seconds": 1},
+    )
+    with open(tmp_path / "curves.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([["member", "epoch", "train_loss"], [0, 1, 0.7]])
+    evaluation = {"repeats": 7, "n_values": [2, 10, 1000], "seed": 3}
+    stages.evaluate(
+        tmp_path / "world",
+        tmp_path / "predictions.npy",
+        tmp_path / "pairs.npz",
+        tmp_path / "labels.npz",
+        tmp_path / "stats.json",
+        tmp_path / "train.json",
+        tmp_path / "curves.csv",
+        {"world": "tiny"},
+        evaluation,
+        tmp_path / "metrics.json",
+    )
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(record["metrics"]) == {"mean", "min", "first"}
+    assert record["evaluation"]["n_values"] == [2, 10, golden.shape[1]]
+    orders = bon_orders(golden.shape[1], 7, rng(3, "bon"))
+    heldout = (heldout_a, heldout_b, np.load(tmp_path / "labels.npz")["heldout_label"])
+    stored = members.astype(np.float32)
+    for how, combined in (
+        ("mean", stored.mean(axis=0)),
+        ("min", stored.min(axis=0)),
+        ("first", stored[0]),
+    ):
+        expected = evaluate(combined, golden, orders, [2, 10, 1000], heldout)
+        assert same(record["metrics"][how], expected), how
+    assert record["metrics"]["mean"]["bon_gain"] > 0  # predictions are golden plus noise

@@ -1,0 +1,519 @@
+"""Reward-model heads: learning, the estimator contract, persistence, determinism, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from conftest import REPO, TINY_CONFIG, deep_merge
+from embrm.errors import ConfigError, DataError
+from embrm.heads import HEAD_TYPES, load_head, make_head
+from embrm.heads import base as heads_base
+from embrm.heads.base import PairData, RewardHead
+from embrm.heads.ensemble import AGGREGATIONS, Ensemble, combine
+
+DIM = 8
+# Small settings so every head fits in about a second; the architecture test uses the defaults.
+FAST = {
+    "bt-mlp": {"hidden": [32, 16], "batch_size": 256, "max_epochs": 15, "lr": 1e-2},
+    "clf-mlp": {"hidden": [32, 16], "batch_size": 256, "max_epochs": 15, "lr": 1e-2},
+    "clf-lgb": {
+        "n_estimators": 400,
+        "learning_rate": 0.1,
+        "num_leaves": 4,
+        "feature_fraction": 1.0,
+        "lambda_l2": 0.0,
+        "early_stopping_rounds": 20,
+    },
+    "bt-linear": {},
+    "clf-linear": {},
+}
+
+
+def golden_reward(x: np.ndarray) -> np.ndarray:
+    """Mostly linear with a smooth bend: every head type can rank it well."""
+    w = np.linspace(1.0, -0.5, x.shape[-1])
+    return x @ w + 0.3 * np.tanh(x[..., 0] * x[..., 1])
+
+
+def clean_task(pairs: int = 1500, rows: int = 1200, seed: int = 0):
+    """Noise-free labels from the golden order: a separable preference task."""
+    g = np.random.default_rng(seed)
+    x = g.standard_normal((rows, DIM)).astype(np.float32)
+    r = golden_reward(x)
+    a = g.integers(rows, size=pairs)
+    b = (a + g.integers(1, rows, size=pairs)) % rows
+    label = (r[a] > r[b]).astype(np.uint8)
+    test = g.standard_normal((20, 25, DIM)).astype(np.float32)
+    return PairData(x, a, b, label, source="train.npy", pairs_source="pairs.npz"), test
+
+
+@pytest.fixture(scope="module")
+def task():
+    return clean_task()
+
+
+@pytest.fixture(scope="module")
+def fitted(task):
+    """One fitted head per type (shared by the read-only tests below)."""
+    data, _ = task
+    return {t: make_head(t, seed=3, threads=1, **FAST[t]).fit(data) for t in HEAD_TYPES}
+
+
+def mean_spearman(pred: np.ndarray, golden: np.ndarray) -> float:
+    from embrm.evaluation import spearman_summary
+
+    return spearman_summary(pred, golden)["spearman"]
+
+
+# -- registry and config ----------------------------------------------------------------------
+def test_registry_matches_schema_and_classes():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    enum = schema["properties"]["heads"]["additionalProperties"]["properties"]["type"]["enum"]
+    assert sorted(enum) == sorted(HEAD_TYPES)
+    for name, cls in HEAD_TYPES.items():
+        assert issubclass(cls, RewardHead) and cls.type_name == name
+        assert cls.defaults, name
+
+
+def test_importing_heads_loads_neither_torch_nor_lightgbm():
+    code = "import sys, embrm.heads, embrm.heads.ensemble; print(sorted({'torch', 'lightgbm'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO / "workflow")},
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_config_accepts_every_head_type_and_checks_params():
+    from embrm.config import validate
+
+    heads = {f"my-{t}": {"type": t, "members": 2, "params": {}} for t in HEAD_TYPES}
+    config = deep_merge(TINY_CONFIG, {"heads": heads})
+    config["grid"]["heads"] = sorted(heads)
+    validated = validate(config)
+    assert validated["heads"]["my-clf-linear"]["members"] == 2
+    for params, key in [
+        ({"hidden": "big"}, "heads.h.params.hidden"),
+        ({"lr": -1.0}, "heads.h.params.lr"),
+        ({"batch_size": 1.5}, "heads.h.params.batch_size"),
+        ({"val_fraction": 1.0}, "heads.h.params.val_fraction"),
+        ({"patience": True}, "heads.h.params.patience"),
+    ]:
+        bad = deep_merge(TINY_CONFIG, {"heads": {"h": {"type": "bt-mlp", "params": params}}})
+        with pytest.raises(ConfigError, match=f"config key '{key}'"):
+            validate(bad)
+    bad = deep_merge(
+        TINY_CONFIG, {"heads": {"h": {"type": "clf-lgb", "params": {"feature_fraction": 0}}}}
+    )
+    with pytest.raises(ConfigError, match=r"heads\.h\.params\.feature_fraction"):
+        validate(bad)
+    bad = deep_merge(
+        TINY_CONFIG, {"heads": {"h": {"type": "bt-linear", "params": {"hidden": [4]}}}}
+    )
+    with pytest.raises(
+        ConfigError, match=r"heads\.h\.params': unknown hyperparameters \['hidden'\]"
+    ):
+        validate(bad)
+
+
+# -- learning and the estimator contract ------------------------------------------------------
+@pytest.mark.parametrize("head_type", list(HEAD_TYPES))
+def test_head_learns_a_separable_reward(head_type, task, fitted):
+    _, test = task
+    head = fitted[head_type]
+    rho = mean_spearman(head.predict_reward(test), golden_reward(test))
+    assert rho > 0.9, f"{head_type}: mean per-prompt Spearman {rho:.3f}"
+    # Curves: one row per epoch (boosting round / L-BFGS iteration), all finite.
+    assert head.curves_ and head.curves_[0]["epoch"] == 1
+    for row in head.curves_:
+        assert set(row) == {"epoch", "train_loss", "val_loss", "val_accuracy"}
+        assert all(np.isfinite(v) for v in row.values())
+    assert 1 <= head.best_epoch_ <= len(head.curves_)
+    assert head.curves_[head.best_epoch_ - 1]["val_accuracy"] > 0.85
+    assert head.device_ == "cpu"
+
+
+@pytest.mark.parametrize("head_type", list(HEAD_TYPES))
+def test_fit_returns_self_and_params_round_trip(head_type, task):
+    data, _ = task
+    small = PairData(data.embeddings, data.a[:200], data.b[:200], data.label[:200])
+    params = {**FAST[head_type]}
+    head = make_head(head_type, seed=1, threads=1, **params)
+    assert head.fit(small) is head
+    logged = head.get_params()
+    assert logged["type"] == head_type and logged["seed"] == 1 and logged["device"] == "auto"
+    assert {k: logged[k] for k in head.defaults} == {**head.defaults, **params}
+    json.dumps(logged)  # loggable as it is
+
+
+@pytest.mark.parametrize("head_type", list(HEAD_TYPES))
+def test_saved_head_reloads_and_predicts_identically(head_type, task, fitted, tmp_path):
+    _, test = task
+    head = fitted[head_type]
+    head.save(tmp_path / "model")
+    files = sorted(p.name for p in (tmp_path / "model").iterdir())
+    weights = "model.txt" if head_type == "clf-lgb" else "model.safetensors"
+    assert files == sorted(["head.json", weights])  # safe formats only, no pickle
+    again = load_head(tmp_path / "model", threads=2)
+    assert type(again) is type(head) and again.get_params() == head.get_params()
+    assert np.array_equal(again.predict_reward(test), head.predict_reward(test))
+    # A memory-mapped test file gives the same predictions as the in-memory array.
+    np.save(tmp_path / "test.npy", test)
+    mapped = np.load(tmp_path / "test.npy", mmap_mode="r")
+    assert np.array_equal(again.predict_reward(mapped), head.predict_reward(test))
+
+
+def test_torch_weights_load_with_weights_only(fitted, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    fitted["bt-mlp"].save(tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    torch.save(state, tmp_path / "state.pt")
+    assert torch.load(tmp_path / "state.pt", weights_only=True).keys() == state.keys()
+
+
+def test_default_mlp_architecture_and_thread_determinism():
+    """The study's D → 1024 → 512 → 1 network, one short epoch, at 1 and 2 threads."""
+    g = np.random.default_rng(5)
+    x = g.standard_normal((600, 96)).astype(np.float32)
+    r = x[:, :8].sum(axis=1)
+    a = g.integers(600, size=800)
+    b = (a + g.integers(1, 600, size=800)) % 600
+    data = PairData(x, a, b, (r[a] > r[b]).astype(np.uint8))
+    predictions = []
+    for threads in (1, 2):
+        head = make_head("bt-mlp", seed=0, threads=threads, max_epochs=1).fit(data)
+        predictions.append(head.predict_reward(x))
+    shapes = [tuple(p.shape) for p in head.model_.parameters()]
+    assert shapes == [(1024, 96), (1024,), (512, 1024), (512,), (1, 512), (1,)]
+    assert head.params["batch_size"] == 10_240 and head.params["lr"] == 1e-3
+    assert np.array_equal(predictions[0], predictions[1])
+
+
+@pytest.mark.parametrize("head_type", list(HEAD_TYPES))
+def test_same_seed_same_predictions_at_1_and_2_threads(head_type, task, fitted):
+    data, test = task
+    twin = make_head(head_type, seed=3, threads=2, **FAST[head_type]).fit(data)
+    assert np.array_equal(twin.predict_reward(test), fitted[head_type].predict_reward(test))
+    assert twin.curves_ == fitted[head_type].curves_
+
+
+def test_different_seed_gives_a_different_mlp(task, fitted):
+    data, test = task
+    other = make_head("bt-mlp", seed=4, threads=1, **FAST["bt-mlp"]).fit(data)
+    assert not np.array_equal(other.predict_reward(test), fitted["bt-mlp"].predict_reward(test))
+
+
+def test_bt_objective_ignores_presentation_order(task, fitted):
+    """Each pair is fed once: flipping sides and labels gives the same model up to rounding."""
+    data, test = task
+    flipped = PairData(data.embeddings, data.b, data.a, 1 - data.label)
+    head = make_head("bt-mlp", seed=3, threads=1, **FAST["bt-mlp"]).fit(flipped)
+    original = fitted["bt-mlp"]
+    assert len(head.curves_) == len(original.curves_)
+    # BT rewards are defined up to a constant, and rounding moves the constant a little.
+    flipped_r, original_r = head.predict_reward(test), original.predict_reward(test)
+    np.testing.assert_allclose(
+        flipped_r - flipped_r.mean(), original_r - original_r.mean(), rtol=1e-3, atol=1e-3
+    )
+
+
+def test_early_stopping_keeps_the_best_epoch(task):
+    data, test = task
+    params = {**FAST["clf-mlp"], "lr": 3e-2, "max_epochs": 20, "patience": 2}
+    head = make_head("clf-mlp", seed=2, threads=1, **params).fit(data)
+    epochs = len(head.curves_)
+    losses = [row["val_loss"] for row in head.curves_]
+    assert head.best_epoch_ == int(np.argmin(losses)) + 1
+    assert epochs == head.params["max_epochs"] or epochs == head.best_epoch_ + 2
+    # Training exactly up to the best epoch reproduces the kept weights bit for bit.
+    short = make_head("clf-mlp", seed=2, threads=1, **{**params, "max_epochs": head.best_epoch_})
+    assert np.array_equal(short.fit(data).predict_reward(test), head.predict_reward(test))
+
+
+def test_clf_linear_is_l2_logistic_regression(task, fitted):
+    """Matches scikit-learn's logistic regression on standardized features (C = 1 / (l2 · n))."""
+    from sklearn.linear_model import LogisticRegression
+
+    data, test = task
+    head = make_head("clf-linear", seed=3, threads=1, tolerance=1e-10, max_iter=500).fit(data)
+    train_pairs, _ = data.split(0.2, np.random.default_rng(3))
+    won = data.label[train_pairs] > 0
+    winners = np.where(won, data.a[train_pairs], data.b[train_pairs])
+    losers = np.where(won, data.b[train_pairs], data.a[train_pairs])
+    x = data.embeddings[np.concatenate([winners, losers])].astype(np.float64)
+    y = np.repeat([1, 0], train_pairs.size)
+    used = np.unique(np.concatenate([data.a[train_pairs], data.b[train_pairs]]))
+    mean, std = data.embeddings[used].mean(0), data.embeddings[used].std(0)
+    reference = LogisticRegression(C=1 / (head.params["l2"] * y.size), tol=1e-10, max_iter=1000)
+    reference.fit((x - mean) / std, y)
+    expected = reference.decision_function((test.reshape(-1, DIM) - mean) / std)
+    np.testing.assert_allclose(head.predict_reward(test).ravel(), expected, rtol=2e-3, atol=2e-3)
+
+
+def test_bt_linear_reward_has_no_intercept(fitted):
+    assert fitted["bt-linear"].model_[0].bias.item() == 0.0
+
+
+def test_lgb_uses_the_best_round_and_saves_only_it(fitted, tmp_path):
+    head = fitted["clf-lgb"]
+    losses = [row["val_loss"] for row in head.curves_]
+    assert head.best_epoch_ == int(np.argmin(losses)) + 1
+    head.save(tmp_path)
+    assert load_head(tmp_path).booster_.current_iteration() == head.best_epoch_
+
+
+# -- ensembles --------------------------------------------------------------------------------
+def test_combine_aggregations():
+    stacked = np.array([[[1.0, 5.0]], [[3.0, 2.0]], [[2.0, 2.0]]])
+    assert np.array_equal(combine(stacked, "mean"), [[2.0, 3.0]])
+    assert np.array_equal(combine(stacked, "min"), [[1.0, 2.0]])
+    assert np.array_equal(combine(stacked, "first"), [[1.0, 5.0]])
+    assert AGGREGATIONS == ("mean", "min", "first")
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        combine(stacked, "max")
+
+
+@pytest.mark.parametrize("head_type", list(HEAD_TYPES))
+def test_ensemble_members_predict_stack_and_reload(head_type, task, tmp_path):
+    data, test = task
+    ensemble = Ensemble(
+        head_type, members=2, params=FAST[head_type], seed=7, device="cpu", threads=1
+    ).fit(data)
+    stacked = ensemble.predict_reward(test, source="test.npy")
+    assert stacked.shape == (2, *test.shape[:-1])
+    singles = np.stack([m.predict_reward(test) for m in ensemble.members])
+    assert np.array_equal(stacked, singles)
+    # Members have their own seeds (initialization, batches and validation split differ).
+    assert ensemble.members[0].seed != ensemble.members[1].seed
+    assert not np.array_equal(stacked[0], stacked[1])
+    for how in AGGREGATIONS:
+        assert np.array_equal(ensemble.predict(test, how), combine(stacked, how))
+    # Member 0 of an ensemble is the model a one-member run with the same seed trains.
+    one = Ensemble(head_type, members=1, params=FAST[head_type], seed=7, device="cpu").fit(data)
+    assert np.array_equal(one.predict_reward(test)[0], stacked[0])
+    params = ensemble.get_params()
+    assert params["members"] == 2 and params["seed"] == 7 and params["type"] == head_type
+    assert {row["member"] for row in ensemble.curves} == {0, 1}
+    ensemble.save(tmp_path / "model")
+    again = Ensemble.load(tmp_path / "model", threads=2)
+    assert np.array_equal(again.predict_reward(test), stacked)
+
+
+def test_ensemble_rejects_bad_member_count():
+    with pytest.raises(ConfigError, match="members"):
+        Ensemble("bt-mlp", members=0)
+
+
+# -- bad input --------------------------------------------------------------------------------
+def test_nan_in_training_embeddings_names_the_file_and_row(task):
+    data, _ = task
+    x = data.embeddings.copy()
+    x[data.a[5], 3] = np.nan
+    bad = PairData(x, data.a, data.b, data.label, source="/data/train_embeddings.npy")
+    for head_type in ("bt-mlp", "clf-lgb", "bt-linear"):
+        with pytest.raises(
+            DataError, match=rf"/data/train_embeddings.npy: .*NaN or inf .*row {data.a[5]}"
+        ):
+            make_head(head_type, **FAST[head_type]).fit(bad)
+
+
+def test_inf_in_test_embeddings_names_the_file(fitted, task):
+    _, test = task
+    bad = test.copy()
+    bad[3, 4, 0] = np.inf
+    for head in fitted.values():
+        with pytest.raises(DataError, match=r"/data/test_embeddings.npy: .*NaN or inf .*row 79\)"):
+            head.predict_reward(bad, source="/data/test_embeddings.npy")
+
+
+def test_dimension_mismatch_names_the_file(fitted):
+    for head in fitted.values():
+        with pytest.raises(
+            DataError,
+            match=r"/data/test_embeddings.npy: embedding dimension 9 does not match the 8",
+        ):
+            head.predict_reward(np.zeros((4, 9), np.float32), source="/data/test_embeddings.npy")
+    ensemble = Ensemble("clf-linear")
+    ensemble.members[0] = fitted["clf-linear"]
+    with pytest.raises(DataError, match=r"x\.npy: embedding dimension 9"):
+        ensemble.predict_reward(np.zeros((4, 9), np.float32), source="x.npy")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "label", "message"),
+    [
+        ([], [], [], r"pairs.npz: no annotated pairs to train on \(empty training set\)"),
+        ([0, 1], [1], [1, 0], "pairs.npz: 2 first responses, 1 second responses and 2 labels"),
+        (
+            [0, 50],
+            [1, 2],
+            [1, 0],
+            r"pairs.npz: pair index 'a' out of range \[0, 50\] for train.npy with 50",
+        ),
+        ([0, 1], [1, 2], [1, 2], "pairs.npz: labels must be 0 or 1"),
+        ([0.0, 1.0], [1, 2], [1, 0], "pairs.npz: pair indices 'a' are not integers"),
+    ],
+)
+def test_bad_pairs_are_rejected_naming_the_file(a, b, label, message):
+    x = np.zeros((50, 4), np.float32)
+    with pytest.raises(DataError, match=message):
+        PairData(
+            x,
+            np.array(a, dtype=np.asarray(a).dtype if a else np.int64),
+            np.array(b, dtype=np.int64),
+            np.array(label),
+            source="train.npy",
+            pairs_source="pairs.npz",
+        )
+
+
+def test_unknown_params_device_and_threads_are_config_errors():
+    with pytest.raises(
+        ConfigError, match=r"heads.bt-mlp.params': unknown hyperparameters \['layers'\]"
+    ):
+        make_head("bt-mlp", layers=3)
+    with pytest.raises(ConfigError, match=r"config key 'training\.device': unknown device 'gpu'"):
+        make_head("clf-mlp", device="gpu")
+    with pytest.raises(ConfigError, match=r"config key 'training\.threads'"):
+        make_head("clf-lgb", threads=0)
+    with pytest.raises(ConfigError, match=r"config key 'heads\.\*\.type': unknown head type 'svm'"):
+        make_head("svm")
+
+
+@pytest.mark.parametrize("head_type", list(HEAD_TYPES))
+def test_cuda_without_a_gpu_is_a_config_error(head_type, task, monkeypatch):
+    data, _ = task
+    monkeypatch.setattr(heads_base, "cuda_available", lambda: False)
+    head = make_head(head_type, device="cuda", **FAST[head_type])
+    with pytest.raises(ConfigError, match=r"config key 'training\.device': 'cuda' requested but"):
+        head.fit(data)
+
+
+def test_auto_device_picks_cuda_only_when_visible(monkeypatch):
+    monkeypatch.setattr(heads_base, "cuda_available", lambda: True)
+    assert heads_base.resolve_device("auto") == "cuda"
+    assert heads_base.resolve_device("cpu") == "cpu"
+    monkeypatch.setattr(heads_base, "cuda_available", lambda: False)
+    assert heads_base.resolve_device("auto") == "cpu"
+
+
+def test_load_rejects_a_directory_without_a_head(tmp_path):
+    with pytest.raises(DataError, match=r"head\.json: file not found"):
+        load_head(tmp_path)
+
+
+# -- the train stage --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def stage_world(tmp_path_factory):
+    from embrm.io import write_npz
+    from embrm.sources import build_world
+
+    root = tmp_path_factory.mktemp("stage")
+    spec = {
+        "source": "synthetic",
+        "kind": "gaussian",
+        "train_prompts": 150,
+        "train_responses": 4,
+        "test_prompts": 10,
+        "test_responses": 20,
+        "dim": 8,
+        "latent_dim": 4,
+        "tau": 0.5,
+        "sigma": 1.0,
+        "sigma_spread": 0.0,
+        "noise": 0.05,
+        "nonlinearity": 0.0,
+        "dtype": "float32",
+        "seed": 0,
+    }
+    build_world(spec, root / "world")
+    g = np.random.default_rng(0)
+    a = g.integers(600, size=400)
+    b = (a + 1 + g.integers(599, size=400)) % 600
+    write_npz(root / "pairs.npz", a=a, b=b, heldout_a=a[:5], heldout_b=b[:5])
+    write_npz(root / "labels.npz", label=(a > b).astype(np.uint8), heldout_label=np.ones(5))
+    return root
+
+
+def run_train(root, out, head_spec, world=None):
+    from embrm import stages
+
+    stages.train(
+        world or root / "world",
+        root / "pairs.npz",
+        root / "labels.npz",
+        head_spec,
+        seed=0,
+        threads=1,
+        device="cpu",
+        model_dir=out / "model",
+        predictions_out=out / "predictions.npy",
+        curves_out=out / "curves.csv",
+        info_out=out / "train.json",
+    )
+
+
+def test_train_stage_writes_model_predictions_curves_and_info(stage_world, tmp_path):
+    import pandas as pd
+
+    spec = {"type": "clf-linear", "members": 2, "params": {}}
+    run_train(stage_world, tmp_path, spec)
+    predictions = np.load(tmp_path / "predictions.npy")
+    assert predictions.shape == (2, 10, 20) and predictions.dtype == np.float32
+    curves = pd.read_csv(tmp_path / "curves.csv")
+    assert list(curves.columns) == ["member", "epoch", "train_loss", "val_loss", "val_accuracy"]
+    assert set(curves["member"]) == {0, 1}
+    info = json.loads((tmp_path / "train.json").read_text())
+    assert info["head"]["members"] == 2 and info["head"]["type"] == "clf-linear"
+    assert info["device"] == "cpu" and len(info["best_epoch"]) == 2
+    reloaded = Ensemble.load(tmp_path / "model")
+    test = np.load(stage_world / "world" / "test_embeddings.npy", mmap_mode="r")
+    assert np.array_equal(reloaded.predict_reward(test), predictions)
+
+
+def test_train_stage_bad_test_embeddings_fail_without_output(stage_world, tmp_path):
+    import shutil
+
+    world = tmp_path / "world"
+    shutil.copytree(stage_world / "world", world)
+    test = np.load(world / "test_embeddings.npy")
+    test[2, 3, 1] = np.nan
+    np.save(world / "test_embeddings.npy", test)
+    out = tmp_path / "out"
+    with pytest.raises(
+        DataError,
+        match=r"test_embeddings.npy: embeddings contain NaN or inf \(first at flat row 43\)",
+    ):
+        run_train(stage_world, out, {"type": "bt-linear", "members": 1, "params": {}}, world=world)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_cli_reports_an_empty_training_set(stage_world, tmp_path):
+    from embrm.io import write_npz
+
+    empty = np.zeros(0, dtype=np.int64)
+    write_npz(tmp_path / "pairs.npz", a=empty, b=empty, heldout_a=empty, heldout_b=empty)
+    write_npz(tmp_path / "labels.npz", label=np.zeros(0, np.uint8), heldout_label=np.zeros(0))
+    command = [
+        sys.executable, "-m", "embrm", "train", "--world", str(stage_world / "world"),
+        "--pairs", str(tmp_path / "pairs.npz"), "--labels", str(tmp_path / "labels.npz"),
+        "--head", json.dumps({"type": "clf-lgb", "members": 1, "params": {}}), "--seed", "0",
+        "--model-dir", str(tmp_path / "model"), "--predictions", str(tmp_path / "p.npy"),
+        "--curves", str(tmp_path / "c.csv"), "--info", str(tmp_path / "i.json"),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2
+    assert f"error: {tmp_path / 'pairs.npz'}" in result.stderr
+    assert "no annotated pairs to train on (empty training set)" in result.stderr
+    assert not (tmp_path / "model").exists() and not (tmp_path / "p.npy").exists()

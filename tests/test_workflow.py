@@ -1,0 +1,116 @@
+"""The real Snakemake workflow end to end: job plan, outputs, determinism, resume."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO, TINY_CONFIG, snakemake
+from embrm.config import Plan, load
+
+# Columns that legitimately differ between two runs of the same config.
+VOLATILE = {"fit_seconds", "predict_seconds", "evaluate_seconds"}
+
+
+def expected_jobs(plan: Plan) -> dict[str, int]:
+    runs = plan.runs
+    figures = 1 + len({plan.annotator_spec(r.annotator).get("beta") for r in runs}) // 2
+    return {
+        "world": len({r.world for r in runs}),
+        "pairs": len({(r.world, r.design, r.n, r.seed) for r in runs}),
+        "annotate": len({(r.world, r.design, r.n, r.seed, r.annotator) for r in runs}),
+        "train": len(runs),
+        "evaluate": len(runs),
+        "summarize": 1,
+        "track": 1,
+        "config_snapshot": 1,
+        "all": 1,
+        "_figures_at_least": figures,
+    }
+
+
+def job_stats(stdout: str) -> dict[str, int]:
+    table = stdout.split("Job stats:")[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_dry_run_lists_the_default_grid(tmp_path):
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    result = snakemake(tmp_path, "-n", "--cores", "2")
+    stats = job_stats(result.stdout)
+    expected = expected_jobs(Plan(load(REPO / "config.yaml")))
+    for rule, count in expected.items():
+        if not rule.startswith("_"):
+            assert stats[rule] == count, rule
+    assert stats["figure"] >= expected["_figures_at_least"]
+    assert stats["total"] == sum(v for k, v in stats.items() if k != "total")
+
+
+def test_tiny_workflow_produces_every_output(tiny_workflow):
+    plan = Plan(TINY_CONFIG)
+    results = tiny_workflow / "results"
+    summary = pd.read_csv(results / "summary.csv")
+    assert len(summary) == len(plan.runs)
+    assert set(summary["head"]) == {"bt-mlp", "clf-lgb"}
+    assert summary["bon_gain"].notna().all() and summary["spearman"].notna().all()
+    assert (results / "summary.parquet").exists() and (results / "aggregate.csv").exists()
+    for run in plan.runs:
+        run_dir = results / "runs" / run.run_dir
+        predictions = np.load(run_dir / "predictions.npy")
+        assert predictions.shape == (1, 40, 50)
+        assert (run_dir / "model").is_dir() and (run_dir / "curves.csv").exists()
+    assert list((results / "figures").glob("*.png"))
+    with sqlite3.connect(results / "mlflow.db") as db:
+        keys = db.execute("select value from tags where key = 'embrm.run_key'").fetchall()
+    assert len(keys) == len(set(keys)) == len(plan.runs)
+
+
+def metric_frame(path) -> pd.DataFrame:
+    frame = pd.read_csv(path)
+    return frame.drop(columns=[c for c in frame.columns if c in VOLATILE])
+
+
+@pytest.mark.slow
+def test_same_config_gives_identical_numbers_on_one_core(tiny_workflow, tmp_path):
+    config = yaml.safe_load((tiny_workflow / "config.yaml").read_text())
+    config["training"] = {"threads": 1}
+    snakemake(tmp_path, "--cores", "1", config=config)
+    pd.testing.assert_frame_equal(
+        metric_frame(tiny_workflow / "results/summary.csv"),
+        metric_frame(tmp_path / "results/summary.csv"),
+    )
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_to_the_same_results(tiny_workflow, tmp_path):
+    (tmp_path / "config.yaml").write_text((tiny_workflow / "config.yaml").read_text())
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+               "--directory", str(tmp_path), "--cores", "2"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(tmp_path.glob("results/runs/**/train.json")):
+        time.sleep(0.5)
+    # Interrupt while training jobs are in flight, as a user's Ctrl-C would.
+    import os
+
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=120)
+    assert not (tmp_path / "results/summary.csv").exists()
+    snakemake(tmp_path, "--cores", "2")
+    pd.testing.assert_frame_equal(
+        metric_frame(tiny_workflow / "results/summary.csv"),
+        metric_frame(tmp_path / "results/summary.csv"),
+    )
+    # A further invocation finds nothing to do.
+    again = snakemake(tmp_path, "-n", "--cores", "2")
+    assert "Nothing to be done" in again.stdout + again.stderr

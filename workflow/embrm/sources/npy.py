@@ -1,0 +1,276 @@
+"""Released embedding arrays (the companion paper's layout), read in place.
+
+Per split: embeddings ``(N, K, D)`` ("prompt-major") or ``(K, N, D)`` ("response-major"), float16
+or float32; rewards ``(N, K)``, ``(N, K, 1)`` or ``(K, N)``. The world directory gets:
+
+- prompt-major embeddings: a symbolic link to the user's file (``link: symlink``, the default),
+  so paper-scale arrays are never duplicated, or a streamed ``copy``;
+- response-major embeddings: a prompt-major copy, written block by block through a memory map
+  (bounded memory; see ``benchmarks/npy_transpose.py`` for the measured speed);
+- rewards as ``(N, K)`` float64 (small).
+
+Axis order with ``layout: auto``: rewards ``(N, K, 1)`` are prompt-major by construction and fix
+the order. For 2-D rewards the two leading axes of the embeddings must equal the reward shape or
+its transpose, and the longer of the two axes is taken as the prompts (true of every released
+array: 10 or 500 responses against thousands of prompts); equal lengths need an explicit
+``layout``. With an explicit ``layout`` the rewards may be in either order.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import mmap
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..io import atomic_path, open_npy, write_npy
+from ..seeding import rng
+from ..world import FILES, SPLITS, reward_stats, write_world_info
+
+log = logging.getLogger("embrm")
+
+EMBEDDING_DTYPES = (np.dtype(np.float16), np.dtype(np.float32))
+LAYOUTS = ("auto", "prompt-major", "response-major")
+LINK_MODES = ("symlink", "copy")
+BLOCK_BYTES = 64 * 2**20  # bytes of embeddings per block when copying or scanning
+
+
+def resolve_layout(
+    emb_shape: tuple[int, ...],
+    rew_shape: tuple[int, ...],
+    layout: str,
+    emb_path: str | Path,
+    rew_path: str | Path,
+) -> tuple[str, bool, str]:
+    """Return (embeddings layout, rewards need transposing, how it was decided)."""
+    if len(emb_shape) != 3:
+        raise DataError(
+            f"{emb_path}: embeddings have shape {emb_shape}; expected 3 axes, (N, K, D) or (K, N, D)"
+        )
+    mismatch = DataError(
+        f"{rew_path}: reward array shape {tuple(rew_shape)} does not match embeddings {emb_path} "
+        f"shape {tuple(emb_shape)}; expected rewards (N, K), (N, K, 1) or (K, N) for embeddings "
+        "(N, K, D) or (K, N, D)"
+    )
+    if (len(rew_shape) == 3 and rew_shape[2] != 1) or len(rew_shape) not in (2, 3):
+        raise mismatch
+    lead, rewards = tuple(emb_shape[:2]), tuple(rew_shape[:2])
+    flipped = rewards[::-1]
+    if lead not in (rewards, flipped):
+        raise mismatch
+    if layout != "auto":
+        n, k = lead if layout == "prompt-major" else lead[::-1]
+        if len(rew_shape) == 3:
+            if rewards != (n, k):
+                raise mismatch
+            return layout, False, "explicit"
+        if n == k:
+            # Square 2-D rewards cannot show their order: assume the embeddings' order.
+            return layout, layout == "response-major", "explicit"
+        return layout, rewards != (n, k), "explicit"
+    if len(rew_shape) == 3:
+        detected = "prompt-major" if lead == rewards else "response-major"
+        return detected, False, "rewards are (N, K, 1)"
+    if lead[0] == lead[1]:
+        raise ConfigError(
+            f"{emb_path}: cannot tell prompts from responses in shape {tuple(emb_shape)} "
+            "(both leading axes are equal); set 'layout' to prompt-major or response-major"
+        )
+    detected = "prompt-major" if lead[0] > lead[1] else "response-major"
+    prompts = max(lead)
+    return detected, rewards[0] != prompts, "the longer leading axis is the prompts"
+
+
+def _check_embeddings(array: np.ndarray, path: Path) -> None:
+    if array.dtype not in EMBEDDING_DTYPES:
+        raise DataError(
+            f"{path}: embeddings have dtype {array.dtype}; expected float16 or float32 "
+            "(convert once, e.g. np.save(path, np.load(path, mmap_mode='r').astype('float32')))"
+        )
+
+
+def _load_rewards(path: Path) -> np.ndarray:
+    array = open_npy(path)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise DataError(f"{path}: rewards have dtype {array.dtype}; expected a real number type")
+    return np.asarray(array, dtype=np.float64)
+
+
+# A float is NaN or inf exactly when all its exponent bits are set; integer tests on the raw bits
+# are several times faster than np.isfinite on float16, which numpy emulates.
+EXPONENT_BITS = {
+    np.dtype(np.float16): (np.uint16, 0x7C00),
+    np.dtype(np.float32): (np.uint32, 0x7F800000),
+}
+
+
+def _first_bad(block: np.ndarray) -> tuple[int, int] | None:
+    """(prompt, response) of the first non-finite vector in a prompt-major block, if any."""
+    if block.dtype in EXPONENT_BITS:
+        unsigned, mask = EXPONENT_BITS[block.dtype]
+        bits = np.ascontiguousarray(block).view(unsigned)
+        bad = ((bits & unsigned(mask)) == unsigned(mask)).any(axis=-1)
+    else:
+        bad = ~np.isfinite(block).all(axis=-1)
+    if not bad.any():
+        return None
+    p, k = np.argwhere(bad)[0]
+    return int(p), int(k)
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Unmap the pages a memory map has touched so far (best effort).
+
+    Scanning or copying paper-scale arrays block by block would otherwise leave every page
+    resident in this process (file-backed, reclaimable, but counted as RSS and by cgroup memory
+    limits on clusters). The data stays in the page cache, written pages included.
+    """
+    while array is not None and getattr(array, "_mmap", None) is None:
+        array = getattr(array, "base", None)
+    if array is None:
+        return
+    try:
+        array._mmap.madvise(mmap.MADV_DONTNEED)
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+def _prompt_block(shape: tuple[int, ...], itemsize: int) -> int:
+    per_prompt = int(np.prod(shape[1:])) * itemsize
+    return max(1, BLOCK_BYTES // max(per_prompt, 1))
+
+
+def scan_finite(array: np.ndarray, path: Path, layout: str) -> None:
+    """Chunked NaN/inf scan of a memory map; names the file and the first bad (prompt, response)."""
+    prompt_axis = 0 if layout == "prompt-major" else 1
+    prompts = array.shape[prompt_axis]
+    step = _prompt_block(array.shape, array.dtype.itemsize)
+    for start in range(0, prompts, step):
+        stop = min(prompts, start + step)
+        block = array[start:stop] if prompt_axis == 0 else np.swapaxes(array[:, start:stop], 0, 1)
+        bad = _first_bad(np.asarray(block))
+        release_pages(array)
+        if bad is not None:
+            raise DataError(
+                f"{path}: embeddings contain NaN or inf (prompt {start + bad[0]}, response {bad[1]})"
+            )
+
+
+def transpose_copy(source: np.ndarray, path: Path, out: Path) -> None:
+    """Write ``(K, N, D)`` as ``(N, K, D)`` block by block, scanning for NaN on the way.
+
+    Blocks are appended with ordinary writes after the ``.npy`` header, so the new file is never
+    mapped and its pages never count against this process; memory stays at about two blocks.
+    """
+    responses, prompts, dim = source.shape
+    step = _prompt_block(source.shape, source.dtype.itemsize)
+    with atomic_path(out) as tmp:
+        header = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=source.dtype, shape=(prompts, responses, dim)
+        )
+        offset = header.offset
+        del header
+        with open(tmp, "r+b") as handle:
+            handle.seek(offset)
+            for start in range(0, prompts, step):
+                stop = min(prompts, start + step)
+                block = np.ascontiguousarray(np.swapaxes(source[:, start:stop], 0, 1))
+                release_pages(source)
+                bad = _first_bad(block)
+                if bad is not None:
+                    raise DataError(
+                        f"{path}: embeddings contain NaN or inf (prompt {start + bad[0]}, response {bad[1]})"
+                    )
+                handle.write(memoryview(block).cast("B"))
+
+
+def publish_file(source: Path, out: Path, mode: str) -> str:
+    """Put ``source`` at ``out`` without copying when possible; returns the mode used.
+
+    ``hardlink-or-copy`` falls back to a streamed copy where hard links are impossible (another
+    file system). The entry appears atomically (made under a temporary name, then renamed).
+    """
+    source = Path(source).resolve()
+    with atomic_path(out) as tmp:
+        tmp.unlink()
+        try:
+            if mode == "copy":
+                shutil.copyfile(source, tmp)  # streamed in chunks, never loaded whole
+            elif mode == "symlink":
+                os.symlink(source, tmp)
+            else:
+                os.link(source, tmp)
+        except OSError as exc:
+            if mode != "hardlink-or-copy" or exc.errno not in (
+                errno.EXDEV,
+                errno.EPERM,
+                errno.EMLINK,
+            ):
+                raise DataError(f"{out}: cannot {mode.split('-')[0]} {source} ({exc})") from None
+            shutil.copyfile(source, tmp)
+            mode = "copy"
+    return mode.split("-")[0]
+
+
+def build(spec: dict, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    link = spec.get("link", "symlink")
+    if link not in LINK_MODES:
+        raise ConfigError(
+            f"config key 'worlds.*.link': unknown mode '{link}'; expected one of {LINK_MODES}"
+        )
+    resolved, stats, dims = {}, {}, {}
+    for split in SPLITS:
+        entry = spec[split]
+        emb_path, rew_path = Path(entry["embeddings"]), Path(entry["rewards"])
+        embeddings = open_npy(emb_path)
+        _check_embeddings(embeddings, emb_path)
+        rewards = _load_rewards(rew_path)
+        layout, flip, how = resolve_layout(
+            embeddings.shape, rewards.shape, entry.get("layout", "auto"), emb_path, rew_path
+        )
+        rewards = rewards.reshape(rewards.shape[:2])
+        if flip:
+            rewards = rewards.T
+        bad = ~np.isfinite(rewards)
+        if bad.any():
+            p, k = np.argwhere(bad)[0]
+            raise DataError(f"{rew_path}: rewards contain NaN or inf (prompt {p}, response {k})")
+        prompts, responses = rewards.shape
+        if prompts < 2 or responses < 2:
+            raise DataError(
+                f"{emb_path}: {prompts} prompts × {responses} responses; a world needs at least "
+                "2 of each"
+            )
+        out_emb = out_dir / FILES[split]["embeddings"]
+        if layout == "prompt-major" and embeddings.flags.c_contiguous:
+            scan_finite(embeddings, emb_path, layout)
+            used = publish_file(emb_path, out_emb, link)
+        else:
+            source = embeddings if layout == "response-major" else np.swapaxes(embeddings, 0, 1)
+            transpose_copy(source, emb_path, out_emb)
+            used = "transposed copy"
+        write_npy(out_dir / FILES[split]["rewards"], rewards)
+        dims[split] = embeddings.shape[2]
+        stats[split] = reward_stats(rewards, rng(0, "npy", "stats", split))
+        resolved[split] = {
+            "layout": layout,
+            "decided_by": how,
+            "stored_as": used,
+            "embeddings": str(emb_path.resolve()),
+            "rewards": str(rew_path.resolve()),
+            "dtype": embeddings.dtype.name,
+            "shape": [prompts, responses, int(embeddings.shape[2])],
+        }
+        log.info("%s: %s %s (%s); %s", split, emb_path, layout, how, used)
+    if dims["train"] != dims["test"]:
+        raise DataError(
+            f"{spec['test']['embeddings']}: embedding dimension {dims['test']} differs from "
+            f"{spec['train']['embeddings']} ({dims['train']})"
+        )
+    write_world_info(out_dir, {**spec, "resolved": resolved}, stats)
