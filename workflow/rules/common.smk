@@ -94,7 +94,8 @@ def metrics_files():
 
 def grid_settings():
     """One row per planned run with the settings the figures vary over (world, design, pairs,
-    annotator and β, head, seed, Best-of-N sizes): decides which figures the grid can draw."""
+    annotator and β, head, seed, Best-of-N sizes): decides which figures the grid can draw.
+    """
     return plan_settings(PLAN)
 
 
@@ -117,7 +118,9 @@ def final_targets():
 
 
 # Report captions go through reStructuredText: escape its markup characters (|Δr| etc.).
-FIGURE_CAPTIONS = {name: rst_escape(spec.caption) for name, spec in FIGURE_SPECS.items()}
+FIGURE_CAPTIONS = {
+    name: rst_escape(spec.caption) for name, spec in FIGURE_SPECS.items()
+}
 FIGURE_LABELS = {name: spec.label for name, spec in FIGURE_SPECS.items()}
 
 # Every process of the workflow runs with MLflow telemetry off: local jobs inherit this
