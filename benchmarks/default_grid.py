@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -24,15 +25,20 @@ REPO = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 600
 
 
-def stage_times(results: Path) -> dict[str, list[tuple[float, float]]]:
-    """stage -> [(seconds, max_rss_mb)] from Snakemake's benchmark TSVs."""
+def number(value: str) -> float:
+    return float(value) if value not in ("", "NA", "-") else 0.0
+
+
+def stage_times(results: Path) -> dict[str, list[tuple[float, float, float]]]:
+    """stage -> [(seconds, max_rss_mb, cpu_seconds)] from Snakemake's benchmark TSVs."""
     stages = defaultdict(list)
     for path in (results / "benchmarks").rglob("*.tsv"):
         stage = path.relative_to(results / "benchmarks").parts[0].removesuffix(".tsv")
         with open(path) as handle:
             for row in csv.DictReader(handle, delimiter="\t"):
-                rss = float(row["max_rss"]) if row["max_rss"] not in ("", "NA", "-") else 0.0
-                stages[stage].append((float(row["s"]), rss))
+                stages[stage].append(
+                    (float(row["s"]), number(row["max_rss"]), number(row["cpu_time"]))
+                )
     return stages
 
 
@@ -50,21 +56,30 @@ def main() -> int:
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
                "--directory", str(workdir), "--cores", args.cores, "--quiet", "all"]  # fmt: skip
     started = time.perf_counter()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(command, cwd=workdir, env=env, check=True)
     wall = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Snakemake and every job it ran; the jobs' own share is in their benchmark files.
+    cpu_all = (cpu_after.ru_utime - cpu_before.ru_utime) + (
+        cpu_after.ru_stime - cpu_before.ru_stime
+    )
 
     stages = stage_times(workdir / "results")
     print(f"config: {args.config}   cores: {args.cores} (machine has {os.cpu_count()})")
     print(f"{'stage':<16}{'jobs':>6}{'sum s':>10}{'mean s':>9}{'max s':>9}{'peak MB':>9}")
-    for stage, rows in sorted(stages.items(), key=lambda item: -sum(s for s, _ in item[1])):
-        seconds = [s for s, _ in rows]
+    for stage, rows in sorted(stages.items(), key=lambda item: -sum(r[0] for r in item[1])):
+        seconds = [r[0] for r in rows]
         print(f"{stage:<16}{len(rows):>6}{sum(seconds):>10.1f}{sum(seconds) / len(rows):>9.2f}"
-              f"{max(seconds):>9.2f}{max(r for _, r in rows):>9.0f}")  # fmt: skip
-    job_seconds = sum(s for rows in stages.values() for s, _ in rows)
+              f"{max(seconds):>9.2f}{max(r[1] for r in rows):>9.0f}")  # fmt: skip
+    job_seconds = sum(r[0] for rows in stages.values() for r in rows)
+    job_cpu = sum(r[2] for rows in stages.values() for r in rows)
     print(f"total job seconds {job_seconds:.1f}; wall {wall:.1f} s "
           f"({wall / 60:.2f} min; target ≤ {TARGET_SECONDS / 60:.0f} min: "
           f"{'met' if wall <= TARGET_SECONDS else 'missed'}); "
           f"parallel efficiency {job_seconds / wall:.2f} jobs busy on average")  # fmt: skip
+    print(f"CPU time: jobs {job_cpu:.0f} s, Snakemake itself (scheduling, bookkeeping) "
+          f"{cpu_all - job_cpu:.0f} s")  # fmt: skip
     if not args.keep:
         shutil.rmtree(workdir)
     return 0

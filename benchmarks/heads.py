@@ -345,6 +345,29 @@ def report(rows: list[dict], peak: dict, peak_after: dict, threads: int) -> None
     )
 
 
+def summarize_speedups(rows: list[dict]) -> None:
+    """Per head, over seeds: embrm against the study's procedure, per run and per epoch.
+
+    Early stopping ends the two procedures after different numbers of epochs (their batches
+    differ), so a single seed's per-run ratio mixes speed with luck; the per-epoch ratio compares
+    equal work, and the mean over seeds shows what a grid of runs costs.
+    """
+    pairs = [
+        (ours, study) for ours, study in itertools.pairwise(rows) if study["head"] == "  study"
+    ]
+    for head in dict.fromkeys(ours["head"] for ours, _ in pairs):
+        mine = [(o, s) for o, s in pairs if o["head"] == head]
+        run = sum(s["fit"].wall for _, s in mine) / sum(o["fit"].wall for o, _ in mine)
+        epoch = sum(s["fit"].wall / s["epochs"] for _, s in mine) / sum(
+            o["fit"].wall / o["epochs"] for o, _ in mine
+        )
+        accuracy = np.mean([o["val_accuracy"] - s["val_accuracy"] for o, s in mine])
+        print(
+            f"{head} over {len(mine)} seed(s): study / embrm training time {run:.2f}× per run, "
+            f"{epoch:.2f}× per epoch; mean validation accuracy difference {accuracy:+.4f}"
+        )
+
+
 # -- clf-lgb search -------------------------------------------------------------------------------
 TUNE_GRID = {
     "num_leaves": [7, 15, 31, 63],
@@ -426,7 +449,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--heads", default=",".join(HEAD_TYPES), help="comma-separated head types")
     parser.add_argument("--beta", type=float, default=1.0, help="annotation quality β")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", default="0", help="comma-separated seeds; several average out early stopping"
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the study-procedure runs")
     parser.add_argument(
         "--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "embrm-bench-heads"
@@ -448,16 +473,18 @@ def main() -> None:
     peak = matmul_peak(args.threads, 1024 if args.quick else 4096)
     print(f"fp32 matmul peak: {peak['wall']:.1f} GFLOP/s at {args.threads} thread(s)", flush=True)
     world = load_world(shape, args.workdir)
-    data = pair_data(world, shape["pairs"], args.beta, args.seed)
     rows = []
-    for head_type in heads:
-        for row in bench_head(
-            head_type, data, world, args.threads, args.seed, not args.no_baseline
-        ):
-            rows.append(row)
-            print(json.dumps(as_json(row)), flush=True)
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        data = pair_data(world, shape["pairs"], args.beta, seed)
+        for head_type in heads:
+            for row in bench_head(head_type, data, world, args.threads, seed, not args.no_baseline):
+                rows.append({**row, "seed": seed})
+                print(json.dumps(as_json(row)), flush=True)
     peak_after = matmul_peak(args.threads, 1024 if args.quick else 4096)
     report(rows, peak, peak_after, args.threads)
+    summarize_speedups(rows)
+    if args.json:
+        args.json.write_text(json.dumps([as_json(r) for r in rows], indent=2))
     if args.json:
         summary = {
             "peak_gflops": peak,

@@ -95,3 +95,20 @@ def test_workflow_stops_before_any_job_on_bad_config(tmp_path, override, key):
     assert result.returncode != 0
     assert f"config key '{key}'" in result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_paper_scale_config_has_the_study_shapes_and_grid():
+    config = load(REPO / "configs" / "paper-scale.yaml")
+    world = config["worlds"]["paper"]
+    assert (world["train_prompts"], world["train_responses"]) == (40_000, 10)
+    assert (world["test_prompts"], world["test_responses"]) == (2_000, 500)
+    assert (world["dim"], world["dtype"]) == (2048, "float16")
+    plan = Plan(config)
+    assert len(plan.runs) == 6 * 6 * 4 * 3 * 5
+    assert {r.annotator for r in plan.runs} == {
+        f"bt-beta{b}" for b in ("0.5", "0.7", "1", "3", "5", "10")
+    }
+    assert {r.n for r in plan.runs} == {5_000, 10_000, 20_000, 40_000}
+    assert {r.head for r in plan.runs} == {"bt-mlp", "clf-mlp", "clf-lgb"}
+    assert {r.seed for r in plan.runs} == set(range(5))
+    assert len({r.design for r in plan.runs}) == 6

@@ -182,6 +182,52 @@ def test_torch_weights_load_with_weights_only(fitted, tmp_path):
     assert torch.load(tmp_path / "state.pt", weights_only=True).keys() == state.keys()
 
 
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_matches_torch_adam_bit_for_bit(weight_decay):
+    import torch
+    from embrm.heads.torch_common import Adam, build_mlp
+
+    torch.manual_seed(0)
+    ours, theirs = build_mlp(8, [16, 4]), build_mlp(8, [16, 4])
+    theirs.load_state_dict(ours.state_dict())
+    optimizers = (
+        Adam(ours.parameters(), lr=1e-3, weight_decay=weight_decay),
+        torch.optim.Adam(theirs.parameters(), lr=1e-3, weight_decay=weight_decay, foreach=True),
+    )
+    x = torch.randn(64, 8)
+    for _ in range(25):
+        for model, optimizer in zip((ours, theirs), optimizers, strict=True):
+            optimizer.zero_grad()
+            model(x).pow(2).mean().backward()
+            optimizer.step()
+    pairs = list(zip(ours.parameters(), theirs.parameters(), strict=True))
+    assert all(torch.equal(a, b) for a, b in pairs)
+    assert not torch.equal(pairs[0][0], build_mlp(8, [16, 4]).state_dict()["0.weight"])
+
+
+def test_mlp_fit_does_not_import_torch_compile_machinery():
+    """torch._dynamo costs about 3 s of start-up per training job."""
+    code = (
+        "import sys, numpy as np\n"
+        "from embrm.heads import make_head\n"
+        "from embrm.heads.base import PairData\n"
+        "x = np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32)\n"
+        "a, b = np.arange(0, 40), np.arange(10, 50)\n"
+        "data = PairData(x, a, b, (x[a, 0] > x[b, 0]).astype(np.uint8))\n"
+        "make_head('bt-mlp', seed=0, threads=1, hidden=[8], max_epochs=2).fit(data)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('torch._dynamo', 'torch._inductor'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO / "workflow")},
+    )
+    assert out.stdout.strip() == "[]"
+
+
 def test_default_mlp_architecture_and_thread_determinism():
     """The study's D → 1024 → 512 → 1 network, one short epoch, at 1 and 2 threads."""
     g = np.random.default_rng(5)

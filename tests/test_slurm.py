@@ -182,6 +182,9 @@ def test_tiny_grid_through_sbatch_matches_local_run(slurm_cluster, tiny_workflow
         # The test node has this many CPUs; on a real cluster the profile's value applies.
         "--cores",
         str(cluster.cpus),
+        # The test cluster starts jobs at once: poll early instead of the profile's 10 s.
+        "--slurm-init-seconds-before-status-checks",
+        "1",
         env=cluster.env,
         timeout=480,
     )

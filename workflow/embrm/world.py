@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .io import open_npy, read_json, write_json
+from .io import open_npy, read_json, release_pages, write_json
 
 SPLITS = ("train", "test")
 FILES = {
@@ -83,8 +83,9 @@ def check_finite(embeddings: np.ndarray, path: str | Path) -> None:
     """Scan a (possibly memory-mapped) array in chunks; name the file and first bad row."""
     flat = embeddings.reshape(-1, embeddings.shape[-1])
     for start in range(0, flat.shape[0], CHECK_ROWS):
-        block = np.asarray(flat[start : start + CHECK_ROWS])
-        bad = ~np.isfinite(block).all(axis=1)
+        rows = flat[start : start + CHECK_ROWS]
+        bad = ~np.isfinite(np.asarray(rows)).all(axis=1)
+        release_pages(rows)
         if bad.any():
             row = start + int(np.argmax(bad))
             raise DataError(f"{path}: embeddings contain NaN or inf (first at flat row {row})")
@@ -236,6 +237,7 @@ def linear_probe(
         total += x.sum(axis=0)
         gram += x.T @ x
         cross += x.T @ targets[chosen[part]]
+    release_pages(flat)
     mean = total / n
     y_mean = targets[chosen].mean()
     cov = gram / n - np.outer(mean, mean)
@@ -250,6 +252,7 @@ def linear_probe(
     predictions = np.empty(prompts * responses)
     for part in _chunks(test_flat.shape[0]):
         predictions[part] = np.asarray(test_flat[part], dtype=np.float64) @ weights
+    release_pages(test_flat)
     rho = spearman_per_prompt(predictions.reshape(prompts, responses), test_rewards[:prompts])
     return {
         "linear_probe_spearman": float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan"),

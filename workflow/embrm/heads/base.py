@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..io import release_pages
 
 # Prediction reads this many bytes of float32 embeddings per chunk (rows = bytes / (4·D)), so
 # memory stays bounded at any D while blocks stay large enough for efficient matrix products.
@@ -90,6 +91,7 @@ class PairData:
         """Load only the rows the pairs touch, as float32: (rows, a_local, b_local)."""
         used, inverse = np.unique(np.concatenate([self.a, self.b]), return_inverse=True)
         rows = np.asarray(self.embeddings[used], dtype=np.float32)
+        release_pages(self.embeddings)
         bad = ~np.isfinite(rows).all(axis=1)
         if bad.any():
             raise DataError(
@@ -323,7 +325,9 @@ def iter_chunks(embeddings: np.ndarray, dim: int, source, head: str):
     step = int(np.clip(PREDICT_CHUNK_BYTES // (4 * dim), low, high))
     for start in range(0, flat.shape[0], step):
         # A writable float32 copy: reads the memory map once and suits every library.
-        block = np.array(flat[start : start + step], dtype=np.float32)
+        source_rows = flat[start : start + step]
+        block = np.array(source_rows, dtype=np.float32)
+        release_pages(source_rows)  # a pass over a memory map must not pile up resident pages
         bad = ~np.isfinite(block).all(axis=1)
         if bad.any():
             raise DataError(

@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 
 from .base import PairData, mean64
-from .torch_common import BTObjective, CLFObjective, TorchHead, build_mlp, setup_torch
+from .torch_common import Adam, BTObjective, CLFObjective, TorchHead, build_mlp, setup_torch
 
 log = logging.getLogger("embrm")
 
@@ -54,12 +54,7 @@ class MLPHead(TorchHead):
         val = self._validation_tensors(a, b, data.label, val_pairs, device)
 
         self.model_ = build_mlp(self.dim_, self._hidden()).to(device)
-        optimizer = torch.optim.Adam(
-            self.model_.parameters(),
-            lr=p["lr"],
-            weight_decay=p["weight_decay"],
-            foreach=True,  # one fused update for all tensors: less per-step overhead
-        )
+        optimizer = Adam(self.model_.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
         # Batch order comes from its own CPU generator, so it is the same on every device.
         shuffler = torch.Generator().manual_seed(self.seed)
 
@@ -72,7 +67,7 @@ class MLPHead(TorchHead):
             losses = []
             for start in range(0, n_examples, p["batch_size"]):
                 per_example = self.batch_losses(x, examples, order[start : start + p["batch_size"]])
-                optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad()
                 per_example.mean().backward()
                 optimizer.step()
                 losses.append(per_example.detach())

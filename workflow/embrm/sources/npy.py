@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import mmap
 import os
 import shutil
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..io import atomic_path, open_npy, write_npy
+from ..io import atomic_path, open_npy, release_pages, write_npy
 from ..seeding import rng
 from ..world import FILES, SPLITS, reward_stats, write_world_info
 
@@ -121,23 +120,6 @@ def _first_bad(block: np.ndarray) -> tuple[int, int] | None:
         return None
     p, k = np.argwhere(bad)[0]
     return int(p), int(k)
-
-
-def release_pages(array: np.ndarray) -> None:
-    """Unmap the pages a memory map has touched so far (best effort).
-
-    Scanning or copying paper-scale arrays block by block would otherwise leave every page
-    resident in this process (file-backed, reclaimable, but counted as RSS and by cgroup memory
-    limits on clusters). The data stays in the page cache, written pages included.
-    """
-    while array is not None and getattr(array, "_mmap", None) is None:
-        array = getattr(array, "base", None)
-    if array is None:
-        return
-    try:
-        array._mmap.madvise(mmap.MADV_DONTNEED)
-    except (AttributeError, OSError, ValueError):
-        pass
 
 
 def _prompt_block(shape: tuple[int, ...], itemsize: int) -> int:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import npy_writer, write_npy
+from ..io import npy_writer, release_pages, write_npy
 from ..seeding import rng
 from ..world import FILES, linear_probe, reward_stats, write_world_info
 
@@ -136,6 +136,7 @@ def _generate_split(structure: Structure, split: str, out_dir: Path) -> np.ndarr
             u, v, noise = latents(spec, split, start, stop, block)
             rewards[start:stop] = structure.reward(u, v)
             emb[start:stop] = structure.embed(u, v, noise).astype(dtype, copy=False)
+            release_pages(emb[start:stop])  # written blocks stay in the page cache, not in RSS
     write_npy(out_dir / FILES[split]["rewards"], rewards)
     return rewards
 
