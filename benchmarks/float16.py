@@ -22,6 +22,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from embrm.annotators import BradleyTerry, annotate  # noqa: E402
 from embrm.evaluation import best_of_n, bon_orders, oracle_picks, spearman_summary  # noqa: E402
@@ -31,29 +32,16 @@ from embrm.pairing import make_pairs  # noqa: E402
 from embrm.seeding import rng  # noqa: E402
 from embrm.sources.synthetic import build  # noqa: E402
 from embrm.world import World  # noqa: E402
+from heads import world_spec  # noqa: E402
 
 N_VALUES = [2, 5, 10, 30, 50, 100, 300, 500]
 METRICS = ("bon_gain", "bon_gain_normalized", "spearman")
 
 
 def world(dim: int, dtype: str, workdir: Path) -> World:
-    spec = {
-        "source": "synthetic",
-        "kind": "nonlinear",
-        "train_prompts": 4000,
-        "train_responses": 10,
-        "test_prompts": 200,
-        "test_responses": 500,
-        "dim": dim,
-        "latent_dim": 16,
-        "tau": 0.5,
-        "sigma": 1.0,
-        "sigma_spread": 0.2,
-        "noise": 0.1,
-        "nonlinearity": 1.0,
-        "dtype": dtype,
-        "seed": 0,
-    }
+    # The heads benchmark's world, with the study's 10 responses per training prompt.
+    shape = {"pairs": 4000, "test_prompts": 200, "test_responses": 500, "dim": dim}
+    spec = {**world_spec(shape), "train_responses": 10, "dtype": dtype}
     directory = workdir / f"world-d{dim}-{dtype}"
     if not (directory / "world.json").is_file():
         build(spec, directory)

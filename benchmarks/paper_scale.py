@@ -125,7 +125,7 @@ def main() -> int:
     parser.add_argument(
         "--lgb-pairs",
         help="comma-separated quantities for clf-lgb only (default: the same two as the MLPs); "
-        "a clf-lgb fit at 40,000 pairs and D = 2048 takes the better part of an hour on 2 cores",
+        "a clf-lgb fit at 40,000 pairs and D = 2048 takes ten minutes or more on 2 cores",
     )
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     parser.add_argument(

@@ -80,8 +80,8 @@ def test_registry_matches_schema_and_classes():
         assert cls.defaults, name
 
 
-def test_importing_heads_loads_neither_torch_nor_lightgbm():
-    code = "import sys, embrm.heads, embrm.heads.ensemble; print(sorted({'torch', 'lightgbm'} & set(sys.modules)))"
+def fresh_interpreter_output(code: str) -> str:
+    """What ``code`` prints in a new interpreter that has only embrm on its path."""
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -90,7 +90,12 @@ def test_importing_heads_loads_neither_torch_nor_lightgbm():
         cwd=REPO,
         env={"PYTHONPATH": str(REPO / "workflow")},
     )
-    assert out.stdout.strip() == "[]"
+    return out.stdout.strip()
+
+
+def test_importing_heads_loads_neither_torch_nor_lightgbm():
+    code = "import sys, embrm.heads, embrm.heads.ensemble; print(sorted({'torch', 'lightgbm'} & set(sys.modules)))"
+    assert fresh_interpreter_output(code) == "[]"
 
 
 def test_config_accepts_every_head_type_and_checks_params():
@@ -217,15 +222,7 @@ def test_mlp_fit_does_not_import_torch_compile_machinery():
         "make_head('bt-mlp', seed=0, threads=1, hidden=[8], max_epochs=2).fit(data)\n"
         "print(sorted(m for m in sys.modules if m.startswith(('torch._dynamo', 'torch._inductor'))))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-        env={"PYTHONPATH": str(REPO / "workflow")},
-    )
-    assert out.stdout.strip() == "[]"
+    assert fresh_interpreter_output(code) == "[]"
 
 
 def test_default_mlp_architecture_and_thread_determinism():
