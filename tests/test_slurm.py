@@ -131,6 +131,10 @@ def read_summary(path: Path) -> tuple[list[str], list[dict]]:
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
+    # Not a skip: on a machine that cannot run the daemons the suite must say so and fail.
+    reason = cannot_run_reason()
+    if reason is not None:
+        pytest.fail(reason)
     install()
     cluster = LocalSlurm()
     try:
@@ -171,7 +175,6 @@ def run_workflow(workdir: Path, *args: str, env: dict, timeout: float) -> tuple[
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(cannot_run_reason() is not None, reason=str(cannot_run_reason()))
 def test_tiny_grid_through_sbatch_matches_local_run(slurm_cluster, tiny_workflow, tmp_path):
     cluster = slurm_cluster
     workdir = tmp_path / "slurm-run"

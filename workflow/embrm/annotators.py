@@ -23,6 +23,7 @@ realized error rate against the golden order.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
@@ -60,16 +61,16 @@ def _check_share(name: str, value, where: str) -> float:
     return float(value)
 
 
-class Annotator:
+class Annotator(ABC):
     """An accuracy curve ξ(|Δr|/scale) and a way to draw whether each label is right."""
 
     model: ClassVar[str]
     where: str
 
+    @abstractmethod
     def prob_correct(self, abs_dr: np.ndarray, scale: float) -> np.ndarray:
         """P(label agrees with the golden order) for gaps ``abs_dr`` (exact, marginal over any
         randomness of the annotator); 1/2 where the gap is 0."""
-        raise NotImplementedError
 
     def draw_correct(self, abs_dr: np.ndarray, scale: float, rng) -> np.ndarray:
         """Whether each label agrees with the golden order (boolean array)."""

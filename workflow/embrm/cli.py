@@ -15,7 +15,7 @@ import sys
 from .errors import EmbrmError
 
 
-def _json(text: str):
+def json_arg(text: str):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="stage", required=True)
 
     p = sub.add_parser("world", help="build a world directory (embeddings + golden rewards)")
-    p.add_argument("--spec", type=_json, required=True, help="the world's config entry as JSON")
+    p.add_argument("--spec", type=json_arg, required=True, help="the world's config entry as JSON")
     p.add_argument("--out", required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="auto")
@@ -43,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("annotate", help="label pairs with a simulated annotator")
     p.add_argument("--world", required=True)
     p.add_argument("--pairs", required=True)
-    p.add_argument("--annotator", type=_json, required=True)
-    p.add_argument("--scale", type=_json, required=True, help='"std" or a number, as JSON')
+    p.add_argument("--annotator", type=json_arg, required=True)
+    p.add_argument("--scale", type=json_arg, required=True, help='"std" or a number, as JSON')
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--stats", required=True)
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--world", required=True)
     p.add_argument("--pairs", required=True)
     p.add_argument("--labels", required=True)
-    p.add_argument("--head", type=_json, required=True)
+    p.add_argument("--head", type=json_arg, required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="auto")
@@ -70,8 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--annotation-stats", required=True)
     p.add_argument("--train-info", required=True)
     p.add_argument("--curves", required=True)
-    p.add_argument("--run", type=_json, required=True)
-    p.add_argument("--evaluation", type=_json, required=True)
+    p.add_argument("--run", type=json_arg, required=True)
+    p.add_argument("--evaluation", type=json_arg, required=True)
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("validate", help="validate a config file and print its run count")
@@ -79,58 +79,67 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def run_stage(parser: argparse.ArgumentParser, dispatch, argv: list[str] | None) -> int:
+    """Parse ``argv``, log to stderr, run ``dispatch(args)``; a user-fixable error exits 2."""
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s embrm %(levelname)s %(message)s"
     )
-    from . import stages
-
     try:
-        if args.stage == "world":
-            stages.build_world(args.spec, args.out, threads=args.threads, device=args.device)
-        elif args.stage == "pairs":
-            stages.make_pairs(args.world, args.design, args.n, args.seed, args.heldout, args.out)
-        elif args.stage == "annotate":
-            stages.annotate(
-                args.world, args.pairs, args.annotator, args.scale, args.seed, args.out, args.stats
-            )
-        elif args.stage == "train":
-            stages.train(
-                args.world,
-                args.pairs,
-                args.labels,
-                args.head,
-                args.seed,
-                threads=args.threads,
-                device=args.device,
-                model_dir=args.model_dir,
-                predictions_out=args.predictions,
-                curves_out=args.curves,
-                info_out=args.info,
-            )
-        elif args.stage == "evaluate":
-            stages.evaluate(
-                args.world,
-                args.predictions,
-                args.pairs,
-                args.labels,
-                args.annotation_stats,
-                args.train_info,
-                args.curves,
-                args.run,
-                args.evaluation,
-                args.out,
-            )
-        elif args.stage == "validate":
-            from .config import Plan, load
-
-            plan = Plan(load(args.config))
-            print(f"{args.config}: valid; {len(plan.runs)} runs")
+        dispatch(args)
     except EmbrmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(_parser(), _dispatch, argv)
+
+
+def _dispatch(args: argparse.Namespace) -> None:
+    from . import stages
+
+    if args.stage == "world":
+        stages.build_world(args.spec, args.out, threads=args.threads, device=args.device)
+    elif args.stage == "pairs":
+        stages.make_pairs(args.world, args.design, args.n, args.seed, args.heldout, args.out)
+    elif args.stage == "annotate":
+        stages.annotate(
+            args.world, args.pairs, args.annotator, args.scale, args.seed, args.out, args.stats
+        )
+    elif args.stage == "train":
+        stages.train(
+            args.world,
+            args.pairs,
+            args.labels,
+            args.head,
+            args.seed,
+            threads=args.threads,
+            device=args.device,
+            model_dir=args.model_dir,
+            predictions_out=args.predictions,
+            curves_out=args.curves,
+            info_out=args.info,
+        )
+    elif args.stage == "evaluate":
+        stages.evaluate(
+            args.world,
+            args.predictions,
+            args.pairs,
+            args.labels,
+            args.annotation_stats,
+            args.train_info,
+            args.curves,
+            args.run,
+            args.evaluation,
+            args.out,
+        )
+    elif args.stage == "validate":
+        from .config import Plan, load
+
+        plan = Plan(load(args.config))
+        print(f"{args.config}: valid; {len(plan.runs)} runs")
 
 
 if __name__ == "__main__":

@@ -9,18 +9,10 @@ as the world's validated config entry (``--spec`` JSON). A user-fixable problem 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
-from .errors import EmbrmError
-
-
-def _json(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+from .cli import json_arg, run_stage
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
 
     def add(name: str, help_text: str, *, device: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--spec", type=_json, required=True, help="the world's config entry as JSON")
+        p.add_argument(
+            "--spec", type=json_arg, required=True, help="the world's config entry as JSON"
+        )
         if device:
             p.add_argument("--threads", type=int, default=1)
             p.add_argument("--device", default="auto")
@@ -60,42 +54,37 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s embrm %(levelname)s %(message)s"
-    )
+    return run_stage(_parser(), _dispatch, argv)
+
+
+def _dispatch(args: argparse.Namespace) -> None:
     from .sources import text
 
-    try:
-        if args.stage == "prompts":
-            text.stage_prompts(args.spec, args.out)
-        elif args.stage == "generate":
-            text.stage_generate(
-                args.spec, args.prompts, args.out, device=args.device, threads=args.threads
-            )
-        elif args.stage == "score":
-            text.stage_score(
-                args.spec, args.responses, args.out, device=args.device, threads=args.threads
-            )
-        elif args.stage == "table":
-            text.stage_table(args.spec, args.out)
-        elif args.stage == "embed":
-            summary = text.stage_embed(
-                args.spec,
-                args.texts,
-                args.split,
-                args.out,
-                device=args.device,
-                threads=args.threads,
-            )
-            logging.getLogger("embrm").info("embedded: %s", summary)
-        elif args.stage == "world":
-            embeddings = {"train": args.train_embeddings, "test": args.test_embeddings}
-            text.stage_world(args.spec, args.texts, embeddings, args.out)
-    except EmbrmError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    if args.stage == "prompts":
+        text.stage_prompts(args.spec, args.out)
+    elif args.stage == "generate":
+        text.stage_generate(
+            args.spec, args.prompts, args.out, device=args.device, threads=args.threads
+        )
+    elif args.stage == "score":
+        text.stage_score(
+            args.spec, args.responses, args.out, device=args.device, threads=args.threads
+        )
+    elif args.stage == "table":
+        text.stage_table(args.spec, args.out)
+    elif args.stage == "embed":
+        summary = text.stage_embed(
+            args.spec,
+            args.texts,
+            args.split,
+            args.out,
+            device=args.device,
+            threads=args.threads,
+        )
+        logging.getLogger("embrm").info("embedded: %s", summary)
+    elif args.stage == "world":
+        embeddings = {"train": args.train_embeddings, "test": args.test_embeddings}
+        text.stage_world(args.spec, args.texts, embeddings, args.out)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 
 from .base import PairData, mean64, require
-from .torch_common import BTObjective, CLFObjective, TorchHead, build_mlp, setup_torch
+from .torch_common import BTObjective, CLFObjective, TorchHead, build_mlp
 
 STATS_CHUNK_ROWS = 16_384
 log = logging.getLogger("embrm")
@@ -60,25 +60,16 @@ class LinearHead(TorchHead):
         require(params["history_size"] >= 1, where, "history_size", "must be at least 1")
 
     def fit(self, data: PairData) -> LinearHead:
-        torch, device = setup_torch(self.device, self.threads, self.seed)
-        self.device_ = device
-        self.dim_ = data.dim
+        fit = self._fit_data(data)
+        torch, device, x, examples, val = fit.torch, fit.device, fit.x, fit.examples, fit.val
+        rows, a, b, train_pairs = fit.rows, fit.a, fit.b, fit.train_pairs
         p = self.params
-
-        rows, a, b = data.compact()
-        train_pairs, val_pairs = data.split(p["val_fraction"], np.random.default_rng(self.seed))
         used = np.zeros(rows.shape[0], dtype=bool)
         used[a[train_pairs]] = used[b[train_pairs]] = True
         mean, std = feature_stats(rows, used)
 
-        x = torch.from_numpy(rows).to(device)
-        examples = {
-            key: torch.from_numpy(np.ascontiguousarray(value)).to(device)
-            for key, value in self.training_examples(a, b, data.label, train_pairs).items()
-        }
         everything = torch.arange(examples["target"].shape[0], device=device)
         needed = self.example_rows(examples, everything)
-        val = self._validation_tensors(a, b, data.label, val_pairs, device)
         inv_std = torch.from_numpy((1.0 / std).astype(np.float32)).to(device)
         shift = torch.from_numpy((mean / std).astype(np.float32)).to(device)
 

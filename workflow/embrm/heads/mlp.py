@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 
 from .base import PairData, mean64
-from .torch_common import Adam, BTObjective, CLFObjective, TorchHead, build_mlp, setup_torch
+from .torch_common import Adam, BTObjective, CLFObjective, TorchHead, build_mlp
 
 log = logging.getLogger("embrm")
 
@@ -38,20 +38,11 @@ class MLPHead(TorchHead):
     }
 
     def fit(self, data: PairData) -> MLPHead:
-        torch, device = setup_torch(self.device, self.threads, self.seed)
-        self.device_ = device
-        self.dim_ = data.dim
+        fit = self._fit_data(data)
+        torch, device, x, examples, val = fit.torch, fit.device, fit.x, fit.examples, fit.val
+        val_pairs = fit.val_pairs
         p = self.params
-
-        rows, a, b = data.compact()
-        train_pairs, val_pairs = data.split(p["val_fraction"], np.random.default_rng(self.seed))
-        x = torch.from_numpy(rows).to(device)
-        examples = {
-            key: torch.from_numpy(np.ascontiguousarray(value)).to(device)
-            for key, value in self.training_examples(a, b, data.label, train_pairs).items()
-        }
         n_examples = examples["target"].shape[0]
-        val = self._validation_tensors(a, b, data.label, val_pairs, device)
 
         self.model_ = build_mlp(self.dim_, self._hidden()).to(device)
         optimizer = Adam(self.model_.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])

@@ -20,12 +20,14 @@ deterministic algorithms are switched on and cuBLAS gets a fixed workspace.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .base import (
+    PairData,
     RewardHead,
     bce_with_logits_np,
     mean64,
@@ -179,6 +181,22 @@ def build_mlp(dim: int, hidden: list[int]):
     return torch.nn.Sequential(*layers)
 
 
+@dataclass
+class FitData:
+    """The inputs of one torch fit (see :meth:`TorchHead._fit_data`)."""
+
+    torch: Any
+    device: str
+    rows: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    train_pairs: np.ndarray
+    val_pairs: np.ndarray
+    x: Any
+    examples: dict
+    val: Any
+
+
 class TorchHead(RewardHead):
     """A torch ``nn.Sequential`` reward model; subclasses add an objective and a training loop."""
 
@@ -196,6 +214,31 @@ class TorchHead(RewardHead):
                 require(params[key] >= 0, where, key, "must be non-negative")
 
     # -- scoring -------------------------------------------------------------------------------
+    def _fit_data(self, data: PairData) -> FitData:
+        """What every torch fit starts from: threads, seed and device set, the pairs' rows on the
+        device, the train/validation split, and the objective's training examples."""
+        torch, device = setup_torch(self.device, self.threads, self.seed)
+        self.device_ = device
+        self.dim_ = data.dim
+        rows, a, b = data.compact()
+        train, val = data.split(self.params["val_fraction"], np.random.default_rng(self.seed))
+        examples = {
+            key: torch.from_numpy(np.ascontiguousarray(value)).to(device)
+            for key, value in self.training_examples(a, b, data.label, train).items()
+        }
+        return FitData(
+            torch=torch,
+            device=device,
+            rows=rows,
+            a=a,
+            b=b,
+            train_pairs=train,
+            val_pairs=val,
+            x=torch.from_numpy(rows).to(device),
+            examples=examples,
+            val=self._validation_tensors(a, b, data.label, val, device),
+        )
+
     def score_rows(self, x, index):
         """r̂ of rows ``x[index]`` (with gradients when training)."""
         return self.model_(x[index]).squeeze(-1)
