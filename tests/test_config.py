@@ -21,7 +21,7 @@ def test_default_config_is_valid_and_fills_defaults():
 
 def test_defaults_are_filled_for_omitted_sections():
     config = validate(TINY_CONFIG)
-    assert config["training"] == {"device": "auto", "threads": 2}
+    assert config["training"] == {"device": "auto", "threads": 2, "scoring": "run"}
     assert config["tracking"]["experiment"] == "embrm"
     assert config["worlds"]["tiny"]["tau"] == 0.5
 
@@ -112,3 +112,7 @@ def test_paper_scale_config_has_the_study_shapes_and_grid():
     assert {r.head for r in plan.runs} == {"bt-mlp", "clf-mlp", "clf-lgb"}
     assert {r.seed for r in plan.runs} == set(range(5))
     assert len({r.design for r in plan.runs}) == 6
+    # One score job per cell reads the test set for the cell's 6 β × 3 heads.
+    assert config["training"]["scoring"] == "cell"
+    cells = {(r.world, r.design, r.n, r.seed) for r in plan.runs}
+    assert len(plan.runs) == 18 * len(cells)

@@ -15,6 +15,7 @@ from embrm.evaluation import (
     best_of_n,
     best_of_n_loop,
     bon_orders,
+    bon_pick_positions,
     clip_n_values,
     dense_ranks,
     evaluate,
@@ -69,7 +70,7 @@ def test_oracle_predictions_reach_the_oracle_and_constant_ones_pick_first():
     assert flat["bon_gain"] == 0.0
 
 
-@pytest.mark.parametrize(
+CASES = pytest.mark.parametrize(
     ("prompts", "responses", "repeats", "n_values", "kind"),
     [
         (30, 50, 20, [2, 5, 10, 30, 50], "float"),
@@ -80,9 +81,9 @@ def test_oracle_predictions_reach_the_oracle_and_constant_ones_pick_first():
         (40, 64, 1, [64, 7, 2], "float32"),
     ],
 )
-def test_vectorized_and_loop_implementations_give_identical_numbers(
-    prompts, responses, repeats, n_values, kind
-):
+
+
+def random_case(prompts, responses, repeats, kind):
     generator = np.random.default_rng(prompts * 1000 + responses)
     golden = generator.normal(size=(prompts, responses))
     pred = golden + generator.normal(size=golden.shape)
@@ -92,10 +93,53 @@ def test_vectorized_and_loop_implementations_give_identical_numbers(
         pred = np.zeros_like(pred)
     elif kind == "float32":
         pred = pred.astype(np.float32)
-    orders = bon_orders(responses, repeats, generator)
+    return pred, golden, bon_orders(responses, repeats, generator)
+
+
+@CASES
+def test_vectorized_and_loop_implementations_give_identical_numbers(
+    prompts, responses, repeats, n_values, kind
+):
+    pred, golden, orders = random_case(prompts, responses, repeats, kind)
     assert same(
         best_of_n(pred, golden, orders, n_values), best_of_n_loop(pred, golden, orders, n_values)
     )
+
+
+@CASES
+def test_torch_picks_are_the_numpy_picks(prompts, responses, repeats, n_values, kind, monkeypatch):
+    """The GPU path (training.device: cuda) run on the CPU: the same responses, so the same
+    numbers; small blocks make it cover several blocks of repeats."""
+    from embrm import evaluation_torch
+
+    monkeypatch.setattr(evaluation_torch, "BLOCK_BYTES", 3 * prompts * responses * 8)
+    pred, golden, orders = random_case(prompts, responses, repeats, kind)
+    ns = clip_n_values(n_values, responses)
+    assert np.array_equal(
+        evaluation_torch.bon_pick_positions(pred, orders, ns, "cpu"),
+        bon_pick_positions(pred, orders, ns),
+    )
+    pairs = np.arange(min(3, pred.size))
+    heldout = (pairs, pairs[::-1], np.ones(pairs.size))
+    assert same(
+        evaluate(pred, golden, orders, n_values, heldout, device="cpu"),
+        evaluate(pred, golden, orders, n_values, heldout),
+    )
+
+
+def test_evaluation_device_follows_the_training_device(monkeypatch):
+    from embrm.errors import ConfigError
+    from embrm.heads import base
+
+    assert stages.evaluation_device("cpu", "cpu") is None
+    assert stages.evaluation_device("auto", "cpu") is None
+    monkeypatch.setattr(base, "cuda_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"'training\.device'"):
+        stages.evaluation_device("cuda", "cuda")
+    monkeypatch.setattr(base, "cuda_available", lambda: True)
+    assert stages.evaluation_device("cuda", "cpu") == "cuda"
+    assert stages.evaluation_device("auto", "cuda") == "cuda"
+    assert stages.evaluation_device("auto", "cpu") is None
 
 
 @pytest.mark.parametrize(

@@ -560,3 +560,118 @@ def test_cli_reports_an_empty_training_set(stage_world, tmp_path):
     assert f"error: {tmp_path / 'pairs.npz'}" in result.stderr
     assert "no annotated pairs to train on (empty training set)" in result.stderr
     assert not (tmp_path / "model").exists() and not (tmp_path / "p.npy").exists()
+
+
+# -- scoring many models in one pass (training.scoring: cell) ---------------------------------
+def test_predict_together_reads_each_chunk_once_for_every_head(fitted, task, monkeypatch):
+    _, test = task
+    heads = list(fitted.values())
+    blocks = []
+    real = heads_base.iter_chunks
+
+    def counting(*args, **kwargs):
+        for start, block in real(*args, **kwargs):
+            blocks.append(start)
+            yield start, block
+
+    monkeypatch.setattr(heads_base, "iter_chunks", counting)
+    monkeypatch.setattr(heads_base, "PREDICT_CHUNK_ROWS", (64, 64))
+    seconds: list[float] = []
+    together = heads_base.predict_together(heads, test, source="test.npy", seconds=seconds)
+    # 500 rows in chunks of 64: one pass of 8 chunks serves all heads.
+    assert blocks == list(range(0, 500, 64))
+    assert together.shape == (len(heads), *test.shape[:-1])
+    for row, head in zip(together, heads, strict=True):
+        assert np.array_equal(row, head.predict_reward(test))
+    assert len(seconds) == len(heads) and all(s >= 0 for s in seconds)
+
+
+def test_predict_together_refuses_heads_of_different_dimensions(fitted):
+    wide = make_head("clf-linear")
+    g = np.random.default_rng(0)
+    x = g.standard_normal((200, DIM + 1)).astype(np.float32)
+    a, b = np.arange(0, 200, 2), np.arange(1, 200, 2)
+    wide.fit(PairData(x, a, b, (x[a, 0] > x[b, 0]).astype(np.uint8)))
+    with pytest.raises(ValueError, match=r"different dimensions \(8 and 9\)"):
+        heads_base.predict_together([fitted["clf-linear"], wide], np.zeros((3, DIM), np.float32))
+
+
+def test_score_stage_writes_each_runs_own_predictions(stage_world, tmp_path):
+    from embrm import stages
+
+    specs = {
+        "bt/clf-linear": {"type": "clf-linear", "members": 2, "params": {}},
+        "bt/bt-mlp": {"type": "bt-mlp", "members": 1, "params": FAST["bt-mlp"]},
+        "pool/clf-lgb": {"type": "clf-lgb", "members": 1, "params": FAST["clf-lgb"]},
+    }
+    for name, spec in specs.items():
+        run_train(stage_world, tmp_path / name, spec)
+    # training.scoring: cell trains without scoring: no predictions, no scoring time.
+    from embrm.io import read_json
+
+    stages.train(
+        stage_world / "world", stage_world / "pairs.npz", stage_world / "labels.npz",
+        specs["bt/bt-mlp"], seed=0, threads=1, device="cpu", model_dir=tmp_path / "fit/model",
+        predictions_out=None, curves_out=tmp_path / "fit/curves.csv",
+        info_out=tmp_path / "fit/train.json",
+    )  # fmt: skip
+    assert not list((tmp_path / "fit").glob("*.npy"))
+    assert read_json(tmp_path / "fit/train.json")["predict_seconds"] is None
+
+    models = {name: str(tmp_path / name / "model") for name in specs}
+    stages.score(stage_world / "world", models, tmp_path / "scores", threads=2, device="cpu")
+    for name in specs:
+        shared = tmp_path / "scores" / f"{name}.npy"
+        own = tmp_path / name / "predictions.npy"
+        assert shared.read_bytes() == own.read_bytes(), name
+    scoring = read_json(tmp_path / "scores" / "scoring.json")
+    assert scoring["models"] == 3 and scoring["heads"] == 4
+    assert scoring["test_embeddings"] == 200
+    assert scoring["runs"]["bt/clf-linear"]["members"] == 2
+    assert scoring["runs"]["pool/clf-lgb"]["predictions"] == "pool/clf-lgb.npy"
+    spent = sum(run["predict_seconds"] for run in scoring["runs"].values())
+    assert scoring["read_seconds"] == pytest.approx(scoring["pass_seconds"] - spent)
+    entry = stages.shared_scoring(tmp_path / "scores" / "scoring.json", "bt/bt-mlp")
+    assert entry["scoring"]["models"] == 3
+    assert entry["predict_seconds"] == scoring["runs"]["bt/bt-mlp"]["predict_seconds"]
+    with pytest.raises(DataError, match=r"scoring.json: no entry for run 'bt/nope'"):
+        stages.shared_scoring(tmp_path / "scores" / "scoring.json", "bt/nope")
+
+
+def test_score_stage_rejects_a_model_of_another_dimension(stage_world, tmp_path):
+    from embrm import stages
+
+    wide = Ensemble("clf-linear", seed=0)
+    g = np.random.default_rng(0)
+    x = g.standard_normal((100, 5)).astype(np.float32)
+    a, b = np.arange(0, 100, 2), np.arange(1, 100, 2)
+    wide.fit(PairData(x, a, b, (x[a, 0] > x[b, 0]).astype(np.uint8)))
+    wide.save(tmp_path / "wide")
+    run_train(stage_world, tmp_path / "ok", {"type": "clf-linear", "members": 1, "params": {}})
+    models = {"a/ok": str(tmp_path / "ok" / "model"), "a/wide": str(tmp_path / "wide")}
+    with pytest.raises(
+        DataError, match=r"wide: model trained on dimension 5, but the test embeddings .* 8"
+    ):
+        stages.score(stage_world / "world", models, tmp_path / "scores", threads=1, device="cpu")
+    assert not (tmp_path / "scores").exists()
+
+
+@pytest.mark.parametrize(
+    "argument", ["a/b", "=dir", "../x=dir", "a//b=dir", "/abs=dir", ".hidden=dir", "a/.b=dir"]
+)
+def test_score_cli_rejects_unsafe_model_names(argument):
+    from embrm.cli import model_arguments
+
+    with pytest.raises(ConfigError, match="--model: expected NAME=DIR"):
+        model_arguments([argument])
+
+
+def test_score_cli_names_map_to_model_directories():
+    from embrm.cli import model_arguments
+
+    with pytest.raises(ConfigError, match="given twice"):
+        model_arguments(["a/b=x", "a/b=y"])
+    assert model_arguments(["bt-beta1/clf-lgb=results/m", "x=y=z"]) == {
+        "bt-beta1/clf-lgb": "results/m",
+        "x": "y=z",
+    }

@@ -113,10 +113,22 @@ def test_resources_scale_with_shapes_and_device(tmp_path):
     # build the world. Requests cover that without asking for several times more.
     assert all(1200 <= r["mem_mb"] <= 4000 for r in large["train"])
     assert all(1150 <= r["mem_mb"] <= 4000 for r in large["world"])
-    # A GPU for every training job when, and only when, training.device is cuda.
-    assert {r["gpu"] for r in small["train"]} == {0}
-    assert {r["gpu"] for r in gpu["train"]} == {1}
-    assert all("gpu" not in r for rule in ("world", "evaluate", "pairs") for r in gpu[rule])
+    # A GPU for every training job, and for Best-of-N in evaluate, when, and only when,
+    # training.device is cuda.
+    for rule in ("train", "evaluate"):
+        assert {r["gpu"] for r in small[rule]} == {0}
+        assert {r["gpu"] for r in gpu[rule]} == {1}
+    assert all("gpu" not in r for rule in ("world", "pairs") for r in gpu[rule])
+    # training.scoring: cell: train jobs no longer hold the test predictions; one score job per
+    # cell asks for what scoring all of its models together needs.
+    cell = by_rule("cell", deep_merge(large_config, {"training": {"scoring": "cell"}}))
+    assert len(cell["score"]) == 1 and len(cell["train"]) == len(large["train"])
+    own = sorted(r["mem_mb"] for r in large["train"])
+    scored_elsewhere = sorted(r["mem_mb"] for r in cell["train"])
+    assert all(a <= b for a, b in zip(scored_elsewhere, own, strict=True))
+    assert sum(scored_elsewhere) < sum(own)
+    assert cell["score"][0]["runtime"] >= max(r["runtime"] for r in small["train"])
+    assert cell["score"][0]["mem_mb"] >= 1024
 
 
 def read_summary(path: Path) -> tuple[list[str], list[dict]]:

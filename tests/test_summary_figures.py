@@ -242,3 +242,18 @@ def test_render_refuses_a_figure_the_summary_cannot_support(tmp_path):
     with pytest.raises(ValueError, match="numbers of pairs"):
         render("gain_vs_n", table, tmp_path / "x.png", tmp_path / "x.svg")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_one_head_grid_draws_every_figure_it_allows(tmp_path):
+    # One head means one hue level: seaborn's dodged point plots divide by (levels - 1).
+    paths = write(grid(heads=("clf-lgb",), seeds=(0, 1)), tmp_path / "runs")
+    table = tmp_path / "s.parquet"
+    write_tables(paths, tmp_path / "s.csv", table, tmp_path / "a.csv")
+    drawn = []
+    for name in FIGURES:
+        try:
+            render(name, table, tmp_path / f"{name}.png", tmp_path / f"{name}.svg")
+        except ValueError:
+            continue  # the figure needs an axis this grid does not vary
+        drawn.append(name)
+    assert {"spearman", "gain_by_head", "bon_curves"} <= set(drawn)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 
-from .errors import EmbrmError
+from .errors import ConfigError, EmbrmError
 
 
 def json_arg(text: str):
@@ -49,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--stats", required=True)
 
-    p = sub.add_parser("train", help="train a head (or ensemble) and predict the test set")
+    p = sub.add_parser("train", help="train a head (or ensemble); optionally score the test set")
     p.add_argument("--world", required=True)
     p.add_argument("--pairs", required=True)
     p.add_argument("--labels", required=True)
@@ -58,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="auto")
     p.add_argument("--model-dir", required=True)
-    p.add_argument("--predictions", required=True)
+    p.add_argument(
+        "--predictions", help="write test predictions here (omit to only fit and save the model)"
+    )
     p.add_argument("--curves", required=True)
     p.add_argument("--info", required=True)
 
@@ -73,6 +76,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run", type=json_arg, required=True)
     p.add_argument("--evaluation", type=json_arg, required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--scoring", help="scoring.json of the score job that wrote the predictions")
+    p.add_argument("--scored-as", help="this run's name in --scoring (annotator/head)")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="training.device: cuda (or auto after GPU training) picks Best-of-N on the GPU",
+    )
+
+    p = sub.add_parser(
+        "score", help="score several saved models with one read of the test embeddings"
+    )
+    p.add_argument("--world", required=True)
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="NAME=DIR",
+        help="a saved model and the name of its predictions file (repeat for each model)",
+    )
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True, help="directory for <NAME>.npy and scoring.json")
 
     p = sub.add_parser("validate", help="validate a config file and print its run count")
     p.add_argument("config")
@@ -134,6 +159,17 @@ def _dispatch(args: argparse.Namespace) -> None:
             args.run,
             args.evaluation,
             args.out,
+            scoring_path=args.scoring,
+            scoring_name=args.scored_as,
+            device=args.device,
+        )
+    elif args.stage == "score":
+        stages.score(
+            args.world,
+            model_arguments(args.model),
+            args.out,
+            threads=args.threads,
+            device=args.device,
         )
     elif args.stage == "validate":
         from .config import Plan, load
@@ -144,3 +180,23 @@ def _dispatch(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# Names become relative paths under the output directory: no empty, hidden or parent parts.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*(/[A-Za-z0-9][A-Za-z0-9_.+-]*)*")
+
+
+def model_arguments(values: list[str]) -> dict[str, str]:
+    """``["name=dir", ...]`` -> ``{name: dir}``; names must be distinct."""
+    models: dict[str, str] = {}
+    for value in values:
+        name, sep, directory = value.partition("=")
+        if not sep or not directory or not MODEL_NAME.fullmatch(name):
+            raise ConfigError(
+                f"--model: expected NAME=DIR with NAME made of '/'-separated parts of letters, "
+                f"digits and _.+- (not starting with a dot), got {value!r}"
+            )
+        if name in models:
+            raise ConfigError(f"--model: name {name!r} given twice")
+        models[name] = directory
+    return models

@@ -9,7 +9,7 @@ replaced by their dense rank within the prompt (equal values share a rank, order
 exactly the same responses as the raw values while moving 2-4 bytes per element instead of 8.
 For each N, only the segment of the order between the previous N and this one is scanned, so every
 response is read once per repeat whatever the number of N values. Only numpy is imported:
-evaluation jobs start fast.
+evaluation jobs start fast. Runs trained on a GPU pick on it instead (``embrm.evaluation_torch``).
 """
 
 from __future__ import annotations
@@ -119,6 +119,15 @@ def bon_pick_positions(scores: np.ndarray, orders: np.ndarray, n_values) -> np.n
     return np.ascontiguousarray(picks.transpose(0, 2, 1), dtype=np.int64)
 
 
+def pick_positions(scores: np.ndarray, orders: np.ndarray, n_values, device: str | None = None):
+    """Best-of-N picks with NumPy (``device`` None) or with torch on ``device`` (``cuda``)."""
+    if device is None:
+        return bon_pick_positions(scores, orders, n_values)
+    from .evaluation_torch import bon_pick_positions as on_device
+
+    return on_device(scores, orders, n_values, device)
+
+
 def _picked_golden(golden: np.ndarray, picks: np.ndarray) -> np.ndarray:
     """Golden reward of each picked response: (repeats, P, len(N))."""
     prompts, responses = golden.shape
@@ -152,9 +161,11 @@ def _bon_summary(ns: list[int], picked: np.ndarray, oracle: np.ndarray, golden) 
     }
 
 
-def oracle_picks(golden: np.ndarray, orders: np.ndarray, ns: list[int]) -> np.ndarray:
+def oracle_picks(
+    golden: np.ndarray, orders: np.ndarray, ns: list[int], *, device: str | None = None
+) -> np.ndarray:
     """Golden rewards of the oracle's Best-of-N picks (picking by golden reward)."""
-    return _picked_golden(golden, bon_pick_positions(golden, orders, ns))
+    return _picked_golden(golden, pick_positions(golden, orders, ns, device))
 
 
 def best_of_n(
@@ -164,20 +175,21 @@ def best_of_n(
     n_values,
     *,
     oracle: np.ndarray | None = None,
+    device: str | None = None,
 ) -> dict:
     """Best-of-N curve of ``predictions`` and of the golden oracle, both (P, K) arrays.
 
     ``oracle`` (from :func:`oracle_picks`) can be passed to score several prediction arrays
-    against the same test set without recomputing it.
+    against the same test set without recomputing it. ``device`` picks with torch there.
     """
     predictions = np.asarray(predictions)
     golden = np.asarray(golden, dtype=np.float64)
     orders = np.asarray(orders)
     _check(predictions, golden, orders)
     ns = clip_n_values(n_values, golden.shape[1])
-    picked = _picked_golden(golden, bon_pick_positions(predictions, orders, ns))
+    picked = _picked_golden(golden, pick_positions(predictions, orders, ns, device))
     if oracle is None:
-        oracle = oracle_picks(golden, orders, ns)
+        oracle = oracle_picks(golden, orders, ns, device=device)
     return _bon_summary(ns, picked, oracle, golden)
 
 
@@ -269,13 +281,14 @@ def evaluate(
     heldout: tuple[np.ndarray, np.ndarray, np.ndarray],
     *,
     oracle: np.ndarray | None = None,
+    device: str | None = None,
 ) -> dict:
-    """All test metrics of one (P, K) prediction array."""
+    """All test metrics of one (P, K) prediction array; Best-of-N with torch on ``device``."""
     predictions = np.asarray(predictions, dtype=np.float64)
     golden = np.asarray(golden, dtype=np.float64)
     if not np.isfinite(predictions).all():
         raise ValueError("predictions contain NaN or inf")
-    metrics = best_of_n(predictions, golden, orders, n_values, oracle=oracle)
+    metrics = best_of_n(predictions, golden, orders, n_values, oracle=oracle, device=device)
     metrics.update(spearman_summary(predictions, golden))
     metrics.update(pair_accuracy(predictions.ravel(), golden.ravel(), *heldout))
     return metrics

@@ -685,7 +685,8 @@ def draw_spearman(summary: pd.DataFrame, palette: dict):
         col_wrap=_wrap(panels),
         kind="point",
         errorbar=t_interval,
-        dodge=0.5,
+        # seaborn divides the dodge by (heads - 1): a one-head grid must not dodge at all.
+        dodge=0.5 if len(heads) > 1 else False,
         linestyle="none",
         palette=palette,
         markers="o",

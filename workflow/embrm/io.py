@@ -67,6 +67,17 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
+def link(path: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Make ``path`` a relative symbolic link to ``target``, replacing what was there atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    relative = os.path.relpath(Path(target).resolve(), path.parent.resolve())
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.link")
+    tmp.unlink(missing_ok=True)
+    os.symlink(relative, tmp)
+    os.replace(tmp, path)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")

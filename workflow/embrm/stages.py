@@ -16,7 +16,16 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError
-from .io import atomic_dir, atomic_path, read_json, read_npz, write_json, write_npy, write_npz
+from .io import (
+    atomic_dir,
+    atomic_path,
+    link,
+    read_json,
+    read_npz,
+    write_json,
+    write_npy,
+    write_npz,
+)
 from .seeding import rng
 
 log = logging.getLogger("embrm")
@@ -98,6 +107,8 @@ def train(
     curves_out,
     info_out,
 ) -> None:
+    """Fit a head (or ensemble) and save it; score the test set too unless ``predictions_out`` is
+    None (``training.scoring: cell``: the cell's score job does it for every run at once)."""
     import pandas as pd
 
     from .heads.base import PairData
@@ -129,14 +140,19 @@ def train(
     ensemble.fit(data)
     fit_seconds = time.perf_counter() - started
 
-    started = time.perf_counter()
-    # One chunked pass over the test memory map serves every member and checks for NaN/inf.
-    predictions = ensemble.predict_reward(world.test.embeddings, source=world.test.embeddings_path)
-    predict_seconds = time.perf_counter() - started
+    predict_seconds = None
+    if predictions_out is not None:
+        started = time.perf_counter()
+        # One chunked pass over the test memory map serves every member and checks for NaN/inf.
+        predictions = ensemble.predict_reward(
+            world.test.embeddings, source=world.test.embeddings_path
+        )
+        predict_seconds = time.perf_counter() - started
 
     with atomic_dir(model_dir) as tmp:
         ensemble.save(tmp)
-    write_npy(predictions_out, predictions.astype(np.float32))
+    if predictions_out is not None:
+        write_npy(predictions_out, predictions.astype(np.float32))
     with atomic_path(curves_out) as tmp:
         pd.DataFrame(ensemble.curves).to_csv(tmp, index=False)
     members = ensemble.members
@@ -156,8 +172,84 @@ def train(
             "embrm_version": __version__,
         },
     )
+    if predict_seconds is None:
+        log.info("trained %s in %.1f s", head_spec["type"], fit_seconds)
+    else:
+        log.info(
+            "trained %s in %.1f s, predicted in %.1f s",
+            head_spec["type"],
+            fit_seconds,
+            predict_seconds,
+        )
+
+
+def score(world_dir, models: dict[str, str], out_dir, *, threads: int, device: str) -> None:
+    """Score every saved model in ``models`` (name -> model directory) on the test set with one
+    chunked read of the test embeddings; write ``<name>.npy`` per model and ``scoring.json``.
+
+    Each model's predictions are exactly those its own train job would have written (a saved
+    head reloads and predicts identically).
+    """
+    from .heads.base import predict_together
+    from .heads.ensemble import Ensemble
+    from .world import World
+
+    if not models:
+        raise DataError(f"{out_dir}: no models to score")
+    world = World(world_dir)
+    test = world.test.embeddings
+    ensembles = {
+        name: Ensemble.load(path, device=device, threads=threads) for name, path in models.items()
+    }
+    for name, ensemble in ensembles.items():
+        dim = ensemble.members[0].dim_
+        if dim != test.shape[-1]:
+            raise DataError(
+                f"{models[name]}: model trained on dimension {dim}, but the test embeddings "
+                f"{world.test.embeddings_path} have dimension {test.shape[-1]}"
+            )
+    heads = [member for ensemble in ensembles.values() for member in ensemble.members]
+    seconds: list[float] = []
+    started = time.perf_counter()
+    stacked = predict_together(heads, test, source=world.test.embeddings_path, seconds=seconds)
+    pass_seconds = time.perf_counter() - started
+    runs, first = {}, 0
+    with atomic_dir(out_dir) as tmp:
+        for name, ensemble in ensembles.items():
+            last = first + len(ensemble.members)
+            path = tmp / f"{name}.npy"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_npy(path, stacked[first:last])
+            runs[name] = {
+                "predictions": f"{name}.npy",
+                "model": str(models[name]),
+                "members": len(ensemble.members),
+                "device": ensemble.members[0].device_,
+                "predict_seconds": sum(seconds[first:last]),
+            }
+            first = last
+        write_json(
+            tmp / "scoring.json",
+            {
+                "runs": runs,
+                "models": len(ensembles),
+                "heads": len(heads),
+                "pass_seconds": pass_seconds,
+                # Reading, converting and checking the test embeddings: paid once for all runs.
+                "read_seconds": pass_seconds - sum(seconds),
+                "test_embeddings": int(np.prod(test.shape[:-1])),
+                "threads": threads,
+                "host": platform.node(),
+                "embrm_version": __version__,
+            },
+        )
     log.info(
-        "trained %s in %.1f s, predicted in %.1f s", head_spec["type"], fit_seconds, predict_seconds
+        "scored %d models (%d heads) in one pass over %s: %.1f s, of which %.1f s reading",
+        len(ensembles),
+        len(heads),
+        world.test.embeddings_path,
+        pass_seconds,
+        pass_seconds - sum(seconds),
     )
 
 
@@ -172,8 +264,18 @@ def evaluate(
     run: dict,
     evaluation: dict,
     out,
+    *,
+    scoring_path=None,
+    scoring_name: str | None = None,
+    device: str = "cpu",
 ) -> None:
-    """Score one run's test predictions; every ensemble aggregation when it has several members."""
+    """Score one run's test predictions; every ensemble aggregation when it has several members.
+
+    With ``scoring_path`` (the ``scoring.json`` of a cell's score job), the run's predictions came
+    from that shared pass: its entry ``scoring_name`` supplies the run's scoring time. ``device``
+    is ``training.device``: Best-of-N picks on the GPU for ``cuda``, and for ``auto`` when the run
+    trained on one; otherwise with NumPy.
+    """
     import csv
 
     from .evaluation import bon_orders, clip_n_values, oracle_picks
@@ -204,15 +306,27 @@ def evaluate(
             f"{pairs_path}: held-out pair indices exceed the {golden.size} test responses"
         )
     prompts, responses = golden.shape
+    training = read_json(train_info_path)
+    if scoring_path is not None:
+        training.update(shared_scoring(scoring_path, scoring_name))
+    bon_device = evaluation_device(device, training.get("device"))
     started = time.perf_counter()
     # One set of orders for every run and aggregation (seeded by evaluation.seed only), so
     # differences between runs are never differences between random draws.
     orders = bon_orders(responses, evaluation["repeats"], rng(evaluation["seed"], "bon"))
     n_values = clip_n_values(evaluation["n_values"], responses)
-    oracle = oracle_picks(golden, orders, n_values)
+    oracle = oracle_picks(golden, orders, n_values, device=bon_device)
     aggregations = AGGREGATIONS if predictions.shape[0] > 1 else ("mean",)
     results = {
-        how: score(combine(predictions, how), golden, orders, n_values, heldout, oracle=oracle)
+        how: score(
+            combine(predictions, how),
+            golden,
+            orders,
+            n_values,
+            heldout,
+            oracle=oracle,
+            device=bon_device,
+        )
         for how in aggregations
     }
     evaluate_seconds = time.perf_counter() - started
@@ -223,7 +337,7 @@ def evaluate(
         {
             "run": run,
             "annotation": read_json(annotation_stats_path),
-            "training": read_json(train_info_path),
+            "training": training,
             "curves": curves,
             "evaluation": {
                 "repeats": int(evaluation["repeats"]),
@@ -238,8 +352,13 @@ def evaluate(
             },
             "metrics": results,
             "evaluate_seconds": evaluate_seconds,
+            "evaluate_device": bon_device or "cpu",
         },
     )
+    if scoring_path is not None:
+        # The run directory looks the same either way: predictions.npy (here a link into the
+        # cell's scores) beside the model, for readers and for the MLflow artifact.
+        link(Path(out).parent / "predictions.npy", predictions_path)
     mean = results["mean"]
     log.info(
         "BoN-%d gain %.4f (%.0f%% of oracle), Spearman %.3f, held-out accuracy %.3f in %.2f s",
@@ -250,3 +369,31 @@ def evaluate(
         mean["accuracy_vs_golden"],
         evaluate_seconds,
     )
+
+
+def shared_scoring(scoring_path, name: str | None) -> dict:
+    """The training-record fields of a run scored by its cell's score job: its own scoring time
+    and what the shared pass cost (``scoring.*``)."""
+    scoring = read_json(scoring_path)
+    entry = scoring.get("runs", {}).get(name)
+    if entry is None:
+        raise DataError(f"{scoring_path}: no entry for run '{name}'")
+    return {
+        "predict_seconds": entry["predict_seconds"],
+        "scoring": {
+            "mode": "cell",
+            "models": scoring["models"],
+            "pass_seconds": scoring["pass_seconds"],
+            "read_seconds": scoring["read_seconds"],
+        },
+    }
+
+
+def evaluation_device(requested: str, trained_on: str | None) -> str | None:
+    """Where Best-of-N picks: ``cuda`` when the config asks for it, or with ``auto`` when the run
+    trained there; None (NumPy on the CPU, no torch import) otherwise."""
+    if requested == "cuda" or (requested == "auto" and trained_on == "cuda"):
+        from .heads.base import resolve_device
+
+        return resolve_device("cuda")
+    return None

@@ -65,7 +65,8 @@ ARTIFACT_FILES = {
 }
 CELL_FIELDS = ("world", "design", "n", "seed", "annotator", "head")
 # Stages whose Snakemake benchmark (wall seconds of the whole job) is logged as time/<stage>_s.
-STAGE_BENCHMARKS = ("world", "pairs", "annotate", "train")
+# `score` exists with training.scoring: cell; its job scored every run of the cell.
+STAGE_BENCHMARKS = ("world", "pairs", "annotate", "train", "score")
 # The MLflow 3 UI opens GenAI views unless an experiment says it holds model-training runs.
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 MAX_METRICS, MAX_PARAMS = 1000, 100  # per log_batch call: at most 1000 entries, 100 params
@@ -247,6 +248,11 @@ def run_params(record: dict) -> dict[str, str]:
     params["annotation.heldout_pairs"] = annotation["heldout"]["pairs"]
     _flatten("head", training["head"], params)
     params["head"] = run["head"]  # the name; head.type is the registered type
+    # Where the test set was scored: by the run's train job, or by its cell's shared pass.
+    scoring = training.get("scoring", {"mode": "run"})
+    params["scoring"] = scoring["mode"]
+    if "models" in scoring:
+        params["scoring.models"] = scoring["models"]
     _flatten("evaluation", record.get("evaluation", {}), params)
     return {k: _param_value(v) for k, v in params.items()}
 
@@ -308,6 +314,9 @@ def run_metrics(record: dict, stage_seconds: dict[str, float]) -> list[tuple[str
         ("time/predict_s", float(training["predict_seconds"]), 0),
         ("time/evaluate_s", float(record.get("evaluate_seconds", 0.0)), 0),
     ]
+    if "read_seconds" in training.get("scoring", {}):
+        # The shared read of the test embeddings, paid once for every run of the cell.
+        out.append(("time/score_read_s", float(training["scoring"]["read_seconds"]), 0))
     out += [(f"time/{stage}_s", seconds, 0) for stage, seconds in sorted(stage_seconds.items())]
     return out
 
@@ -328,6 +337,7 @@ def stage_seconds(results: Path, run: dict) -> dict[str, float]:
         "pairs": f"pairs/{cell}.tsv",
         "annotate": f"annotate/{cell}/{run['annotator']}.tsv",
         "train": f"train/{run['run_dir']}.tsv",
+        "score": f"score/{cell}.tsv",
     }
     out = {}
     for stage in STAGE_BENCHMARKS:

@@ -88,6 +88,58 @@ def run_record(wildcards):
     )
 
 
+# training.scoring: cell moves test-set scoring out of the train jobs into one score job per cell.
+SCORE_PER_CELL = config["training"]["scoring"] == "cell"
+CELL_RUNS = {}
+for _run in PLAN.runs:
+    CELL_RUNS.setdefault((_run.world, _run.design, _run.n, _run.seed), []).append(_run)
+
+
+def cell_runs(wildcards):
+    key = (wildcards.world, wildcards.design, int(wildcards.n), int(wildcards.seed))
+    return CELL_RUNS[key]
+
+
+def scores_dir(wildcards):
+    return f"{RESULTS}/scores/{wildcards.world}/{wildcards.design}/n{wildcards.n}/seed{wildcards.seed}"
+
+
+def cell_models(wildcards):
+    """The model directories of every run in the cell (the score job's inputs)."""
+    return [f"{RESULTS}/runs/{run.run_dir}/model" for run in cell_runs(wildcards)]
+
+
+def model_arguments(wildcards):
+    """`--model annotator/head=DIR` for each run of the cell: the score job's name for its file."""
+    return " ".join(
+        f"--model {run.annotator}/{run.head}={RESULTS}/runs/{run.run_dir}/model"
+        for run in cell_runs(wildcards)
+    )
+
+
+def predictions_input(wildcards):
+    """What evaluate waits for: the run's own predictions, or its cell's scores directory."""
+    if SCORE_PER_CELL:
+        return scores_dir(wildcards)
+    return f"{RESULTS}/runs/{run_of(wildcards).run_dir}/predictions.npy"
+
+
+def predictions_file(wildcards):
+    if SCORE_PER_CELL:
+        return f"{scores_dir(wildcards)}/{wildcards.annotator}/{wildcards.head}.npy"
+    return predictions_input(wildcards)
+
+
+def scoring_arguments(wildcards):
+    """evaluate's pointer to the shared pass that scored the run (training.scoring: cell)."""
+    if not SCORE_PER_CELL:
+        return ""
+    return (
+        f"--scoring {scores_dir(wildcards)}/scoring.json"
+        f" --scored-as {wildcards.annotator}/{wildcards.head}"
+    )
+
+
 def metrics_files():
     return [f"{RESULTS}/runs/{run.run_dir}/metrics.json" for run in PLAN.runs]
 

@@ -19,13 +19,16 @@ NPY_BLOCK_MB = 256
 # Prediction reads the test embeddings in float32 blocks of about this size (embrm/heads/base.py).
 PREDICT_CHUNK_BYTES = 64 * 2**20
 PREDICT_CHUNK_ROWS = (1024, 65_536)
-# Speeds assumed for wall-time estimates, measured in CPU seconds on one core of the development
-# machine (fp32 MLP training and prediction at about 30 GFLOP/s; LightGBM about 25 ns per
-# pointwise row × sampled feature × boosting round; synthetic generation about 0.2 µs per
-# embedding value) and rounded down for slower CPUs; streaming an npy array well above 50 MB/s.
+# Speeds assumed for wall-time estimates, measured in CPU seconds on one core of the 2-core
+# machine of docs/paper-scale.md (fp32 MLP training and prediction at about 30 GFLOP/s; LightGBM
+# about 25 ns per pointwise row × sampled feature × boosting round; synthetic generation about
+# 0.2 µs per embedding value) and rounded down for slower CPUs; streaming an npy array well above
+# 50 MB/s.
 CPU_FLOPS_PER_THREAD = 20e9
 GPU_FLOPS = 2e12
 LGB_SECONDS_PER_CELL = 25e-9
+# Scoring with LightGBM: about 0.15 µs of one core per response and tree (measured at D = 2048).
+LGB_PREDICT_SECONDS_PER_TREE = 2e-7
 # Boosting usually stops early (a few hundred rounds at the default learning rate): assume at most
 # this many; a run that needs far more exceeds its wall time and is retried with twice as much.
 LGB_EXPECTED_ROUNDS = 1000
@@ -101,11 +104,11 @@ def _rows(shape):
     return shape[0] * shape[1]
 
 
-def _head(wildcards):
+def _head(name):
     """The head's hyperparameters with its type's defaults filled in, and its ensemble size."""
     from embrm.heads import head_class
 
-    spec = PLAN.head_spec(wildcards.head)
+    spec = PLAN.head_spec(name)
     return {**head_class(spec["type"]).defaults, **spec["params"]}, spec["members"]
 
 
@@ -150,34 +153,63 @@ def mem_mb_evaluate(wildcards, attempt):
     return _round_mb(BASE_MB["light"] + rows * (4 * members + 8 * 6) / 2**20, attempt)
 
 
-# train: the annotated responses' embeddings (float32, plus the copies training makes), one
-# prediction block with the network's activations, and the predictions.
+def _chunk_rows(shapes):
+    """Rows of one float32 prediction chunk of the test set."""
+    dim = shapes["test"][2]
+    bounded = int(np.clip(PREDICT_CHUNK_BYTES // (4 * dim), *PREDICT_CHUNK_ROWS))
+    return min(bounded, _rows(shapes["test"]))
+
+
+def _forward_flops(dim, params):
+    """FLOPs of one response through a network head (linear heads have no hidden layer)."""
+    widths = [dim, *params.get("hidden", []), 1]
+    return 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def _flop_rate(threads):
+    return GPU_FLOPS if gpu_training() else CPU_FLOPS_PER_THREAD * threads
+
+
+def _scoring_mb(shapes, heads):
+    """Scoring the test set with the (params, members) heads in one pass: one float32 chunk, a
+    network's activations on it, and every member's predictions (held, then written)."""
+    hidden = max(sum(params.get("hidden", [])) for params, _ in heads)
+    members = sum(members for _, members in heads)
+    chunk = _chunk_rows(shapes) * (shapes["test"][2] + 2 * hidden) * 4
+    return (chunk + _rows(shapes["test"]) * 4 * members * 2) / 2**20
+
+
+def _scoring_seconds(shapes, params, members, threads):
+    """Scoring the test set with one head: a forward pass per response for networks; LightGBM
+    walks every tree once per response."""
+    rows = _rows(shapes["test"])
+    if "n_estimators" in params:
+        rounds = min(params["n_estimators"], LGB_EXPECTED_ROUNDS)
+        seconds = rows * rounds * LGB_PREDICT_SECONDS_PER_TREE / threads
+    else:
+        seconds = rows * _forward_flops(shapes["test"][2], params) / _flop_rate(threads)
+    return seconds * members
+
+
+# train: the annotated responses' embeddings (float32, plus the copies training makes) and, when
+# the job scores the test set itself (training.scoring: run), what scoring holds.
 def mem_mb_train(wildcards, attempt):
     shapes = world_shapes(wildcards.world)
     dim = shapes["train"][2]
-    params, members = _head(wildcards)
+    params, members = _head(wildcards.head)
     responses = min(2 * int(wildcards.n), _rows(shapes["train"]))
-    copies = (
-        6 if "n_estimators" in params else 3
-    )  # LightGBM also holds float64 and binned data
-    chunk = min(
-        int(np.clip(PREDICT_CHUNK_BYTES // (4 * dim), *PREDICT_CHUNK_ROWS)),
-        _rows(shapes["test"]),
-    )
-    hidden = sum(params.get("hidden", []))
-    mb = (
-        BASE_MB["train"]
-        + responses * dim * 4 * copies / 2**20
-        + chunk * (dim + 2 * hidden) * 4 / 2**20
-        + _rows(shapes["test"]) * 4 * members * 2 / 2**20
-    )
+    # LightGBM also holds float64 and binned data.
+    copies = 6 if "n_estimators" in params else 3
+    mb = BASE_MB["train"] + responses * dim * 4 * copies / 2**20
+    if not SCORE_PER_CELL:
+        mb += _scoring_mb(shapes, [(params, members)])
     return _round_mb(mb, attempt)
 
 
 def runtime_train(wildcards, attempt):
     shapes = world_shapes(wildcards.world)
     dim = shapes["train"][2]
-    params, members = _head(wildcards)
+    params, members = _head(wildcards.head)
     n = int(wildcards.n)
     threads = config["training"]["threads"]
     if "n_estimators" in params:
@@ -186,15 +218,35 @@ def runtime_train(wildcards, attempt):
         cells = 2 * n * dim * params.get("feature_fraction", 1.0) * rounds
         seconds = cells * LGB_SECONDS_PER_CELL / threads
     else:
-        # Networks (linear heads have no hidden layer): a training step costs about three
-        # forward passes, each pair feeds two responses, every epoch sees all pairs.
-        widths = [dim, *params.get("hidden", []), 1]
-        forward = 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        # Networks: a training step costs about three forward passes, each pair feeds two
+        # responses, every epoch sees all pairs.
         epochs = params.get("max_epochs", params.get("max_iter", 100))
-        flops = epochs * 3 * forward * 2 * n + _rows(shapes["test"]) * forward
-        rate = GPU_FLOPS if gpu_training() else CPU_FLOPS_PER_THREAD * threads
-        seconds = flops / rate
-    return _minutes(seconds * members, attempt)
+        seconds = epochs * 3 * _forward_flops(dim, params) * 2 * n / _flop_rate(threads)
+    seconds *= members
+    if not SCORE_PER_CELL:
+        seconds += _scoring_seconds(shapes, params, members, threads)
+    return _minutes(seconds, attempt)
+
+
+# score (training.scoring: cell): every model of the cell loaded and scored in one pass.
+def _cell_heads(wildcards):
+    return [_head(run.head) for run in cell_runs(wildcards)]
+
+
+def mem_mb_score(wildcards, attempt):
+    shapes = world_shapes(wildcards.world)
+    heads = _cell_heads(wildcards)
+    return _round_mb(BASE_MB["train"] + _scoring_mb(shapes, heads), attempt)
+
+
+def runtime_score(wildcards, attempt):
+    shapes = world_shapes(wildcards.world)
+    threads = config["training"]["threads"]
+    seconds = sum(
+        _scoring_seconds(shapes, params, members, threads)
+        for params, members in _cell_heads(wildcards)
+    )
+    return _minutes(seconds, attempt)
 
 
 def gpu_training():

@@ -1,13 +1,21 @@
+# A train job fits and saves a head (or ensemble). With training.scoring: run it also scores the
+# test set; with cell, the cell's score job (score.smk) does that for all of the cell's runs.
+TRAIN_OUTPUTS = {
+    "model": directory(f"{RESULTS}/runs/{RUN}/model"),
+    "curves": f"{RESULTS}/runs/{RUN}/curves.csv",
+    "info": f"{RESULTS}/runs/{RUN}/train.json",
+}
+if not SCORE_PER_CELL:
+    TRAIN_OUTPUTS["predictions"] = f"{RESULTS}/runs/{RUN}/predictions.npy"
+
+
 rule train:
     input:
         world=world_inputs,
         pairs=f"{RESULTS}/pairs/{CELL}.npz",
         labels=f"{RESULTS}/annotations/{CELL}/{{annotator}}.npz",
     output:
-        model=directory(f"{RESULTS}/runs/{RUN}/model"),
-        predictions=f"{RESULTS}/runs/{RUN}/predictions.npy",
-        curves=f"{RESULTS}/runs/{RUN}/curves.csv",
-        info=f"{RESULTS}/runs/{RUN}/train.json",
+        **TRAIN_OUTPUTS,
     log:
         f"{RESULTS}/logs/train/{RUN}.log",
     benchmark:
@@ -25,9 +33,14 @@ rule train:
         world=world_dir,
         head=lambda w: as_json(PLAN.head_spec(w.head)),
         device=config["training"]["device"],
+        predictions=lambda w, output: (
+            f"--predictions {output.predictions}"
+            if "predictions" in output.keys()
+            else ""
+        ),
     shell:
         "python -m embrm train --world {params.world} --pairs {input.pairs}"
         " --labels {input.labels} --head {params.head:q} --seed {wildcards.seed}"
         " --threads {threads} --device {params.device} --model-dir {output.model}"
-        " --predictions {output.predictions} --curves {output.curves} --info {output.info}"
+        " {params.predictions} --curves {output.curves} --info {output.info}"
         " > {log} 2>&1"

@@ -11,8 +11,9 @@ costs another head's import time.
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -236,12 +237,7 @@ class RewardHead(ABC):
 
         ``source`` names the array's file in errors (dimension mismatch, NaN or inf).
         """
-        self._check_fitted()
-        out = np.empty(int(np.prod(embeddings.shape[:-1])), dtype=np.float32)
-        self._prepare_predict()
-        for start, block in iter_chunks(embeddings, self.dim_, source, self.type_name):
-            out[start : start + block.shape[0]] = self._predict_block(block)
-        return out.reshape(embeddings.shape[:-1])
+        return predict_together([self], embeddings, source=source)[0]
 
     @abstractmethod
     def _prepare_predict(self) -> None:
@@ -306,6 +302,44 @@ class RewardHead(ABC):
     @abstractmethod
     def _load_weights(self, directory: Path) -> None:
         """Read what :meth:`_save_weights` wrote."""
+
+
+def predict_together(
+    heads: Sequence[RewardHead],
+    embeddings: np.ndarray,
+    *,
+    source: str | Path | None = None,
+    seconds: list[float] | None = None,
+) -> np.ndarray:
+    """(len(heads), ...) rewards of several fitted heads from one chunked pass over ``embeddings``.
+
+    Each chunk is read from the (memory-mapped) array, converted to float32 and checked for NaN
+    and inf once, then handed to every head, so scoring many models costs one read of the test
+    set. All heads must have been trained on the same dimension. When given, ``seconds`` receives
+    each head's own scoring time (the shared read is not in it).
+    """
+    if not heads:
+        raise ValueError("predict_together needs at least one head")
+    first = heads[0]
+    for head in heads:
+        head._check_fitted()
+        if head.dim_ != first.dim_:
+            raise ValueError(
+                f"heads trained on different dimensions ({first.dim_} and {head.dim_}) cannot "
+                "share a pass over one embedding array"
+            )
+        head._prepare_predict()
+    rows = int(np.prod(embeddings.shape[:-1]))
+    out = np.empty((len(heads), rows), dtype=np.float32)
+    spent = [0.0] * len(heads)
+    for start, block in iter_chunks(embeddings, first.dim_, source, first.type_name):
+        for i, head in enumerate(heads):
+            started = time.perf_counter()
+            out[i, start : start + block.shape[0]] = head._predict_block(block)
+            spent[i] += time.perf_counter() - started
+    if seconds is not None:
+        seconds[:] = spent
+    return out.reshape((len(heads), *embeddings.shape[:-1]))
 
 
 def iter_chunks(embeddings: np.ndarray, dim: int, source, head: str):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..seeding import int_seed
-from .base import PairData, iter_chunks
+from .base import PairData, predict_together
 
 AGGREGATIONS = ("mean", "min", "first")
 
@@ -67,16 +67,7 @@ class Ensemble:
 
     def predict_reward(self, embeddings: np.ndarray, *, source=None) -> np.ndarray:
         """(members, ...) rewards; each chunk of the input is read once for all members."""
-        first = self.members[0]
-        first._check_fitted()
-        rows = int(np.prod(embeddings.shape[:-1]))
-        out = np.empty((len(self.members), rows), dtype=np.float32)
-        for member in self.members:
-            member._prepare_predict()
-        for start, block in iter_chunks(embeddings, first.dim_, source, self.head_type):
-            for i, member in enumerate(self.members):
-                out[i, start : start + block.shape[0]] = member._predict_block(block)
-        return out.reshape((len(self.members), *embeddings.shape[:-1]))
+        return predict_together(self.members, embeddings, source=source)
 
     def predict(self, embeddings: np.ndarray, how: str = "mean", *, source=None) -> np.ndarray:
         return combine(self.predict_reward(embeddings, source=source), how)
