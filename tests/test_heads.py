@@ -675,3 +675,13 @@ def test_score_cli_names_map_to_model_directories():
         "bt-beta1/clf-lgb": "results/m",
         "x": "y=z",
     }
+
+
+@pytest.mark.parametrize("module", ["embrm", "embrm.cli"])
+def test_score_cli_exits_2_naming_a_bad_model_argument(module, tmp_path):
+    command = [sys.executable, "-m", module, "score", "--world", str(tmp_path),
+               "--model", "../escape=dir", "--out", str(tmp_path / "scores")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2, result.stderr
+    assert "error: --model: expected NAME=DIR" in result.stderr
+    assert not (tmp_path / "scores").exists()

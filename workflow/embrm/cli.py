@@ -178,10 +178,6 @@ def _dispatch(args: argparse.Namespace) -> None:
         print(f"{args.config}: valid; {len(plan.runs)} runs")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # Names become relative paths under the output directory: no empty, hidden or parent parts.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*(/[A-Za-z0-9][A-Za-z0-9_.+-]*)*")
 
@@ -200,3 +196,7 @@ def model_arguments(values: list[str]) -> dict[str, str]:
             raise ConfigError(f"--model: name {name!r} given twice")
         models[name] = directory
     return models
+
+
+if __name__ == "__main__":
+    sys.exit(main())

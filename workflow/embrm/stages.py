@@ -148,11 +148,9 @@ def train(
             world.test.embeddings, source=world.test.embeddings_path
         )
         predict_seconds = time.perf_counter() - started
-
+        write_npy(predictions_out, predictions)
     with atomic_dir(model_dir) as tmp:
         ensemble.save(tmp)
-    if predictions_out is not None:
-        write_npy(predictions_out, predictions.astype(np.float32))
     with atomic_path(curves_out) as tmp:
         pd.DataFrame(ensemble.curves).to_csv(tmp, index=False)
     members = ensemble.members
@@ -172,15 +170,8 @@ def train(
             "embrm_version": __version__,
         },
     )
-    if predict_seconds is None:
-        log.info("trained %s in %.1f s", head_spec["type"], fit_seconds)
-    else:
-        log.info(
-            "trained %s in %.1f s, predicted in %.1f s",
-            head_spec["type"],
-            fit_seconds,
-            predict_seconds,
-        )
+    scored = "" if predict_seconds is None else f", predicted in {predict_seconds:.1f} s"
+    log.info("trained %s in %.1f s%s", head_spec["type"], fit_seconds, scored)
 
 
 def score(world_dir, models: dict[str, str], out_dir, *, threads: int, device: str) -> None:
@@ -213,6 +204,8 @@ def score(world_dir, models: dict[str, str], out_dir, *, threads: int, device: s
     started = time.perf_counter()
     stacked = predict_together(heads, test, source=world.test.embeddings_path, seconds=seconds)
     pass_seconds = time.perf_counter() - started
+    # Reading, converting and checking the test embeddings: paid once for all runs.
+    read_seconds = pass_seconds - sum(seconds)
     runs, first = {}, 0
     with atomic_dir(out_dir) as tmp:
         for name, ensemble in ensembles.items():
@@ -235,8 +228,7 @@ def score(world_dir, models: dict[str, str], out_dir, *, threads: int, device: s
                 "models": len(ensembles),
                 "heads": len(heads),
                 "pass_seconds": pass_seconds,
-                # Reading, converting and checking the test embeddings: paid once for all runs.
-                "read_seconds": pass_seconds - sum(seconds),
+                "read_seconds": read_seconds,
                 "test_embeddings": int(np.prod(test.shape[:-1])),
                 "threads": threads,
                 "host": platform.node(),
@@ -249,7 +241,7 @@ def score(world_dir, models: dict[str, str], out_dir, *, threads: int, device: s
         len(heads),
         world.test.embeddings_path,
         pass_seconds,
-        pass_seconds - sum(seconds),
+        read_seconds,
     )
 
 

@@ -91,17 +91,21 @@ def run_record(wildcards):
 # training.scoring: cell moves test-set scoring out of the train jobs into one score job per cell.
 SCORE_PER_CELL = config["training"]["scoring"] == "cell"
 CELL_RUNS = {}
-for _run in PLAN.runs:
-    CELL_RUNS.setdefault((_run.world, _run.design, _run.n, _run.seed), []).append(_run)
+for planned in PLAN.runs:
+    CELL_RUNS.setdefault(CELL.format(**planned.as_dict()), []).append(planned)
+
+
+def cell_of(wildcards):
+    """The cell path (world/design/n…/seed…) of a job's wildcards."""
+    return CELL.format(**dict(wildcards.items()))
 
 
 def cell_runs(wildcards):
-    key = (wildcards.world, wildcards.design, int(wildcards.n), int(wildcards.seed))
-    return CELL_RUNS[key]
+    return CELL_RUNS[cell_of(wildcards)]
 
 
 def scores_dir(wildcards):
-    return f"{RESULTS}/scores/{wildcards.world}/{wildcards.design}/n{wildcards.n}/seed{wildcards.seed}"
+    return f"{RESULTS}/scores/{cell_of(wildcards)}"
 
 
 def cell_models(wildcards):

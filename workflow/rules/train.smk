@@ -34,9 +34,7 @@ rule train:
         head=lambda w: as_json(PLAN.head_spec(w.head)),
         device=config["training"]["device"],
         predictions=lambda w, output: (
-            f"--predictions {output.predictions}"
-            if "predictions" in output.keys()
-            else ""
+            "" if SCORE_PER_CELL else f"--predictions {output.predictions}"
         ),
     shell:
         "python -m embrm train --world {params.world} --pairs {input.pairs}"
