@@ -48,6 +48,7 @@ def test_annotator_labels_spell_every_parameter():
         ({"grid": {"quantities": [-5]}}, "grid.quantities[0]", "less than the minimum"),
         ({"annotators": {"bt": {"model": "bt", "beta": 0}}}, "annotators.bt", "beta"),
         ({"evaluation": {"repeats": "many"}}, "evaluation.repeats", "not of type 'integer'"),
+        ({"training": {"scoring": "world"}}, "training.scoring", "'world' is not one of"),
         ({"worlds": {"tiny": {"dim": 0}}}, "worlds.tiny.dim", "less than the minimum"),
         ({"surprise": 1}, "<top level>", "'surprise' was unexpected"),
         ({"heads": {"bt-mlp": {"params": {"layers": 3}}}}, "heads.bt-mlp.params", "layers"),
