@@ -155,6 +155,9 @@ def test_cell_scoring_gives_the_same_numbers_with_one_read_per_cell(tiny_workflo
         assert record["training"]["scoring"]["models"] == runs_in_cell
     with sqlite3.connect(results / "mlflow.db") as db:
         modes = db.execute("select value from params where key = 'scoring'").fetchall()
-        reads = db.execute("select count(*) from metrics where key = 'time/score_s'").fetchone()
+        jobs = db.execute("select count(*) from metrics where key = 'time/score_s'").fetchone()
+        reads = db.execute(
+            "select count(*) from metrics where key = 'time/score_read_s'"
+        ).fetchone()
     assert modes == [("cell",)] * len(plan.runs)
-    assert reads[0] == len(plan.runs)
+    assert jobs[0] == reads[0] == len(plan.runs)
