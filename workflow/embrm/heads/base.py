@@ -28,6 +28,8 @@ from ..io import release_pages
 PREDICT_CHUNK_BYTES = 64 * 2**20
 PREDICT_CHUNK_ROWS = (1024, 65_536)  # lower and upper bound on rows per chunk
 DEVICES = ("auto", "cpu", "cuda")
+# Training protocols of the study's heads: embrm's own, or the study's released procedure.
+PROTOCOLS = ("embrm", "study")
 FORMAT_VERSION = 1
 
 
@@ -132,6 +134,16 @@ def bce_with_logits_np(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0.0) - z * target + np.log1p(np.exp(-np.abs(z)))
 
 
+def bce_np(prob: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-example binary cross-entropy of probabilities, logs clamped at −100 as torch's BCELoss
+    does (a saturated sigmoid costs 100, not infinity)."""
+    p = prob.astype(np.float64)
+    with np.errstate(divide="ignore"):
+        log_p = np.maximum(np.log(p), -100.0)
+        log_q = np.maximum(np.log1p(-p), -100.0)
+    return -(target * log_p + (1 - target) * log_q)
+
+
 def mean64(values: np.ndarray) -> float:
     """A float64 mean whose summation order depends on nothing but the array."""
     return float(np.sum(values, dtype=np.float64) / max(values.size, 1))
@@ -177,6 +189,8 @@ class RewardHead(ABC):
 
     type_name: ClassVar[str] = ""
     defaults: ClassVar[dict] = {}
+    # Hyperparameters that ``protocol: study`` fixes (heads with a ``protocol`` parameter only).
+    study_ignores: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, seed: int = 0, device: str = "auto", threads: int = 1, **params):
         self.check_params(params, f"heads.{self.type_name}.params")
@@ -210,7 +224,26 @@ class RewardHead(ABC):
             )
         for key, value in params.items():
             _check_type(value, cls.defaults[key], where, key)
-        cls._check_values({**cls.defaults, **params}, where)
+        merged = {**cls.defaults, **params}
+        if "protocol" in merged:
+            require(
+                merged["protocol"] in PROTOCOLS,
+                where,
+                "protocol",
+                f"expected one of {list(PROTOCOLS)}, got {merged['protocol']!r}",
+            )
+            if merged["protocol"] == "study":
+                # A setting the study's procedure fixes cannot be changed under it: say so
+                # rather than ignore it silently.
+                for key in cls.study_ignores:
+                    require(
+                        merged[key] == cls.defaults[key],
+                        where,
+                        key,
+                        "is not used by protocol 'study' (the released procedure fixes it); "
+                        "remove it or use protocol 'embrm'",
+                    )
+        cls._check_values(merged, where)
 
     @classmethod
     def _check_values(cls, params: dict, where: str) -> None:

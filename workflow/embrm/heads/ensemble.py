@@ -1,8 +1,18 @@
 """Ensembles: ``members`` independently seeded copies of one head; predictions stacked per member.
 
-Member ``i`` gets the seed ``int_seed(seed, head_type, "member", i)``, so member 0 of a 5-member
-ensemble is the same model as a 1-member run with the same seed. Combining (mean, min, first)
-happens at evaluation, so every aggregation is scored from one training.
+Under embrm's protocol member ``i`` gets the seed ``int_seed(seed, head_type, "member", i)``, so
+member 0 of a 5-member ensemble is the same model as a 1-member run with the same seed.
+
+Under ``protocol: study`` the members are the released script's members counted from the last:
+member ``i`` is the study's member ``study_member − i`` (torch seed ``seed·42 + study_member − i``,
+split ``random_state = 42 + study_member − i``). Member 0 is then always the one model the
+released evaluation loads (the last of 10), so ``members: 1`` (the default) reproduces the study's
+evaluated reward model exactly without training the 9 members the study trained but never
+scored, and ``members: 10`` trains the study's whole ensemble. Each released member reseeds torch
+and resplits the data, so skipping members changes no other member.
+
+Combining (mean, min, first) happens at evaluation, so every aggregation is scored from one
+training.
 """
 
 from __future__ import annotations
@@ -50,12 +60,32 @@ class Ensemble:
         self.head_type = head_type
         self.seed = int(seed)
         cls = head_class(head_type)
+        params = dict(params or {})
+        merged = {**cls.defaults, **params}
+        if merged.get("protocol") == "study":
+            last = merged["study_member"]
+            if members > last + 1:
+                raise ConfigError(
+                    f"config key 'heads.*.members': {members} members under protocol 'study' "
+                    f"need study members {last} down to {last - members + 1}; at most "
+                    f"study_member + 1 = {last + 1}"
+                )
+            self.members = [
+                cls(
+                    seed=seed,
+                    device=device,
+                    threads=threads,
+                    **{**params, "study_member": last - i},
+                )
+                for i in range(members)
+            ]
+            return
         self.members = [
             cls(
                 seed=int_seed(seed, head_type, "member", i),
                 device=device,
                 threads=threads,
-                **(params or {}),
+                **params,
             )
             for i in range(members)
         ]

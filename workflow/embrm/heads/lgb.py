@@ -1,13 +1,22 @@
 """``clf-lgb``: a LightGBM binary classifier on the pointwise (winner → 1, loser → 0) data.
 
-The reward is the raw score (the logit). The study never released its settings; the defaults
-below were chosen by a search on the synthetic world (``benchmarks/heads.py --tune-lgb``, numbers in
-``docs/heads.md``). Boosting stops early when the validation log-loss has not improved for
-``early_stopping_rounds`` rounds and the best round is kept. Training is deterministic for a given
-seed at any thread count (``deterministic`` with column-wise histograms; checked at 1 and 2
-threads).
-LightGBM runs on the CPU with the job's threads whatever ``training.device`` says; ``cuda`` is still
-checked, so a config that asks for a GPU that is not there fails the same way for every head.
+``protocol: embrm`` (default): the reward is the raw score (the logit); boosting stops early when
+the validation log-loss (on the held-out 20% of the training pairs) has not improved for
+``early_stopping_rounds`` rounds, and the best round is kept. The study never published LightGBM
+settings; the defaults below come from a search scored on validation data only
+(``benchmarks/heads.py --tune-lgb``, space and numbers in ``docs/heads.md``).
+
+``protocol: study``: the settings of the authors' exploratory notebook (``exps_0919.ipynb``; the
+paper and the released training script have none): ``lgb.train`` with objective ``binary`` and
+LightGBM's stock settings otherwise, 1,000 rounds, no early stopping, and the predicted
+*probability* as the score. The notebook's split is unseeded; embrm gives clf-lgb the study split of
+the MLP heads (CLF examples split by example, ``random_state = 42 + study_member``), so all three
+study heads learn from the same examples.
+
+Training is deterministic for a given seed at any thread count (``deterministic`` with column-wise
+histograms; checked at 1 and 2 threads); neither changes which trees are built. LightGBM runs on
+the CPU with the job's threads whatever ``training.device`` says; ``cuda`` is still checked, so a
+config that asks for a GPU that is not there fails the same way for every head.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import DataError
+from . import study
 from .base import (
     PairData,
     RewardHead,
@@ -61,7 +71,24 @@ class CLFLGBHead(RewardHead):
         "max_bin": 255,
         "early_stopping_rounds": 50,
         "val_fraction": 0.2,
+        "protocol": "embrm",
+        "study_member": study.STUDY_ENSEMBLE - 1,
     }
+    # The notebook's settings: everything LightGBM-specific is fixed under protocol 'study'.
+    study_ignores: ClassVar[tuple[str, ...]] = (
+        "num_leaves",
+        "learning_rate",
+        "n_estimators",
+        "min_child_samples",
+        "feature_fraction",
+        "bagging_fraction",
+        "bagging_freq",
+        "lambda_l2",
+        "max_bin",
+        "early_stopping_rounds",
+    )
+    # lgb.train in the notebook: objective binary, stock settings, 1,000 rounds, no early stop.
+    NOTEBOOK_ROUNDS = 1000
 
     @classmethod
     def _check_values(cls, params: dict, where: str) -> None:
@@ -74,6 +101,14 @@ class CLFLGBHead(RewardHead):
             require(params[key] >= 0, where, key, "must be non-negative")
         for key in ("feature_fraction", "bagging_fraction"):
             require(0 < params[key] <= 1, where, key, "must be in (0, 1]")
+        require(params["study_member"] >= 0, where, "study_member", "must be non-negative")
+        if params["protocol"] == "study":
+            require(
+                params["val_fraction"] > 0,
+                where,
+                "val_fraction",
+                "must be positive under protocol 'study' (the study splits 80/20)",
+            )
 
     def _booster_params(self) -> dict:
         p = self.params
@@ -105,6 +140,8 @@ class CLFLGBHead(RewardHead):
         self.device_ = "cpu"
         self.dim_ = data.dim
         rows, a, b = data.compact()
+        if self.params["protocol"] == "study":
+            return self._fit_study(lgb, rows, a, b, data.label)
         train_pairs, val_pairs = data.split(
             self.params["val_fraction"], np.random.default_rng(self.seed)
         )
@@ -178,12 +215,73 @@ class CLFLGBHead(RewardHead):
         )
         return self
 
+    def _fit_study(self, lgb, rows, a, b, label) -> CLFLGBHead:
+        """The notebook's LightGBM: stock settings, 1,000 rounds, no early stopping."""
+        member = self.params["study_member"]
+        examples = study.examples(a, b, label, "clf", self.seed)
+        train, val = study.split(examples["target"].size, self.params["val_fraction"], member)
+        self.split_pairs_ = (examples["pair"][train], examples["pair"][val])
+        params = {
+            "objective": "binary",
+            "metric": "None",  # the notebook's binary_logloss, computed by embrm (see fit)
+            "num_threads": self.threads,
+            # Neither changes the trees (column-wise histograms build the same ones, bit for bit);
+            # they make the result independent of the thread count.
+            "deterministic": True,
+            "force_col_wise": True,
+            "verbosity": -1,
+        }
+
+        def metrics(preds, dataset):
+            p = np.clip(preds, 1e-15, 1 - 1e-15)
+            y = dataset.get_label()
+            losses = -(y * np.log(p) + (1 - y) * np.log1p(-p))
+            return [
+                ("logloss", mean64(losses), False),
+                ("accuracy", float(np.mean((preds > 0.5) == (y > 0.5))), True),
+            ]
+
+        def dataset(positions, **kwargs):
+            return lgb.Dataset(
+                rows[examples["row"][positions]], examples["target"][positions], **kwargs
+            )
+
+        train_set = dataset(train, params=params)
+        history = {}
+        self.booster_ = lgb.train(
+            params,
+            train_set,
+            num_boost_round=self.NOTEBOOK_ROUNDS,
+            valid_sets=[dataset(val, reference=train_set)],
+            valid_names=["val"],
+            feval=metrics,
+            callbacks=[lgb.record_evaluation(history), log_progress],
+        )
+        self.best_epoch_ = self.booster_.current_iteration()  # all rounds: no early stopping
+        self.curves_ = [
+            {
+                "epoch": i + 1,
+                "train_loss": float("nan"),
+                "val_loss": float(v),
+                "val_accuracy": float(acc),
+            }
+            for i, (v, acc) in enumerate(
+                zip(history["val"]["logloss"], history["val"]["accuracy"], strict=True)
+            )
+        ]
+        return self
+
     def _prepare_predict(self) -> None:
         """Nothing to set: LightGBM takes its thread count per call."""
 
     def _predict_block(self, block: np.ndarray) -> np.ndarray:
+        # The study's notebook scores by probability, embrm by the raw score; the two order
+        # responses alike except where float32 rounds probabilities near 0 or 1 into ties.
         return self.booster_.predict(
-            block, raw_score=True, num_iteration=self.best_epoch_, num_threads=self.threads
+            block,
+            raw_score=self.params["protocol"] != "study",
+            num_iteration=self.best_epoch_,
+            num_threads=self.threads,
         ).astype(np.float32)
 
     def _save_weights(self, directory: Path) -> None:
