@@ -2,13 +2,19 @@
 
 Objectives
     ``bt``: Bradley-Terry regression, BCE(σ(r̂(e_a) − r̂(e_b)), label) per pair, each pair fed once
-    in its presentation order. Feeding a pair in both orders, as the study's scripts do, adds an
-    identical gradient term, so it doubles the work for the same objective.
+    in its presentation order (embrm's protocol). The reversed copy of a pair has the same loss
+    gradient, so on a fixed set of pairs the two feedings minimise the same objective; the
+    *training runs* differ all the same. The study's released procedure (``protocol: study``,
+    :mod:`.study`) doubles the set and then splits it by example, so most of its validation
+    examples mirror training examples, and its schedule, stopping rule and kept weights differ
+    too; docs/heads.md measures both.
     ``clf``: the order-consistent classifier, pointwise BCE with winners labelled 1 and losers 0;
     the logit is the reward.
 
-Validation is pairwise for both objectives (accuracy = share of held-out pairs ordered like their
-labels), so BT and CLF curves compare directly; the validation loss is each objective's own loss.
+Under embrm's protocol validation is pairwise for both objectives (accuracy = share of held-out
+pairs ordered like their labels), so BT and CLF curves compare directly; the validation loss is
+each objective's own loss. (Under the study's protocol the curves are the released script's:
+loss and accuracy per validation example.)
 
 Determinism: gradients never depend on the order of a reduction (the derivative of a mean is
 1/n whatever the summation order), the CPU matrix kernels give bit-identical results at 1 and 2

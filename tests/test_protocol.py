@@ -1,0 +1,351 @@
+"""The two training protocols: the study's released procedure, property by property, and embrm's
+own (enough optimizer steps at any size, no choice made with the test split)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+from embrm.errors import ConfigError
+from embrm.heads import make_head, study
+from embrm.heads.base import PairData
+from embrm.heads.ensemble import Ensemble
+from embrm.heads.mlp import MLPHead
+
+DIM = 8
+SMALL = {"hidden": [16, 8]}
+
+
+def pair_task(pairs: int, rows: int = 1500, seed: int = 0) -> PairData:
+    g = np.random.default_rng(seed)
+    x = g.standard_normal((rows, DIM)).astype(np.float32)
+    r = x @ np.linspace(1.0, -0.5, DIM)
+    a = g.integers(rows, size=pairs)
+    b = (a + g.integers(1, rows, size=pairs)) % rows
+    # Noisy BT labels, so that the validation loss moves both ways.
+    label = (g.random(pairs) < 1 / (1 + np.exp(-(r[a] - r[b])))).astype(np.uint8)
+    return PairData(x, a, b, label, source="train.npy", pairs_source="pairs.npz")
+
+
+# -- the study's split -------------------------------------------------------------------------
+@pytest.mark.parametrize("objective", ["bt", "clf"])
+def test_study_split_puts_most_mirrors_of_validation_examples_in_training(objective):
+    n = 2000
+    g = np.random.default_rng(1)
+    a, b = g.integers(5000, size=n), g.integers(5000, size=n)
+    examples = study.examples(a, b, g.integers(0, 2, size=n), objective, seed=0)
+    assert examples["target"].size == 2 * n  # both orders (BT) or both responses (CLF)
+    train, val = study.split(2 * n, 0.2, member=9)
+    assert val.size == math.ceil(0.2 * 2 * n) and train.size + val.size == 2 * n
+    share = study.mirror_share(examples["pair"][train], examples["pair"][val])
+    # Each validation example's partner is one of the other 2n − 1 examples, 80% of them training.
+    assert abs(share - 0.8) < 0.03, share
+    if objective == "bt":
+        # The partner is the mirror image: the same pair reversed with the flipped label.
+        flipped = {(f, s, t) for f, s, t in zip(*(examples[k] for k in ("first", "second", "target")))}
+        i = val[0]
+        assert (examples["second"][i], examples["first"][i], 1 - examples["target"][i]) in flipped
+
+
+def test_study_split_is_sklearns_train_test_split_with_random_state_42_plus_member():
+    from sklearn.model_selection import train_test_split
+
+    for member in (0, 9):
+        train, val = study.split(101, 0.2, member)
+        ref_train, ref_val = train_test_split(np.arange(101), test_size=0.2, random_state=42 + member)
+        assert np.array_equal(train, ref_train) and np.array_equal(val, ref_val)
+        permutation = np.random.RandomState(42 + member).permutation(101)
+        assert np.array_equal(val, permutation[:21]) and np.array_equal(train, permutation[21:])
+
+
+def test_embrm_split_keeps_both_orders_of_a_pair_together():
+    data = pair_task(500)
+    train, val = data.split(0.2, np.random.default_rng(0))
+    assert not np.intersect1d(train, val).size  # split by pair: no validation pair in training
+
+
+def test_study_heads_fit_on_the_study_split():
+    data = pair_task(400)
+    for head_type in ("bt-mlp", "clf-lgb"):
+        params = {**SMALL, "max_epochs": 2} if head_type == "bt-mlp" else {}
+        head = make_head(head_type, seed=0, protocol="study", **params).fit(data)
+        train_pairs, val_pairs = head.split_pairs_
+        assert train_pairs.size == 640 and val_pairs.size == 160
+        assert abs(study.mirror_share(train_pairs, val_pairs) - 0.8) < 0.06
+
+
+# -- the stopping rule -------------------------------------------------------------------------
+SCRIPT = [1.0, 0.8, 0.9, 0.95, 0.85, 0.7, 0.75, 0.8, 0.82, 0.6]
+# Epoch 4 does not stop (0.95 is not above 1.0), nor do 5-8 although the loss rises at 7 and 8;
+# epoch 9 does (0.82 > 0.7, 0.75, 0.8). The best epoch is 6.
+FIRST_STOP = 9
+
+
+def test_stopping_rule_on_a_scripted_loss_sequence():
+    stops = [study.should_stop(SCRIPT[:k]) for k in range(1, len(SCRIPT) + 1)]
+    assert stops.index(True) + 1 == FIRST_STOP
+    assert not any(study.should_stop(SCRIPT[:k]) for k in range(1, 4))  # never before epoch 4
+    assert not study.should_stop([1.0, 2.0, 3.0, 3.0])  # equal is not larger
+    assert study.should_stop([1.0, 2.0, 3.0, 3.5])  # a rising loss stops at the 4th epoch
+
+
+def scripted_validation(monkeypatch, losses, snapshots):
+    """Make the study's validation return ``losses`` in turn, keeping the weights it saw."""
+
+    def validate(self, x, val):
+        snapshots.append({k: v.detach().clone() for k, v in self.model_.state_dict().items()})
+        return losses[len(snapshots) - 1], 0.5
+
+    monkeypatch.setattr(MLPHead, "_study_validate", validate)
+
+
+def test_study_fit_stops_by_the_rule_and_keeps_the_final_not_the_best_weights(monkeypatch):
+    snapshots = []
+    scripted_validation(monkeypatch, SCRIPT, snapshots)
+    head = make_head("bt-mlp", seed=0, protocol="study", **SMALL).fit(pair_task(300))
+    assert len(head.curves_) == FIRST_STOP == head.best_epoch_
+    assert [row["val_loss"] for row in head.curves_] == SCRIPT[:FIRST_STOP]
+    final = head.model_.state_dict()
+    assert all(np.array_equal(final[k], snapshots[-1][k]) for k in final)
+    best = int(np.argmin(SCRIPT[:FIRST_STOP]))  # epoch 6, not the one kept
+    assert any(not np.array_equal(final[k], snapshots[best][k]) for k in final)
+
+
+def test_study_fit_runs_max_epochs_when_the_rule_never_fires(monkeypatch):
+    snapshots = []
+    scripted_validation(monkeypatch, [1.0 / (k + 1) for k in range(40)], snapshots)
+    head = make_head("clf-mlp", seed=0, protocol="study", **SMALL).fit(pair_task(200))
+    assert len(head.curves_) == 30 == head.best_epoch_
+
+
+# -- the schedule ------------------------------------------------------------------------------
+def test_study_epoch_is_ceil_n_over_batch_sampled_steps(monkeypatch):
+    import embrm.heads.mlp as mlp
+
+    draws = []
+    original = MLPHead._study_probability
+
+    def recording(self, x, examples, idx):
+        if self.model_.training:
+            draws.append(idx.cpu().numpy().copy())
+        return original(self, x, examples, idx)
+
+    monkeypatch.setattr(MLPHead, "_study_probability", recording)
+    steps = []
+
+    class CountingAdam(mlp.Adam):
+        def step(self):
+            steps.append(1)
+            super().step()
+
+    monkeypatch.setattr(mlp, "Adam", CountingAdam)
+    data = pair_task(500)  # CLF: 1,000 examples, 800 in training
+    head = make_head(
+        "clf-mlp", seed=0, protocol="study", batch_size=300, max_epochs=2, patience=3, **SMALL
+    ).fit(data)
+    per_epoch = math.ceil(800 / 300)
+    assert head.steps_per_epoch_ == per_epoch == 3
+    assert len(steps) == len(draws) == 2 * per_epoch
+    for batch in draws:  # each step: the first `batch` of a fresh permutation
+        assert batch.size == 300 and np.unique(batch).size == 300
+    epoch = np.concatenate(draws[:per_epoch])
+    # Sampling, not a pass: 900 draws over 800 examples repeat some and miss others.
+    assert np.unique(epoch).size < 800
+    assert not all(np.array_equal(draws[0], d) for d in draws[1:])
+
+
+def test_study_batch_is_the_whole_set_when_smaller_than_10240():
+    head = make_head("bt-mlp", seed=0, protocol="study", max_epochs=1, **SMALL)
+    head.fit(pair_task(300))  # 600 ordered pairs, 480 in training
+    assert head.steps_per_epoch_ == 1
+
+
+@pytest.mark.parametrize(
+    ("n", "batch", "steps"),
+    [(400, 40, 10), (800, 80, 10), (1600, 160, 10), (32_000, 3200, 10), (200_000, 10_240, 20)],
+)
+def test_embrm_schedule_gives_small_sets_enough_steps(n, batch, steps):
+    assert MLPHead.epoch_schedule(MLPHead.defaults, n) == (batch, steps)
+
+
+@pytest.mark.parametrize("head_type", ["bt-mlp", "clf-mlp"])
+def test_embrm_protocol_never_keeps_a_first_step_model_at_500_pairs(head_type, monkeypatch):
+    import embrm.heads.mlp as mlp
+
+    steps = []
+
+    class CountingAdam(mlp.Adam):
+        def step(self):
+            steps.append(1)
+            super().step()
+
+    monkeypatch.setattr(mlp, "Adam", CountingAdam)
+    head = make_head(head_type, seed=0, threads=1).fit(pair_task(500))  # default schedule
+    per_epoch = len(steps) / len(head.curves_)
+    assert per_epoch == head.params["min_steps_per_epoch"] == 10
+    assert head.best_epoch_ * per_epoch >= 10  # the kept model has had at least 10 steps
+    # The study's schedule on the same set: one full-batch step per epoch.
+    assert MLPHead.epoch_schedule({**head.params, "min_steps_per_epoch": 1}, 400)[1] == 1
+
+
+# -- seeds and members -------------------------------------------------------------------------
+def test_study_members_count_down_from_the_evaluated_last_member():
+    params = {"protocol": "study", **SMALL, "max_epochs": 1}
+    one = Ensemble("bt-mlp", members=1, params=params, seed=2)
+    three = Ensemble("bt-mlp", members=3, params=params, seed=2)
+    assert [m.params["study_member"] for m in one.members] == [9]
+    assert [m.params["study_member"] for m in three.members] == [9, 8, 7]
+    data = pair_task(200)
+    one.fit(data)
+    three.members[0].fit(data)
+    x = data.embeddings[:50]
+    # Member 0 is the released evaluation's model, whatever the ensemble size.
+    assert np.array_equal(one.predict_reward(x)[0], three.members[0].predict_reward(x))
+    alone = make_head("bt-mlp", seed=2, study_member=9, **params).fit(data)
+    assert np.array_equal(alone.predict_reward(x), one.members[0].predict_reward(x))
+    with pytest.raises(ConfigError, match=r"heads\.\*\.members.*at most study_member \+ 1 = 10"):
+        Ensemble("bt-mlp", members=11, params=params)
+
+
+def test_study_torch_seed_is_seed_times_42_plus_member():
+    import torch
+    from embrm.heads.torch_common import build_mlp
+
+    head = make_head("clf-mlp", seed=3, protocol="study", max_epochs=1, **SMALL)
+    head.fit(pair_task(100))
+    assert study.torch_seed(3, 9) == 135
+    # Its initial weights are those of a network built right after torch.manual_seed(135): the
+    # first layer moves little in one epoch of one step at lr 1e-3.
+    torch.manual_seed(135)
+    initial = build_mlp(DIM, SMALL["hidden"])[0].weight.detach()
+    trained = head.model_[0].weight.detach()
+    assert float((trained - initial).abs().max()) <= 1.01e-3
+
+
+def test_study_protocol_matches_a_literal_reading_of_the_released_training_loop():
+    """An independent implementation of the released loop (separate module, torch's own Adam and
+    BCELoss) on the same examples, split and seed gives the same model."""
+    import torch
+
+    data = pair_task(300)
+    seed, member = 1, 9
+    head = make_head("bt-mlp", seed=seed, protocol="study", max_epochs=6, **SMALL).fit(data)
+
+    rows, a, b = data.compact()
+    ex = study.examples(a, b, data.label, "bt", seed)
+    train, val = study.split(ex["target"].size, 0.2, member)
+    x = torch.from_numpy(rows)
+    x_train = torch.stack([x[ex["first"][train]], x[ex["second"][train]]], dim=1)
+    y_train = torch.from_numpy(ex["target"][train]).view(-1, 1)
+    x_val = torch.stack([x[ex["first"][val]], x[ex["second"][val]]], dim=1)
+    y_val = torch.from_numpy(ex["target"][val]).view(-1, 1)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(DIM, 16)
+            self.fc2 = torch.nn.Linear(16, 8)
+            self.fc3 = torch.nn.Linear(8, 1)
+
+        def forward(self, z):
+            return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(z)))))
+
+    torch.manual_seed(seed * 42 + member)
+    net = Net()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, foreach=True)
+    criterion = torch.nn.BCELoss()
+    batch = min(10_240, x_train.shape[0])
+    losses = []
+    for _ in range(6):
+        for _ in range(0, x_train.shape[0], batch):
+            idx = torch.randperm(x_train.shape[0])[:batch]
+            optimizer.zero_grad()
+            out = torch.sigmoid(net(x_train[idx][:, 0]) - net(x_train[idx][:, 1]))
+            criterion(out, y_train[idx]).backward()
+            optimizer.step()
+        with torch.no_grad():
+            out = torch.sigmoid(net(x_val[:, 0]) - net(x_val[:, 1]))
+        losses.append(criterion(out, y_val).item())
+        if len(losses) > 3 and all(losses[-1] > v for v in losses[-4:-1]):
+            break
+    assert len(head.curves_) == len(losses)
+    assert np.allclose([r["val_loss"] for r in head.curves_], losses, atol=1e-6)
+    with torch.no_grad():
+        expected = net(x[:40]).squeeze(-1).numpy()
+    assert np.allclose(head.predict_reward(rows[:40]), expected, atol=1e-6)
+
+
+# -- LightGBM ----------------------------------------------------------------------------------
+def test_study_lgb_is_the_notebooks_lgb_train():
+    data = pair_task(300)
+    head = make_head("clf-lgb", seed=0, protocol="study").fit(data)
+    assert head.best_epoch_ == len(head.curves_) == 1000  # no early stopping
+    params = head.booster_.params
+    assert params["objective"] == "binary"
+    assert "num_leaves" not in params and "learning_rate" not in params  # LightGBM's stock ones
+    scores = head.predict_reward(data.embeddings[:100])
+    assert scores.min() >= 0 and scores.max() <= 1  # probabilities, as in the notebook
+    with pytest.raises(ConfigError, match=r"params\.learning_rate': is not used by protocol"):
+        make_head("clf-lgb", protocol="study", learning_rate=0.05)
+
+
+# -- no choice made with the test split -------------------------------------------------------
+@pytest.mark.parametrize(
+    ("head_type", "params"),
+    [("clf-lgb", {}), ("bt-mlp", {"hidden": [16], "max_epochs": 8})],
+)
+def test_training_reads_nothing_of_the_test_split(stage_world, tmp_path, head_type, params):
+    """Early stopping and every default are chosen on training data: with the world's test
+    rewards and embeddings replaced by noise, the train stage saves the same model, bit for bit."""
+    from embrm import stages
+
+    scrambled = tmp_path / "scrambled"
+    shutil.copytree(stage_world / "world", scrambled)
+    g = np.random.default_rng(7)
+    for name in ("test_rewards.npy", "test_embeddings.npy"):
+        original = np.load(scrambled / name)
+        np.save(scrambled / name, g.standard_normal(original.shape).astype(original.dtype))
+    saved = {}
+    for label, world in (("intact", stage_world / "world"), ("scrambled", scrambled)):
+        out = tmp_path / label
+        stages.train(
+            world,
+            stage_world / "pairs.npz",
+            stage_world / "labels.npz",
+            {"type": head_type, "members": 1, "params": params},
+            seed=0,
+            threads=1,
+            device="cpu",
+            model_dir=out / "model",
+            predictions_out=None,  # fit only: the train stage itself must not need the test set
+            curves_out=out / "curves.csv",
+            info_out=out / "train.json",
+        )
+        weights = "model.txt" if head_type == "clf-lgb" else "model.safetensors"
+        saved[label] = (out / "model" / "member0" / weights).read_bytes()
+        saved[label + "-curves"] = (out / "curves.csv").read_bytes()
+    assert saved["intact"] == saved["scrambled"]
+    assert saved["intact-curves"] == saved["scrambled-curves"]
+
+
+@pytest.fixture(scope="module")
+def stage_world(tmp_path_factory):
+    from embrm.io import write_npz
+    from embrm.sources import build_world
+
+    root = tmp_path_factory.mktemp("protocol-stage")
+    spec = {
+        "source": "synthetic", "kind": "gaussian", "train_prompts": 150, "train_responses": 4,
+        "test_prompts": 10, "test_responses": 20, "dim": DIM, "latent_dim": 4, "tau": 0.5,
+        "sigma": 1.0, "sigma_spread": 0.0, "noise": 0.05, "nonlinearity": 0.0,
+        "dtype": "float32", "seed": 0,
+    }  # fmt: skip
+    build_world(spec, root / "world")
+    g = np.random.default_rng(0)
+    a = g.integers(600, size=400)
+    b = (a + 1 + g.integers(599, size=400)) % 600
+    write_npz(root / "pairs.npz", a=a, b=b, heldout_a=a[:5], heldout_b=b[:5])
+    write_npz(root / "labels.npz", label=(a > b).astype(np.uint8), heldout_label=np.ones(5))
+    return root
