@@ -130,6 +130,51 @@ def test_config_accepts_every_head_type_and_checks_params():
         validate(bad)
 
 
+@pytest.mark.parametrize(
+    ("head", "message"),
+    [
+        ({"type": "bt-mlp", "params": {"protocol": "Study"}}, r"params\.protocol'.*'Study'"),
+        ({"type": "bt-linear", "params": {"protocol": "study"}}, r"params\.protocol'.*\['embrm'\]"),
+        ({"params": {"protocol": "study"}}, r"unknown hyperparameters \['protocol'\]"),
+        ({"type": "clf-mlp", "params": {"protocol": "study", "weight_decay": 0.1}},
+         r"params\.weight_decay': is not used by protocol 'study'"),
+        ({"type": "clf-lgb", "params": {"protocol": "study", "num_leaves": 7}},
+         r"params\.num_leaves': is not used by protocol 'study'"),
+        ({"type": "bt-mlp", "params": {"protocol": "study", "val_fraction": 0.0}},
+         r"params\.val_fraction': must be positive under protocol 'study'"),
+        ({"type": "bt-mlp", "params": {"min_steps_per_epoch": 0}},
+         r"params\.min_steps_per_epoch': must be positive"),
+    ],
+)  # fmt: skip
+def test_protocol_is_a_per_head_choice_checked_per_type(head, message):
+    from embrm.config import validate
+
+    heads = {
+        "bt-mlp": {"params": {"protocol": "study"}},
+        "clf-mlp": {"params": {"protocol": "embrm"}},
+        "clf-lgb": {"params": {"protocol": "study"}},
+    }
+    config = deep_merge(TINY_CONFIG, {})
+    config["heads"] = heads
+    config["grid"]["heads"] = sorted(heads)
+    assert validate(config)["heads"]["bt-mlp"]["params"]["protocol"] == "study"
+    bad = deep_merge(TINY_CONFIG, {"heads": {"bt-linear": head}})
+    with pytest.raises(ConfigError, match=message):
+        validate(bad)
+
+
+def test_shipped_study_protocol_config_is_the_default_grid_under_protocol_study():
+    from embrm.config import load
+
+    default, study = load(REPO / "config.yaml"), load(REPO / "configs/study-protocol.yaml")
+    for key in ("worlds", "annotators", "annotation", "grid", "extra_grids", "evaluation"):
+        assert study[key] == default[key], key
+    assert set(study["heads"]) == set(default["heads"])
+    assert all(h["params"]["protocol"] == "study" for h in study["heads"].values())
+    assert all(h.get("params", {}).get("protocol", "embrm") == "embrm"
+               for h in default["heads"].values())  # fmt: skip
+
+
 # -- learning and the estimator contract ------------------------------------------------------
 @pytest.mark.parametrize("head_type", list(HEAD_TYPES))
 def test_head_learns_a_separable_reward(head_type, task, fitted):
