@@ -419,7 +419,8 @@ def tune_lgb(args) -> None:
         )
         datasets.append(PairData(world.train.flat_embeddings, a, b, label))
     grid = [
-        dict(zip(TUNE_GRID, values, strict=True)) for values in itertools.product(*TUNE_GRID.values())
+        dict(zip(TUNE_GRID, values, strict=True))
+        for values in itertools.product(*TUNE_GRID.values())
     ]
     draw = np.random.default_rng(0).permutation(len(grid))[: args.tune_trials]
     previous = {

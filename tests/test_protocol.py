@@ -44,7 +44,10 @@ def test_study_split_puts_most_mirrors_of_validation_examples_in_training(object
     assert abs(share - 0.8) < 0.03, share
     if objective == "bt":
         # The partner is the mirror image: the same pair reversed with the flipped label.
-        flipped = {(f, s, t) for f, s, t in zip(*(examples[k] for k in ("first", "second", "target")))}
+        flipped = {
+            (f, s, t)
+            for f, s, t in zip(*(examples[k] for k in ("first", "second", "target")), strict=True)
+        }
         i = val[0]
         assert (examples["second"][i], examples["first"][i], 1 - examples["target"][i]) in flipped
 
@@ -54,7 +57,9 @@ def test_study_split_is_sklearns_train_test_split_with_random_state_42_plus_memb
 
     for member in (0, 9):
         train, val = study.split(101, 0.2, member)
-        ref_train, ref_val = train_test_split(np.arange(101), test_size=0.2, random_state=42 + member)
+        ref_train, ref_val = train_test_split(
+            np.arange(101), test_size=0.2, random_state=42 + member
+        )
         assert np.array_equal(train, ref_train) and np.array_equal(val, ref_val)
         permutation = np.random.RandomState(42 + member).permutation(101)
         assert np.array_equal(val, permutation[:21]) and np.array_equal(train, permutation[21:])
