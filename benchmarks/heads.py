@@ -13,7 +13,9 @@ scripts: BT pairs fed in both orders, a fresh random batch drawn for every step
 network in separate calls, sigmoid + BCELoss, and for evaluation the whole test array in one tensor.
 Both procedures get the same data, split, initial weights, optimizer, batch size, epoch limit and
 early stopping (patience 3 on the validation loss, best epoch kept), and validation accuracy is
-measured on the same held-out pairs.
+measured on the same held-out pairs. So the baseline measures the released code's work per step,
+not the study's protocol (split by example, its stopping rule, final weights): that is
+``protocol: study``, compared with embrm's in ``benchmarks/protocols.py``.
 
 FLOPs are counted for the matrix products a training step needs: forward 2·Σ in·out per row;
 backward 2·Σ in·out for weight gradients plus 2·Σ in·out for input gradients of every layer but
@@ -370,7 +372,7 @@ def summarize_speedups(rows: list[dict]) -> None:
 
 # -- clf-lgb search -------------------------------------------------------------------------------
 # The space searched for embrm's clf-lgb defaults. It is reduced to what finishes in about a
-# quarter of an hour on a shared 2-core machine: 48 combinations, of which the search scores
+# quarter of an hour on a shared 2-core machine: 72 combinations, of which the search scores
 # LightGBM's stock settings, the previous defaults and --tune-trials random draws.
 TUNE_GRID = {
     "num_leaves": [7, 15, 31],

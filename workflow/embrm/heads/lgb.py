@@ -60,8 +60,8 @@ def log_progress(env) -> None:
 class CLFLGBHead(RewardHead):
     type_name = "clf-lgb"
     defaults: ClassVar[dict] = {
-        "num_leaves": 15,
-        "learning_rate": 0.02,
+        "num_leaves": 7,
+        "learning_rate": 0.1,
         "n_estimators": 2000,
         "min_child_samples": 80,
         "feature_fraction": 0.8,
