@@ -3,6 +3,7 @@ own (enough optimizer steps at any size, no choice made with the test split)."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 
@@ -354,3 +355,42 @@ def stage_world(tmp_path_factory):
     write_npz(root / "pairs.npz", a=a, b=b, heldout_a=a[:5], heldout_b=b[:5])
     write_npz(root / "labels.npz", label=(a > b).astype(np.uint8), heldout_label=np.ones(5))
     return root
+
+
+class SealedSplit:
+    """A world's test split that fails on any read but its dimension."""
+
+    def __init__(self, dim: int):
+        self._dim = dim
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the test split was read ({name})")
+
+
+def test_clf_lgb_default_search_never_reads_the_test_split(tmp_path, monkeypatch):
+    """The search behind clf-lgb's defaults runs with the test split sealed."""
+    import argparse
+    import importlib.util
+
+    from conftest import REPO
+    from embrm.world import World
+
+    spec = importlib.util.spec_from_file_location("bench_heads", REPO / "benchmarks/heads.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    opened = World._open
+
+    def sealed_open(self, split):
+        if split == "test":
+            return SealedSplit(self.train.dim)
+        return opened(self, split)
+
+    monkeypatch.setattr(World, "_open", sealed_open)
+    args = argparse.Namespace(workdir=tmp_path, threads=1, tune_trials=0, json=tmp_path / "s.json")
+    bench.tune_lgb(args)  # LightGBM's stock settings and the previous defaults, 8 sets each
+    rows = json.loads((tmp_path / "s.json").read_text())
+    assert len(rows) == 2 and all(0 < r["val_loss"] < 1 for r in rows)
