@@ -2,6 +2,8 @@
 
     python benchmarks/protocols.py            # cost: each head under both protocols, same data
     python benchmarks/protocols.py --grid     # reduced grid through the stages, both protocols
+    python benchmarks/protocols.py --grid --heads bt-mlp,clf-mlp --jobs 15   # part, in parallel
+    python benchmarks/protocols.py --report a/grid.json b/grid.json          # merge parts
 
 Cost mode trains bt-mlp, clf-mlp and clf-lgb under ``protocol: embrm`` and ``protocol: study`` on
 one annotated set of the default world of config.yaml (cross-random, 2,000 pairs, β = 1, seed 0)
@@ -31,8 +33,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 
+import yaml  # noqa: E402
 from embrm import stages  # noqa: E402
-from embrm.config import load  # noqa: E402
 from embrm.heads.mlp import MLPHead  # noqa: E402
 
 HEADS = ("bt-mlp", "clf-mlp", "clf-lgb")
@@ -60,10 +62,16 @@ class Pipeline:
 
     def __init__(self, workdir: Path, threads: int):
         # Imported up front so that no run's training time includes a library's import.
-        import lightgbm  # noqa: F401
         import torch  # noqa: F401
 
-        self.config = load(REPO / "config.yaml")
+        try:
+            import lightgbm  # noqa: F401
+        except ImportError:  # a machine that runs only the MLP heads
+            pass
+
+        # config.yaml spells out the world and evaluation settings in full, so it is read as
+        # plain YAML here (no schema validation needed, nor its dependencies).
+        self.config = yaml.safe_load((REPO / "config.yaml").read_text())
         self.workdir, self.threads = workdir, threads
         self.world = workdir / "world"
         spec = self.config["worlds"]["synthetic"]
@@ -141,28 +149,41 @@ def verdict(low: float, high: float, positive: str, negative: str) -> str:
     return "inconclusive"
 
 
+def grid_row(args, setting) -> dict:
+    design, n, beta, seed, head, protocol = setting
+    result = Pipeline(args.workdir, args.threads).run(design, n, seed, beta, head, protocol)
+    metrics, training = result["metrics"]["mean"], result["training"]
+    return {
+        "design": design, "quantity": n, "beta": beta, "seed": seed, "head": head,
+        "protocol": protocol, "gain": metrics["bon_gain"], "spearman": metrics["spearman"],
+        "epochs": training["epochs_run"][0], "best_epoch": training["best_epoch"][0],
+        "seconds": training["fit_seconds"], "steps": steps_of(training, [], training["head"], n),
+    }  # fmt: skip
+
+
 def grid(args) -> None:
     pipeline = Pipeline(args.workdir, args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
     quantities = [int(q) for q in args.quantities.split(",")]
+    heads = [h for h in args.heads.split(",") if h]
     designs, betas = ("same-random", "cross-random"), (1.0, 10.0)
+    settings = list(itertools.product(designs, quantities, betas, seeds, heads, PROTOCOLS))
+    for design, n, beta, seed, *_ in settings:
+        pipeline.annotated(design, n, seed, beta)  # pairs and labels first, once
     rows = []
-    for design, n, beta, seed, head, protocol in itertools.product(
-        designs, quantities, betas, seeds, HEADS, PROTOCOLS
-    ):
-        started = time.perf_counter()
-        result = pipeline.run(design, n, seed, beta, head, protocol)
-        metrics, training = result["metrics"]["mean"], result["training"]
-        rows.append(
-            {
-                "design": design, "quantity": n, "beta": beta, "seed": seed, "head": head,
-                "protocol": protocol, "gain": metrics["bon_gain"], "spearman": metrics["spearman"],
-                "epochs": training["epochs_run"][0], "best_epoch": training["best_epoch"][0],
-                "seconds": training["fit_seconds"],
-                "steps": steps_of(training, [], training["head"], n),
-            }
-        )  # fmt: skip
-        print(json.dumps(rows[-1]), f"({time.perf_counter() - started:.0f} s)", flush=True)
+    if args.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # no fork after torch is loaded
+        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            for row in pool.map(grid_row, [args] * len(settings), settings):
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    else:
+        for setting in settings:
+            rows.append(grid_row(args, setting))
+            print(json.dumps(rows[-1]), flush=True)
     (args.workdir / "grid.json").write_text(json.dumps(rows, indent=2) + "\n")
     report(rows, seeds)
 
@@ -171,6 +192,7 @@ def report(rows: list[dict], seeds: list[int]) -> None:
     import pandas as pd
 
     frame = pd.DataFrame(rows)
+    present = [h for h in HEADS if h in set(frame["head"])]
     keys = ["design", "quantity", "beta", "head", "protocol"]
     table = frame.groupby(keys).agg(
         gain=("gain", "mean"), gain_sd=("gain", "std"), spearman=("spearman", "mean"),
@@ -193,7 +215,7 @@ def report(rows: list[dict], seeds: list[int]) -> None:
             sorted(set(frame["design"])), sorted(set(frame["quantity"])), sorted(set(frame["beta"]))
         ):
             bt = values(protocol, "bt-mlp", design=design, quantity=n, beta=beta)
-            for clf in ("clf-mlp", "clf-lgb"):
+            for clf in [h for h in present if h.startswith("clf") and "bt-mlp" in present]:
                 other = values(protocol, clf, design=design, quantity=n, beta=beta)
                 for metric in ("gain", "spearman"):
                     d = other[metric].to_numpy() - bt[metric].to_numpy()
@@ -207,18 +229,18 @@ def report(rows: list[dict], seeds: list[int]) -> None:
             for design in sorted(set(frame["design"])):
                 # F2: drop in gain from β = 10 to β = 1, CLF minus BT (negative: CLF degrades less)
                 drops = {}
-                for head in HEADS:
+                for head in present:
                     hi = values(protocol, head, design=design, quantity=n, beta=10.0)
                     lo = values(protocol, head, design=design, quantity=n, beta=1.0)
                     drops[head] = hi["gain"].to_numpy() - lo["gain"].to_numpy()
-                for clf in ("clf-mlp", "clf-lgb"):
+                for clf in [h for h in present if h.startswith("clf") and "bt-mlp" in present]:
                     mean, low, high, p = interval(drops["bt-mlp"] - drops[clf])
                     print(
                         f"  F2 {design} n={n}: gain lost from β=10 to β=1, bt-mlp − {clf} "
                         f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] p={p:.3f} → "
                         f"{verdict(low, high, clf + ' degrades less', 'bt-mlp degrades less')}"
                     )
-            for head, beta in itertools.product(HEADS, sorted(set(frame["beta"]))):
+            for head, beta in itertools.product(present, sorted(set(frame["beta"]))):
                 cross = values(protocol, head, design="cross-random", quantity=n, beta=beta)
                 same = values(protocol, head, design="same-random", quantity=n, beta=beta)
                 if cross.empty or same.empty:
@@ -238,11 +260,20 @@ def main() -> None:
     parser.add_argument("--grid", action="store_true", help="reduced grid, both protocols")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--quantities", default="2000")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="threads per run")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (grid mode)")
+    parser.add_argument("--heads", default=",".join(HEADS), help="grid mode: comma-separated")
     parser.add_argument(
         "--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "embrm-protocols"
     )
+    parser.add_argument(
+        "--report", type=Path, nargs="+", help="only print the report of these grid.json files"
+    )
     args = parser.parse_args()
+    if args.report:
+        rows = [row for path in args.report for row in json.loads(path.read_text())]
+        report(rows, sorted({row["seed"] for row in rows}))
+        return
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.grid:
         grid(args)
