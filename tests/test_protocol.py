@@ -394,3 +394,15 @@ def test_clf_lgb_default_search_never_reads_the_test_split(tmp_path, monkeypatch
     bench.tune_lgb(args)  # LightGBM's stock settings and the previous defaults, 8 sets each
     rows = json.loads((tmp_path / "s.json").read_text())
     assert len(rows) == 2 and all(0 < r["val_loss"] < 1 for r in rows)
+
+
+@pytest.mark.parametrize("head_type", ["bt-mlp", "clf-mlp", "clf-lgb"])
+def test_study_protocol_is_deterministic_at_1_and_2_threads(head_type):
+    data = pair_task(300)
+    params = {"protocol": "study"}
+    if head_type != "clf-lgb":
+        params.update(SMALL, max_epochs=5)
+    one, two = (make_head(head_type, seed=4, threads=t, **params).fit(data) for t in (1, 2))
+    x = data.embeddings[:200]
+    assert np.array_equal(one.predict_reward(x), two.predict_reward(x))
+    assert [r["val_loss"] for r in one.curves_] == [r["val_loss"] for r in two.curves_]
