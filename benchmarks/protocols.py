@@ -38,6 +38,13 @@ from embrm.heads.mlp import MLPHead  # noqa: E402
 
 HEADS = ("bt-mlp", "clf-mlp", "clf-lgb")
 PROTOCOLS = ("embrm", "study")
+# Head parameters per protocol label; "embrm-1step" is embrm's protocol with the schedule it had
+# before min_steps_per_epoch (one full-batch step per epoch below 10,240 examples), MLPs only.
+VARIANTS = {
+    "embrm": {"protocol": "embrm"},
+    "study": {"protocol": "study"},
+    "embrm-1step": {"protocol": "embrm", "min_steps_per_epoch": 1},
+}
 
 
 def steps_of(info: dict, curves: list[dict], params: dict, n_pairs: int) -> int:
@@ -96,7 +103,7 @@ class Pipeline:
         metrics = out / "metrics.json"
         if metrics.is_file():
             return json.loads(metrics.read_text())
-        spec = {"type": head, "members": 1, "params": {"protocol": protocol}}
+        spec = {"type": head, "members": 1, "params": VARIANTS[protocol]}
         stages.train(
             self.world, pairs, labels, spec, seed, threads=self.threads, device="cpu",
             model_dir=out / "model", predictions_out=out / "predictions.npy",
@@ -166,7 +173,8 @@ def grid(args) -> None:
     quantities = [int(q) for q in args.quantities.split(",")]
     heads = [h for h in args.heads.split(",") if h]
     designs, betas = ("same-random", "cross-random"), (1.0, 10.0)
-    settings = list(itertools.product(designs, quantities, betas, seeds, heads, PROTOCOLS))
+    protocols = [p for p in args.protocols.split(",") if p]
+    settings = list(itertools.product(designs, quantities, betas, seeds, heads, protocols))
     for design, n, beta, seed, *_ in settings:
         pipeline.annotated(design, n, seed, beta)  # pairs and labels first, once
     rows = []
@@ -192,6 +200,7 @@ def report(rows: list[dict], seeds: list[int]) -> None:
 
     frame = pd.DataFrame(rows)
     present = [h for h in HEADS if h in set(frame["head"])]
+    labels = [p for p in VARIANTS if p in set(frame["protocol"])]
     keys = ["design", "quantity", "beta", "head", "protocol"]
     table = frame.groupby(keys).agg(
         gain=("gain", "mean"), gain_sd=("gain", "std"), spearman=("spearman", "mean"),
@@ -207,22 +216,32 @@ def report(rows: list[dict], seeds: list[int]) -> None:
             part = part[part[key] == value]
         return part.sort_values("seed")
 
-    print("\nprotocols compared (paired over seeds, same pairs and labels): embrm − study")
+    for other_label in [p for p in labels if p != "embrm"]:
+        compare(frame, present, other_label, values)
+    print("\nfindings (paired over seeds; mean difference [95% interval], p)")
+    findings(frame, present, labels, values)
+
+
+def compare(frame, present, other_label, values) -> None:
+    print(f"\nprotocols compared (paired over seeds, same pairs and labels): embrm − {other_label}")
     for design, n, beta in itertools.product(
         sorted(set(frame["design"])), sorted(set(frame["quantity"])), sorted(set(frame["beta"]))
     ):
         for head in present:
             where = {"design": design, "quantity": n, "beta": beta}
-            mine, theirs = values("embrm", head, **where), values("study", head, **where)
+            mine, theirs = values("embrm", head, **where), values(other_label, head, **where)
+            if mine.empty or theirs.empty:
+                continue
             cells = []
             for metric in ("gain", "spearman"):
                 d = mine[metric].to_numpy() - theirs[metric].to_numpy()
-                mean, low, high, p = interval(d)
+                mean, low, high, _ = interval(d)
                 cells.append(f"{metric} {mean:+.3f} [{low:+.3f}, {high:+.3f}]")
             print(f"  {design} n={n} β={beta:g} {head}: " + "; ".join(cells))
 
-    print("\nfindings (paired over seeds; mean difference [95% interval], p)")
-    for protocol in PROTOCOLS:
+
+def findings(frame, present, labels, values) -> None:
+    for protocol in labels:
         print(f"\nprotocol {protocol}")
         for design, n, beta in itertools.product(
             sorted(set(frame["design"])), sorted(set(frame["quantity"])), sorted(set(frame["beta"]))
@@ -276,6 +295,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="threads per run")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (grid mode)")
     parser.add_argument("--heads", default=",".join(HEADS), help="grid mode: comma-separated")
+    parser.add_argument(
+        "--protocols", default=",".join(PROTOCOLS), help=f"grid mode, some of {list(VARIANTS)}"
+    )
     parser.add_argument(
         "--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "embrm-protocols"
     )
