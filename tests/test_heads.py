@@ -138,7 +138,7 @@ def test_config_accepts_every_head_type_and_checks_params():
         ({"params": {"protocol": "study"}}, r"unknown hyperparameters \['protocol'\]"),
         ({"type": "clf-mlp", "params": {"protocol": "study", "weight_decay": 0.1}},
          r"params\.weight_decay': is not used by protocol 'study'"),
-        ({"type": "clf-lgb", "params": {"protocol": "study", "num_leaves": 7}},
+        ({"type": "clf-lgb", "params": {"protocol": "study", "num_leaves": 31}},
          r"params\.num_leaves': is not used by protocol 'study'"),
         ({"type": "bt-mlp", "params": {"protocol": "study", "val_fraction": 0.0}},
          r"params\.val_fraction': must be positive under protocol 'study'"),
