@@ -406,3 +406,26 @@ def test_study_protocol_is_deterministic_at_1_and_2_threads(head_type):
     x = data.embeddings[:200]
     assert np.array_equal(one.predict_reward(x), two.predict_reward(x))
     assert [r["val_loss"] for r in one.curves_] == [r["val_loss"] for r in two.curves_]
+
+
+@pytest.mark.slow
+def test_one_grid_holds_both_protocols(tmp_path):
+    """A workflow run with the same head under both protocols: each run trains as configured."""
+    from conftest import TINY_CONFIG, deep_merge, snakemake
+    from embrm.config import Plan
+
+    config = deep_merge(TINY_CONFIG, {"tracking": {"enabled": False}})
+    config["heads"] = {
+        "bt-mlp": {"params": {"hidden": [16], "max_epochs": 5}},
+        "bt-mlp-study": {"type": "bt-mlp", "params": {"hidden": [16], "protocol": "study"}},
+    }
+    config["grid"].update(designs=["same-random"], annotators=["bt"], heads=sorted(config["heads"]))
+    snakemake(tmp_path, "--cores", "2", config=config)
+    runs = Plan(config).runs
+    assert {run.head for run in runs} == {"bt-mlp", "bt-mlp-study"}
+    for run in runs:
+        info = json.loads((tmp_path / "results/runs" / run.run_dir / "train.json").read_text())
+        protocol = "study" if run.head == "bt-mlp-study" else "embrm"
+        assert info["head"]["protocol"] == protocol
+        # 200 pairs: the study runs its 30 epochs on the mirrored split, embrm stops by patience.
+        assert (info["epochs_run"][0] == 30) == (protocol == "study")
