@@ -429,3 +429,17 @@ def test_one_grid_holds_both_protocols(tmp_path):
         assert info["head"]["protocol"] == protocol
         # 200 pairs: the study runs its 30 epochs on the mirrored split, embrm stops by patience.
         assert (info["epochs_run"][0] == 30) == (protocol == "study")
+
+
+@pytest.mark.parametrize("head_type", ["bt-mlp", "clf-lgb"])
+def test_study_heads_save_and_reload_identically(head_type, tmp_path):
+    from embrm.heads import load_head
+
+    data = pair_task(200)
+    params = {**SMALL, "max_epochs": 3} if head_type == "bt-mlp" else {}
+    head = make_head(head_type, seed=1, protocol="study", **params).fit(data)
+    head.save(tmp_path)
+    again = load_head(tmp_path)
+    assert again.params["protocol"] == "study" and again.params["study_member"] == 9
+    x = data.embeddings[:100]
+    assert np.array_equal(again.predict_reward(x), head.predict_reward(x))
