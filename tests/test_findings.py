@@ -188,3 +188,102 @@ def test_scores_and_pages(tmp_path):
     F.write(path, tmp_path / "f.csv", tmp_path / "f.md", tmp_path / "f.rst", tmp_path / "f.html")
     back = pd.read_csv(tmp_path / "f.csv")
     assert list(back.columns) == F.COLUMNS and len(back) == len(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def structured(tau: float, shared: float, lam: float, rng_seed: int) -> pd.DataFrame:
+    """A world of the sensitivity plane whose cross − same gain grows with τ·ρ."""
+
+    def gain(head, pairing, cand, n, beta, err):
+        return 0.5 + (0.05 * tau * shared - 0.02 if pairing == "cross" else 0.0)
+
+    frame = summary(
+        gain=gain, betas=(1.0,), quantities=(2000,), candidates=("random",), rng_seed=rng_seed
+    )
+    frame["world"] = f"t{tau:g}-r{shared:g}-l{lam:g}"
+    frame["world_tau"], frame["world_sigma"] = tau, 1.0
+    frame["world_shared_quality"], frame["world_nonlinearity"] = shared, lam
+    return frame
+
+
+def test_findings_figures_render(tmp_path):
+    from embrm.figures import FIGURES
+    from embrm.figures_findings import map_points
+
+    plane = pd.concat(
+        [
+            structured(tau, shared, lam, i)
+            for i, (tau, shared, lam) in enumerate(
+                itertools.product((0.5, 2.0), (0.0, 1.0), (0.0, 1.0))
+            )
+        ],
+        ignore_index=True,
+    )
+    points = map_points(plane)
+    # one paired value per world, head and seed: 8 worlds × 3 heads × 5 seeds
+    assert len(points) == 8 * 3 * 5
+    top = points[(points["tau_over_sigma"] == 2.0) & (points["shared_quality"] == 1.0)]
+    assert top["difference"].mean() == pytest.approx(0.08, abs=0.01)
+    single = summary(gain=planted)
+    assert FIGURES["findings"].drawable(single)
+    assert not FIGURES["cross_prompt_map"].drawable(single)  # one world
+    assert FIGURES["cross_prompt_map"].drawable(plane)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from embrm.figures import head_palette
+
+    for name, frame in (("findings", single), ("cross_prompt_map", plane)):
+        figure = FIGURES[name].draw(frame, head_palette(frame["head"]))
+        assert "over 5 seed(s)" in figure._suptitle.get_text().replace("\n", " ")
+        figure.savefig(tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+        if name == "cross_prompt_map":
+            # rows = heads; every panel compares the same quantity on one y-axis
+            axes = figure.axes
+            assert len(axes) == 3 * 3 and len({ax.get_ylim() for ax in axes}) == 1
+        plt.close(figure)
+
+
+# ---------------------------------------------------------------------------------------------
+# The workflow stage
+
+
+@pytest.mark.slow
+def test_workflow_writes_findings_report_and_mlflow(tiny_workflow, tmp_path):
+    from conftest import snakemake
+    from embrm.tracking import INVOCATION_TAG
+    from mlflow.tracking import MlflowClient
+
+    results = tiny_workflow / "results"
+    md = (results / "findings.md").read_text()
+    table = pd.read_csv(results / "findings.csv", dtype={"claim": str})
+    claims = table[table["part"] == "all"]
+    assert list(claims["claim"]) == ["1", "2", "3", "4"]
+    # the tiny grid has one seed: nothing can be decided, and the table says why
+    assert set(claims["verdict"]) <= {F.INCONCLUSIVE, F.NOT_TESTED}
+    assert "one seed" in " ".join(table["note"].fillna(""))
+    for claim_row in claims.itertuples():
+        assert f"{claim_row.claim}. " in md and claim_row.verdict in md
+    # MLflow: the findings on the parent run, a metric per decided or undecided claim
+    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("embrm")
+    parents = [
+        r
+        for r in client.search_runs([experiment.experiment_id])
+        if r.data.tags.get(INVOCATION_TAG) == "true"
+    ]
+    parent = parents[0]
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "findings")}
+    assert artifacts == {"findings/findings.csv", "findings/findings.md"}
+    expected = F.claim_scores(table)
+    assert expected and {k: parent.data.metrics[k] for k in expected} == expected
+    # The report opens on the findings.
+    report = tmp_path / "report.html"
+    snakemake(tiny_workflow, "--report", str(report))
+    page = report.read_text()
+    assert "Findings" in page and "Claim 1" in page

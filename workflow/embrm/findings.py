@@ -587,6 +587,11 @@ def claim_scores(table: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def findings_metrics(csv_path) -> dict[str, float]:
+    """The per-claim numbers of a findings.csv, for the MLflow parent run."""
+    return claim_scores(pd.read_csv(csv_path, dtype={"claim": str, "world": str}))
+
+
 # ---------------------------------------------------------------------------------------------
 # Writing: CSV, Markdown (the report's first page and docs), reStructuredText (Snakemake report)
 

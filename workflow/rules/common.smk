@@ -168,6 +168,7 @@ def final_targets():
             f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURES, ext=["png", "svg"]
         ),
     ]
+    targets += [f"{RESULTS}/findings.csv", f"{RESULTS}/findings.md"]
     if PLAN.config["tracking"]["enabled"]:
         targets.append(f"{RESULTS}/tracking/synced.json")
     return targets

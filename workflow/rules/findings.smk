@@ -1,0 +1,43 @@
+# Findings: a verdict per claim of the study, tested on the summary table (embrm.findings;
+# docs/findings.md). findings.md is the report's first page: when it exists, its verdicts are put
+# on the landing page (workflow/report/workflow.rst reads them from FINDINGS_PAGE below), and the
+# full table is the report's "Findings" entry.
+localrules:
+    findings,
+
+
+FINDINGS = [f"{RESULTS}/findings.csv", f"{RESULTS}/findings.md"]
+FINDINGS_RST = f"{RESULTS}/report/findings.rst"
+# The landing page is rendered from the workflow's config; the verdicts ride along under a key
+# that no rule or config file uses.
+config["_findings_page"] = (
+    Path(FINDINGS_RST).read_text() if Path(FINDINGS_RST).exists() else ""
+)
+
+
+rule findings:
+    input:
+        f"{RESULTS}/summary.parquet",
+    output:
+        csv=report(
+            f"{RESULTS}/findings.csv",
+            caption="../report/findings.rst",
+            category="Findings",
+            labels={"content": "findings.csv (download)"},
+        ),
+        md=f"{RESULTS}/findings.md",
+        rst=FINDINGS_RST,
+        html=report(
+            f"{RESULTS}/report/findings.html",
+            caption="../report/findings.rst",
+            category="Findings",
+            labels={"content": "verdict per claim, every test"},
+        ),
+    log:
+        f"{RESULTS}/logs/findings.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/findings.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/findings.py"
