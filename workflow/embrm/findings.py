@@ -233,6 +233,8 @@ def per_seed(differences: pd.DataFrame, column: str = "difference") -> pd.Series
 
 
 def _part(world, claim, part, statement, test, values, threshold, cells, note="") -> Part:
+    if not np.isfinite(np.asarray(values, dtype=float)).any():
+        return _untested(world, claim, part, statement, "no setting of the grid pairs these runs")
     result = decide(values, threshold)
     extra_note = result.pop("note", "")
     row = Part(world, claim, part, statement, test=test, cells=int(cells), **result)
