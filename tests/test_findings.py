@@ -210,8 +210,8 @@ def structured(tau: float, shared: float, lam: float, rng_seed: int) -> pd.DataF
 
 
 def test_findings_figures_render(tmp_path):
-    from embrm.figures import FIGURES
-    from embrm.figures_findings import map_points
+    from embrm.figures_findings import FINDINGS_FIGURES as FIGURES
+    from embrm.figures_findings import available, map_points, render
 
     plane = pd.concat(
         [
@@ -231,6 +231,12 @@ def test_findings_figures_render(tmp_path):
     assert FIGURES["findings"].drawable(single)
     assert not FIGURES["cross_prompt_map"].drawable(single)  # one world
     assert FIGURES["cross_prompt_map"].drawable(plane)
+    drawable, skipped = available(single)
+    assert drawable == ["findings"] and "two or more worlds" in skipped["cross_prompt_map"]
+    path = tmp_path / "plane.parquet"
+    plane.to_parquet(path)
+    render("cross_prompt_map", path, tmp_path / "map.png", tmp_path / "map.svg")
+    assert (tmp_path / "map.png").stat().st_size > 10_000
     import matplotlib
 
     matplotlib.use("Agg")

@@ -102,9 +102,7 @@ def settings(config: dict) -> pd.DataFrame:
 
 def test_the_default_grid_draws_every_figure():
     drawable, skipped = available(plan_settings(Plan(load(REPO / "config.yaml"))))
-    # one world: the map over world structure needs the sensitivity config
-    assert drawable == [f for f in FIGURES if f != "cross_prompt_map"]
-    assert set(skipped) == {"cross_prompt_map"}
+    assert drawable == list(FIGURES) and skipped == {}
 
 
 @pytest.mark.parametrize(

@@ -826,11 +826,6 @@ FIGURES = {
     ]
 }
 
-# The findings' figures (embrm.figures_findings), numbered after the study's.
-from .figures_findings import FINDINGS_FIGURES  # noqa: E402
-
-FIGURES.update({fig.name: fig for fig in FINDINGS_FIGURES})
-
 
 def available(settings: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     """Figures the grid can draw, and for each of the others the reason it is not drawn."""

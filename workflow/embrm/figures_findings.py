@@ -1,6 +1,9 @@
 """Figures of the findings: the verdicts' effects with their paired intervals, and where
-cross-prompt annotation helps over the plane of world structure (registered in
-:data:`embrm.figures.FIGURES`).
+cross-prompt annotation helps over the plane of world structure.
+
+They are drawn by the workflow's ``findings_figure`` rule, beside the study's figures
+(:data:`embrm.figures.FIGURES`) and with the same conventions; :data:`FINDINGS_FIGURES` says
+what each needs from the grid, checked on the plan (:func:`available`) and again on the summary.
 
 Intervals are paired: a seed's value is the mean over the cells it covers of the difference
 between runs that share everything but the factor compared, and the 95% t-interval is over
@@ -10,11 +13,13 @@ their y-axis, and every title states the number of seeds.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from . import findings as F
-from .figures import Figure, _has_matched, _title
+from .figures import Figure, _has_matched, _title, head_palette, read_summary
 from .summary import t_interval
 
 METRIC = F.METRIC
@@ -229,8 +234,8 @@ def draw_findings(summary: pd.DataFrame, palette: dict):
     return figure
 
 
-def _two_seeds(frame: pd.DataFrame) -> bool:
-    return bool(frame["seed"].nunique() >= 2)
+def _any_runs(frame: pd.DataFrame) -> bool:
+    return not frame.empty
 
 
 FINDINGS_FIGURES = [
@@ -238,8 +243,8 @@ FINDINGS_FIGURES = [
         "findings",
         8,
         "Findings: effect and paired interval per tested part",
-        "two or more seeds",
-        _two_seeds,
+        "at least one run",
+        _any_runs,
         draw_findings,
         "Every tested part of the study's claims (findings.md): the mean paired difference "
         "(runs that share world, seed and everything but the factor compared) with its 95% "
@@ -267,3 +272,40 @@ FINDINGS_FIGURES = [
         "annotated pairs is with cross-prompt pairing.",
     ),
 ]
+
+FINDINGS_FIGURES = {fig.name: fig for fig in FINDINGS_FIGURES}
+
+
+def available(settings: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
+    """The findings figures the grid can draw, and why the others are not drawn."""
+    drawable, skipped = [], {}
+    for name, fig in FINDINGS_FIGURES.items():
+        if fig.drawable(settings):
+            drawable.append(name)
+        else:
+            skipped[name] = f"figure {fig.label!r} needs {fig.needs}; the grid has none"
+    return drawable, skipped
+
+
+def render(name: str, summary_path: str | Path, png: str | Path, svg: str | Path) -> None:
+    """Draw findings figure ``name`` from the summary table and save it as PNG and SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from .io import atomic_path
+
+    spec = FINDINGS_FIGURES[name]
+    summary = read_summary(summary_path)
+    if not spec.drawable(summary):
+        raise ValueError(f"{summary_path}: figure {spec.label!r} needs {spec.needs}")
+    sns.set_theme(style="whitegrid", context="notebook")
+    plt.rcParams["svg.hashsalt"] = "embrm"  # byte-identical SVGs for the same results
+    figure = spec.draw(summary, head_palette(summary["head"]))
+    metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
+    for path, fmt in ((png, "png"), (svg, "svg")):
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata[fmt])
+    plt.close(figure)
