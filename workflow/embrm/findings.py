@@ -757,7 +757,8 @@ def grid_meta(summary: pd.DataFrame) -> dict:
     """What the findings stand on: runs, seeds, test prompts, worlds."""
     meta = {
         "runs": len(summary),
-        "seeds": ", ".join(str(s) for s in sorted(summary["seed"].unique())),
+        "seeds": f"{summary['seed'].nunique()} "
+        f"({', '.join(str(s) for s in sorted(summary['seed'].unique()))})",
     }
     if "test_prompts" in summary:
         meta["test prompts"] = ", ".join(
