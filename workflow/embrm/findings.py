@@ -188,8 +188,10 @@ def _family(frame: pd.DataFrame) -> pd.Series:
     columns = [
         c for c in frame.columns if c.startswith("annotator_") and c not in ("annotator_model",)
     ]
-    parts = [frame["annotator_model"].astype(str)]
-    parts += [frame[c].astype(str) for c in sorted(columns)]
+    parts = [
+        frame[c].map(lambda v: "" if pd.isna(v) else str(v))
+        for c in ["annotator_model", *sorted(columns)]
+    ]  # missing parameters (another model's) as ""
     return pd.concat(parts, axis=1).agg("|".join, axis=1)
 
 
