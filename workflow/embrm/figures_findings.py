@@ -208,6 +208,8 @@ def draw_findings(summary: pd.DataFrame, palette: dict):
                 if r.threshold < 0:
                     ax.plot([r.threshold], [yi], "|", color="black", markersize=10)
             ax.axvline(0, color="black", linewidth=0.8)
+            if col == 1:
+                ax.set_xlim(-1.05, 1.05)  # a correlation
             ax.set_yticks(y, labels if col == 0 else [r.part for r in subset.itertuples()])
             ax.tick_params(axis="y", labelsize=7)
             ax.set_title(
