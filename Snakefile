@@ -22,6 +22,7 @@ include: "workflow/rules/score.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/summarize.smk"
 include: "workflow/rules/track.smk"
+include: "workflow/rules/findings.smk"
 
 
 rule all:

@@ -581,11 +581,13 @@ def sync(
     parent_files: dict[str, list[Path]] | None = None,
     parent_run_id: str | None = None,
     mode: str = "sync",
+    parent_metrics: dict[str, float] | None = None,
 ) -> dict:
     """Mirror run records into MLflow. Returns what happened (counts, ids).
 
     ``parent_run_id``: the invocation's parent when one was created before the jobs started
     (``tracking.mode: jobs``); otherwise one is created here if anything needs logging.
+    ``parent_metrics``: numbers logged on the parent run (the verdict per claim of the findings).
     """
     started = time.perf_counter()
     artifacts = list(artifacts)
@@ -621,6 +623,8 @@ def sync(
         counts[outcome] += 1
     if parent is not None:
         log_parent_files(client, parent, parent_files)
+        for name, value in (parent_metrics or {}).items():
+            client.log_metric(parent, name, float(value))
         client.set_tag(parent, FIGURES_TAG, figures)
         client.set_terminated(parent, "FINISHED")
     closed = close_stale_parents(client, experiment_id, scope[1], parent)

@@ -168,6 +168,8 @@ def final_targets():
             f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURES, ext=["png", "svg"]
         ),
     ]
+    # the findings stage (findings.smk, included after this file)
+    targets += [*FINDINGS, *FINDINGS_FIGURE_FILES]
     if PLAN.config["tracking"]["enabled"]:
         targets.append(f"{RESULTS}/tracking/synced.json")
     return targets

@@ -61,6 +61,8 @@ rule track:
         ),
         tables=[f"{RESULTS}/summary.csv", f"{RESULTS}/aggregate.csv"],
         config=f"{RESULTS}/config.used.yaml",
+        # the verdict per claim: a table artifact and one metric per claim on the parent run
+        findings=[f"{RESULTS}/findings.csv", f"{RESULTS}/findings.md"],
     output:
         TRACKING_SYNCED,
     log:

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from embrm.findings import findings_metrics
 from embrm.io import write_json
 from embrm.tracking import artifact_location, invocation_tags, quiet_environment, sync
 
@@ -41,7 +42,9 @@ try:
             "figures": list(snakemake.input.figures),
             "tables": list(snakemake.input.tables),
             "": [snakemake.input.config],
+            "findings": list(snakemake.input.findings),
         },
+        parent_metrics=findings_metrics(snakemake.input.findings[0]),
         parent_run_id=parent,
         mode=snakemake.params.mode,
     )

@@ -17,6 +17,23 @@ about 45° from prompt to prompt, so a linear probe of the embedding recovers on
 within-prompt order while a nonlinear regressor recovers most of it (measured figures in
 ``docs/annotation-and-pairing.md``): what is good in a response depends on the prompt.
 
+How much prompts and responses share the structure of the reward is ``shared_quality`` ρ ∈ [0, 1],
+the share of the variance of the prompt means μ_x that response quality explains. Each prompt gets
+a second standard-normal level z_x, and
+
+    μ_x = τ·(√(1 − ρ)·⟨a, u⟩ + √ρ·z_x),    every response latent of x shifted by (τ·√ρ·z_x / σ_x)·d(u)
+
+so μ_x stays N(0, τ²) and the within-prompt quality g stays exactly N(0, 1), while the shared part
+of μ_x is carried by the responses themselves, along the very direction d(u) that orders them:
+r = τ·√(1 − ρ)·⟨a, u⟩ + σ_x·⟨d(u), v_shifted⟩. ρ = 0 (absent from the spec: today's world) keeps
+prompt means a function of prompt features separate from response quality: a prompt is better
+or worse off for reasons no response feature shows (topic, difficulty as the golden model scores
+it), and cross-prompt labels teach mostly that prompt effect, which choosing among one prompt's
+responses cannot use. ρ = 1 makes the golden reward one function of response quality across
+prompts: a prompt's responses are better on average because they have more of the qualities that
+separate good from bad answers within a prompt, the premise of one global reward function over
+prompt-response embeddings. ρ = 0 draws nothing extra, so existing worlds are byte-identical.
+
 The ``gaussian`` kind is the oracle world: g = ⟨c, v⟩ and σ(u) = σ, hence r = μ_x + σ·ε exactly with
 μ_x ~ N(0, τ²) and ε ~ N(0, 1) independent (``nonlinearity`` and ``sigma_spread`` are not used).
 
@@ -74,9 +91,23 @@ class Structure:
     def gaussian(self) -> bool:
         return self.spec["kind"] == "gaussian"
 
-    def location(self, u: np.ndarray) -> np.ndarray:
-        """μ(u): (B,) prompt-level mean rewards."""
-        return self.spec["tau"] * (u @ self.a)
+    @property
+    def shared(self) -> float:
+        """ρ: the share of the variance of prompt means carried by response quality (0: none)."""
+        return float(self.spec.get("shared_quality", 0.0))
+
+    def location(self, u: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
+        """μ(u, z): (B,) prompt-level mean rewards; z are the prompts' shared levels (ρ > 0)."""
+        if z is None or self.shared == 0:
+            return self.spec["tau"] * (u @ self.a)
+        rho = self.shared
+        return self.spec["tau"] * (np.sqrt(1 - rho) * (u @ self.a) + np.sqrt(rho) * z)
+
+    def shift(self, u: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """(B, L): the offset of every response latent of a prompt along its quality direction,
+        which carries the shared part τ·√ρ·z of the prompt's mean reward."""
+        size = self.spec["tau"] * np.sqrt(self.shared) * z / self.spread(u)
+        return size[:, None] * self.direction(u)
 
     def spread(self, u: np.ndarray) -> np.ndarray:
         """σ(u): (B,) within-prompt reward standard deviations."""
@@ -96,9 +127,10 @@ class Structure:
         """g(u, v): u (B, L), v (B, K, L) -> (B, K), N(0, 1) within every prompt."""
         return np.einsum("bkl,bl->bk", v, self.direction(u))
 
-    def reward(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """u: (B, L) prompt latents; v: (B, K, L) response latents -> (B, K) golden rewards."""
-        return self.location(u)[:, None] + self.spread(u)[:, None] * self.quality(u, v)
+    def reward(self, u: np.ndarray, v: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
+        """u: (B, L) prompt latents; v: (B, K, L) response latents (before any shift) ->
+        (B, K) golden rewards."""
+        return self.location(u, z)[:, None] + self.spread(u)[:, None] * self.quality(u, v)
 
     def _mix(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         latents = np.concatenate([u, v], axis=-1)
@@ -119,6 +151,16 @@ def latents(spec: dict, split: str, start: int, stop: int, block: int):
     return u, v, noise
 
 
+def shared_levels(spec: dict, split: str, start: int, stop: int, block: int) -> np.ndarray | None:
+    """The prompts' shared levels z (ρ > 0 only), from their own stream: the other draws of a
+    block do not change with ρ."""
+    if not spec.get("shared_quality", 0):
+        return None
+    return rng(spec["seed"], "synthetic", split, "shared", start // block).standard_normal(
+        stop - start
+    )
+
+
 def block_prompts(responses: int) -> int:
     return max(1, BLOCK_ROWS // responses)
 
@@ -134,7 +176,10 @@ def _generate_split(structure: Structure, split: str, out_dir: Path) -> np.ndarr
         for start in range(0, prompts, block):
             stop = min(prompts, start + block)
             u, v, noise = latents(spec, split, start, stop, block)
-            rewards[start:stop] = structure.reward(u, v)
+            z = shared_levels(spec, split, start, stop, block)
+            rewards[start:stop] = structure.reward(u, v, z)
+            if z is not None:  # the responses carry the shared part of the prompt's mean
+                v = v + structure.shift(u, z)[:, None, :]
             emb[start:stop] = structure.embed(u, v, noise).astype(dtype, copy=False)
             release_pages(emb[start:stop])  # written blocks stay in the page cache, not in RSS
     write_npy(out_dir / FILES[split]["rewards"], rewards)

@@ -1,0 +1,11 @@
+"""Draw one figure of the findings from the summary table (PNG and SVG)."""
+
+import logging
+
+from embrm.figures_findings import render
+
+logging.basicConfig(
+    filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+)
+logging.info("drawing %s", snakemake.params.title)
+render(snakemake.wildcards.finding, snakemake.input[0], snakemake.output.png, snakemake.output.svg)
