@@ -16,6 +16,9 @@ rule train:
         labels=f"{RESULTS}/annotations/{CELL}/{{annotator}}.npz",
     output:
         **TRAIN_OUTPUTS,
+    # With training.stack the cell's MLP runs come from train_cell.smk instead.
+    wildcard_constraints:
+        head=TRAIN_HEADS,
     log:
         f"{RESULTS}/logs/train/{RUN}.log",
     benchmark:
