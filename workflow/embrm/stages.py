@@ -425,21 +425,20 @@ def train_cell(
     for run in runs:
         spec = run["head"]
         where = f"heads.{run['name'].rsplit('/', 1)[-1]}"
-        reason = stack_refusal(
-            spec["type"], spec.get("params", {}), spec.get("members", 1), where
-        )
+        reason = stack_refusal(spec["type"], spec.get("params", {}), spec.get("members", 1), where)
         if reason:
             from .errors import ConfigError
 
             raise ConfigError(reason)
     world = World(world_dir)
     pairs = read_npz(pairs_path, "a", "b")
+    embeddings = world.train.flat_embeddings  # one array object shared by every run
     data, ensembles = [], []
     for run in runs:
         labels = read_npz(run["labels"], "label")
         data.append(
             PairData(
-                world.train.flat_embeddings,
+                embeddings,
                 pairs["a"],
                 pairs["b"],
                 labels["label"],
@@ -471,7 +470,7 @@ def train_cell(
         )
         pass_seconds = time.perf_counter() - started
     with atomic_dir(out_dir) as tmp:
-        for i, (run, ensemble) in enumerate(zip(runs, ensembles)):
+        for i, (run, ensemble) in enumerate(zip(runs, ensembles, strict=True)):
             run_dir = tmp / run["name"]
             run_dir.mkdir(parents=True, exist_ok=True)
             head = ensemble.members[0]

@@ -110,7 +110,10 @@ for _head_name in PLAN.unique("head"):
             _spec["type"], _spec["params"], _spec["members"], f"heads.{_head_name}"
         )
         if _refusal:
-            print(f"training.stack: one job per run for {_head_name}: {_refusal}", file=sys.stderr)
+            print(
+                f"training.stack: one job per run for {_head_name}: {_refusal}",
+                file=sys.stderr,
+            )
     (UNSTACKED_HEADS if not STACK or _refusal else STACKED_HEADS).append(_head_name)
 
 

@@ -291,5 +291,7 @@ def runtime_train_cell(wildcards, attempt):
         epochs = params["max_epochs"]
         seconds += epochs * 3 * _forward_flops(dim, params) * 2 * int(wildcards.n)
         if not SCORE_PER_CELL:
-            seconds += _scoring_seconds(shapes, params, members, threads) * _flop_rate(threads)
+            seconds += _scoring_seconds(shapes, params, members, threads) * _flop_rate(
+                threads
+            )
     return _minutes(seconds / _flop_rate(threads), attempt)

@@ -16,13 +16,13 @@ rule train:
         labels=f"{RESULTS}/annotations/{CELL}/{{annotator}}.npz",
     output:
         **TRAIN_OUTPUTS,
-    # With training.stack the cell's MLP runs come from train_cell.smk instead.
-    wildcard_constraints:
-        head=TRAIN_HEADS,
     log:
         f"{RESULTS}/logs/train/{RUN}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{RUN}.tsv"
+    # With training.stack the cell's MLP runs come from train_cell.smk instead.
+    wildcard_constraints:
+        head=TRAIN_HEADS,
     group:
         "cell"
     conda:

@@ -10,7 +10,10 @@ if STACK:
     def stacked_labels(wildcards):
         cell = cell_of(wildcards)
         return sorted(
-            {f"{RESULTS}/annotations/{cell}/{run.annotator}.npz" for run in stacked_runs(wildcards)}
+            {
+                f"{RESULTS}/annotations/{cell}/{run.annotator}.npz"
+                for run in stacked_runs(wildcards)
+            }
         )
 
     def stacked_runs_json(wildcards):
@@ -61,12 +64,12 @@ if STACK:
             f"{RESULTS}/stacked/{CELL}",
         output:
             **TRAIN_OUTPUTS,
-        wildcard_constraints:
-            head=names_pattern(STACKED_HEADS),
         log:
             f"{RESULTS}/logs/unstack/{RUN}.log",
         benchmark:
             f"{RESULTS}/benchmarks/unstack/{RUN}.tsv"
+        wildcard_constraints:
+            head=names_pattern(STACKED_HEADS),
         group:
             "cell"
         conda:

@@ -171,15 +171,16 @@ def fit_stacked(
     if len(heads) != len(data) or not heads:
         raise ValueError("fit_stacked needs one PairData per head, and at least one head")
     names = list(names) if names is not None else [f"model {i}" for i in range(len(heads))]
-    for head, name in zip(heads, names):
+    for head, name in zip(heads, names, strict=True):
         check_stackable(head, f"heads.{name.rsplit('/', 1)[-1]}")
     first = data[0]
-    for item, name in zip(data[1:], names[1:]):
-        if not (
-            item.embeddings is first.embeddings
-            or item.embeddings.shape == first.embeddings.shape
+    for item, name in zip(data[1:], names[1:], strict=True):
+        # The stage passes one array object; anything else is compared in full.
+        same = item.embeddings is first.embeddings or (
+            item.embeddings.shape == first.embeddings.shape
             and np.array_equal(item.embeddings, first.embeddings)
-        ):
+        )
+        if not same:
             raise DataError(f"{item.source}: run {name} does not share the cell's embeddings")
         if not (np.array_equal(item.a, first.a) and np.array_equal(item.b, first.b)):
             raise DataError(f"{item.pairs_source}: run {name} does not share the cell's pairs")
@@ -232,7 +233,7 @@ def _fit_stack(torch, device, x, a, b, heads, data, names) -> int:
     val_index = torch.from_numpy(np.ascontiguousarray(np.concatenate([a[val], b[val]]))).to(device)
 
     models, inits = [], []
-    for head, item, name in zip(heads, data, names):
+    for head, item, name in zip(heads, data, names, strict=True):
         head.device_, head.dim_, head.curves_ = device, item.dim, []
         examples = {
             key: torch.from_numpy(np.ascontiguousarray(value)).to(device)
@@ -309,7 +310,8 @@ def _fit_stack(torch, device, x, a, b, heads, data, names) -> int:
             if model.best_state is None or monitored < model.best_loss:
                 model.best_loss, model.stale, model.head.best_epoch_ = monitored, 0, epoch
                 model.best_state = {
-                    key: tensor[k].detach().clone() for key, tensor in zip(keys, optimizer.params)
+                    key: tensor[k].detach().clone()
+                    for key, tensor in zip(keys, optimizer.params, strict=True)
                 }
             else:
                 model.stale += 1
