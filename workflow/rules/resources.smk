@@ -288,10 +288,14 @@ def runtime_train_cell(wildcards, attempt):
     seconds = 0.0
     for params, members in _stacked_heads(wildcards):
         # As for one train job per run: the stack does the same arithmetic, in fewer calls.
-        epochs = params["max_epochs"]
-        seconds += epochs * 3 * _forward_flops(dim, params) * 2 * int(wildcards.n)
+        flops = (
+            params["max_epochs"]
+            * 3
+            * _forward_flops(dim, params)
+            * 2
+            * int(wildcards.n)
+        )
+        seconds += flops / _flop_rate(threads)
         if not SCORE_PER_CELL:
-            seconds += _scoring_seconds(shapes, params, members, threads) * _flop_rate(
-                threads
-            )
-    return _minutes(seconds / _flop_rate(threads), attempt)
+            seconds += _scoring_seconds(shapes, params, members, threads)
+    return _minutes(seconds, attempt)
