@@ -469,6 +469,16 @@ def the_world(s: Section) -> Path:
 
 
 # -- c: one run per head at the study's shapes --------------------------------------------------
+def embrm(stage: str, **options) -> list:
+    """``python -m embrm <stage> --key value ...`` (underscores in keys become dashes)."""
+    command = [sys.executable, "-m", "embrm", stage]
+    for key, value in options.items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            command += [f"--{key.replace('_', '-')}", item]
+    return command
+
+
 def section_c(s: Section) -> None:
     cuda = cuda_available()
     device = "cuda" if cuda else "cpu"
@@ -477,145 +487,66 @@ def section_c(s: Section) -> None:
     shapes = QUICK if s.quick else FULL
     n = shapes["pairs"]
     d = s.dir
-    py = [sys.executable, "-m", "embrm"]
+    pairs, labels, stats = d / "pairs.npz", d / "labels.npz", d / "stats.json"
     stages: dict[str, float] = {}
-    stages["pairs"] = run(
-        [
-            *py,
-            "pairs",
-            "--world",
-            world,
-            "--design",
-            "same-random",
-            "--n",
-            n,
-            "--seed",
-            0,
-            "--heldout",
-            2000,
-            "--out",
-            d / "pairs.npz",
-        ],
-        s.log,
-        s.left(),
+    command = embrm(
+        "pairs", world=world, design="same-random", n=n, seed=0, heldout=2000, out=pairs
     )
-    annotator = {"model": "bt", "beta": 1}
-    stages["annotate"] = run(
-        [
-            *py,
-            "annotate",
-            "--world",
-            world,
-            "--pairs",
-            d / "pairs.npz",
-            "--annotator",
-            json.dumps(annotator),
-            "--scale",
-            '"std"',
-            "--seed",
-            0,
-            "--out",
-            d / "labels.npz",
-            "--stats",
-            d / "stats.json",
-        ],
-        s.log,
-        s.left(),
+    stages["pairs"] = run(command, s.log, s.left())
+    annotator = json.dumps({"model": "bt", "beta": 1})
+    command = embrm(
+        "annotate", world=world, pairs=pairs, annotator=annotator, scale='"std"', seed=0
     )
+    stages["annotate"] = run([*command, "--out", labels, "--stats", stats], s.log, s.left())
+    lgb_rounds = 50 if s.quick else LGB_ROUNDS
     heads = {
         "bt-mlp": {"type": "bt-mlp", "members": 1, "params": shapes["mlp"]},
         "clf-mlp": {"type": "clf-mlp", "members": 1, "params": shapes["mlp"]},
-        "clf-lgb": {"type": "clf-lgb", "members": 1, "params": {"n_estimators": LGB_ROUNDS}},
+        "clf-lgb": {"type": "clf-lgb", "members": 1, "params": {"n_estimators": lgb_rounds}},
     }
-    if s.quick:
-        heads["clf-lgb"]["params"]["n_estimators"] = 50
     info = {}
     for name, spec in heads.items():
-        stages[f"train {name}"] = run(
-            [
-                *py,
-                "train",
-                "--world",
-                world,
-                "--pairs",
-                d / "pairs.npz",
-                "--labels",
-                d / "labels.npz",
-                "--head",
-                json.dumps(spec),
-                "--seed",
-                0,
-                "--threads",
-                threads,
-                "--device",
-                "cpu" if name == "clf-lgb" else device,
-                "--model-dir",
-                d / name / "model",
-                "--curves",
-                d / name / "curves.csv",
-                "--info",
-                d / name / "train.json",
-            ],
-            s.log,
-            s.left(),
+        command = embrm(
+            "train",
+            world=world,
+            pairs=pairs,
+            labels=labels,
+            head=json.dumps(spec),
+            seed=0,
+            threads=threads,
+            device="cpu" if name == "clf-lgb" else device,
+            model_dir=d / name / "model",
+            curves=d / name / "curves.csv",
+            info=d / name / "train.json",
         )
+        stages[f"train {name}"] = run(command, s.log, s.left())
         info[name] = json.loads((d / name / "train.json").read_text())
-    models = [a for name in heads for a in ("--model", f"{name}={d / name / 'model'}")]
-    stages["score (3 models, one pass)"] = run(
-        [
-            *py,
-            "score",
-            "--world",
-            world,
-            *models,
-            "--threads",
-            threads,
-            "--device",
-            device,
-            "--out",
-            d / "scores",
-        ],
-        s.log,
-        s.left(),
+    models = [f"{name}={d / name / 'model'}" for name in heads]
+    command = embrm(
+        "score", world=world, model=models, threads=threads, device=device, out=d / "scores"
     )
+    stages["score (3 models, one pass)"] = run(command, s.log, s.left())
     scoring = json.loads((d / "scores" / "scoring.json").read_text())
     evaluation = {"repeats": 100, "n_values": [2, 5, 10, 30, 50, 100, 300, 500], "seed": 0}
     metrics = {}
     for name in heads:
-        stages[f"evaluate {name}"] = run(
-            [
-                *py,
-                "evaluate",
-                "--world",
-                world,
-                "--predictions",
-                d / "scores" / f"{name}.npy",
-                "--pairs",
-                d / "pairs.npz",
-                "--labels",
-                d / "labels.npz",
-                "--annotation-stats",
-                d / "stats.json",
-                "--train-info",
-                d / name / "train.json",
-                "--curves",
-                d / name / "curves.csv",
-                "--run",
-                json.dumps({"head": name}),
-                "--evaluation",
-                json.dumps(evaluation),
-                "--out",
-                d / name / "metrics.json",
-                "--scoring",
-                d / "scores" / "scoring.json",
-                "--scored-as",
-                name,
-                "--device",
-                device,
-            ],
-            s.log,
-            s.left(),
+        command = embrm(
+            "evaluate",
+            world=world,
+            predictions=d / "scores" / f"{name}.npy",
+            pairs=pairs,
+            labels=labels,
+            annotation_stats=stats,
+            train_info=d / name / "train.json",
+            curves=d / name / "curves.csv",
+            run=json.dumps({"head": name}),
+            evaluation=json.dumps(evaluation),
+            out=d / name / "metrics.json",
+            scoring=d / "scores" / "scoring.json",
+            scored_as=name,
+            device=device,
         )
+        stages[f"evaluate {name}"] = run(command, s.log, s.left())
         metrics[name] = json.loads((d / name / "metrics.json").read_text())
     world_record = json.loads((s.out / "world.json").read_text())["data"]
     s.data.update(stages=stages, device=device, threads=threads, pairs=n, scoring=scoring)
