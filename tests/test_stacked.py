@@ -107,7 +107,7 @@ def test_stacked_fit_is_deterministic_at_any_thread_count(cell):
     data, test = cell
     results = []
     for threads in (1, 2):
-        heads = [make_head(h, seed=5, threads=threads, **PARAMS) for h, _ in runs()[:: 2]]
+        heads = [make_head(h, seed=5, threads=threads, **PARAMS) for h, _ in runs()[::2]]
         fit_stacked(heads, [data[beta] for _, beta in runs()[::2]])
         results.append([(h.predict_reward(test), h.curves_) for h in heads])
     for (p1, c1), (p2, c2) in zip(*results, strict=True):
@@ -145,9 +145,7 @@ def test_runs_of_one_stack_must_share_pairs(cell):
 
 
 def test_train_cell_refuses_an_ensemble_and_writes_nothing(tmp_path):
-    runs_arg = [
-        {"name": "bt/bt-mlp", "head": {"type": "bt-mlp", "members": 3}, "labels": "x.npz"}
-    ]
+    runs_arg = [{"name": "bt/bt-mlp", "head": {"type": "bt-mlp", "members": 3}, "labels": "x.npz"}]
     out = tmp_path / "cell"
     result = subprocess.run(
         [sys.executable, "-m", "embrm", "train-cell", "--world", str(tmp_path / "w")]
