@@ -147,9 +147,10 @@ def test_runs_of_one_stack_must_share_pairs(cell):
 def test_train_cell_refuses_an_ensemble_and_writes_nothing(tmp_path):
     runs_arg = [{"name": "bt/bt-mlp", "head": {"type": "bt-mlp", "members": 3}, "labels": "x.npz"}]
     out = tmp_path / "cell"
+    command = ["train-cell", "--world", str(tmp_path / "w"), "--pairs", "p.npz"]
+    command += ["--runs", json.dumps(runs_arg), "--seed", "0", "--out", str(out)]
     result = subprocess.run(
-        [sys.executable, "-m", "embrm", "train-cell", "--world", str(tmp_path / "w")]
-        + ["--pairs", "p.npz", "--runs", json.dumps(runs_arg), "--seed", "0", "--out", str(out)],
+        [sys.executable, "-m", "embrm", *command],
         capture_output=True,
         text=True,
         cwd=tmp_path,
