@@ -412,6 +412,7 @@ def train_cell(
     """
     import pandas as pd
 
+    from .errors import ConfigError
     from .heads.base import PairData, predict_together
     from .heads.ensemble import Ensemble
     from .heads.stacked import fit_stacked, stack_refusal
@@ -427,8 +428,6 @@ def train_cell(
         where = f"heads.{run['name'].rsplit('/', 1)[-1]}"
         reason = stack_refusal(spec["type"], spec.get("params", {}), spec.get("members", 1), where)
         if reason:
-            from .errors import ConfigError
-
             raise ConfigError(reason)
     world = World(world_dir)
     pairs = read_npz(pairs_path, "a", "b")
