@@ -654,7 +654,8 @@ def section_d(s: Section) -> None:
         chance = 1 / (1 + np.exp(-beta * (rewards[a] - rewards[b]) / scale))
         labels[beta] = (g.random(n) < chance).astype(np.uint8)
     embeddings = world.train.flat_embeddings
-    runs = [(beta, head) for head in ("bt-mlp", "clf-mlp") for beta in STUDY_BETAS]
+    # Alternating heads, so that a one-by-one pass cut short by time still covers both.
+    runs = [(beta, head) for beta in STUDY_BETAS for head in ("bt-mlp", "clf-mlp")]
     data = {beta: PairData(embeddings, a, b, labels[beta]) for beta in STUDY_BETAS}
     test = np.asarray(world.test.flat_embeddings[:20_000], dtype=np.float32)
 
