@@ -3,8 +3,11 @@
     benchmarks/gpu_check.sh [OUT_DIR] [--quick] [--sections abcde]   # the usual entry point
     python benchmarks/gpu_check.py OUT_DIR [--quick] [--sections abcde] [--deadline SECONDS]
 
-Run from the repository root. Everything goes under OUT_DIR: one ``<section>.json`` and
-``<section>.log`` per section, the experiments' folders, and ``report.txt`` (what is printed).
+Run from the repository root. OUT_DIR receives what is worth keeping, all of it small:
+``report.txt`` (what is printed), one ``<section>.json`` (numbers and records) and
+``<section>.log`` per section, and the experiments' summaries. Bulky files (the 5.7 GB world,
+models, the experiments' folders) go to ``--work`` (default: ``embrm-gpu-check`` in the system's
+temporary directory).
 
 Sections, each in its own process with its own time limit, so one failing or hanging section
 never stops the others (the report says which failed and shows its log's tail):
@@ -46,6 +49,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -157,11 +161,11 @@ def fmt(value, digits: int = 3) -> str:
 class Section:
     """What a section reports: printed lines and a data dict, saved as ``<name>.json``."""
 
-    def __init__(self, name: str, out: Path, quick: bool, deadline: float):
-        self.name, self.out, self.quick, self.deadline = name, out, quick, deadline
+    def __init__(self, name: str, out: Path, work: Path, quick: bool, deadline: float):
+        self.name, self.out, self.work, self.quick, self.deadline = name, out, work, quick, deadline
         self.lines: list[str] = []
         self.data: dict = {}
-        self.dir = out / name
+        self.dir = work / name  # bulky files (worlds, models, experiments) stay out of OUT_DIR
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log = out / f"{name}.log"
 
@@ -417,6 +421,10 @@ def section_b(s: Section) -> None:
         if proc.returncode != 0:
             s.say("  " + tail(log, 6).replace("\n", "\n  "))
     s.data["seconds"] = seconds
+    for name, _, _ in variants:  # the summaries, small, beside the report
+        summary = find_summary(s.dir / name)
+        if summary is not None:
+            shutil.copyfile(summary, s.out / f"b-{name}-summary.csv")
     reference = find_summary(s.dir / "cpu")
     if reference is None:
         raise RuntimeError("the CPU experiment wrote no summary.csv")
@@ -451,7 +459,7 @@ def world_spec(quick: bool) -> dict:
 
 def section_world(s: Section) -> None:
     spec = world_spec(s.quick)
-    world = s.out / "world" / "paper"
+    world = s.work / "world" / "paper"
     if world.exists():
         shutil.rmtree(world)
     seconds = run(
@@ -576,6 +584,13 @@ def section_c(s: Section) -> None:
         stages[f"evaluate {name}"] = run(command, s.log, s.left())
         metrics[name] = json.loads((d / name / "metrics.json").read_text())
     world_record = json.loads((s.out / "world.json").read_text())["data"]
+    records = {
+        f"{name}-{kind}": d / name / f"{kind}.json"
+        for name in heads
+        for kind in ("train", "metrics")
+    }
+    records["scoring"] = d / "scores" / "scoring.json"
+    s.data["records"] = {key: json.loads(path.read_text()) for key, path in records.items()}
     s.data.update(stages=stages, device=device, threads=threads, pairs=n, scoring=scoring)
     s.say(f"device {device}, {threads} threads, {n} pairs; stage wall seconds (process included):")
     s.say(f"  world (once per world): {world_record['seconds']:.1f}")
@@ -740,7 +755,7 @@ def section_d(s: Section) -> None:
             stages = c["data"]["stages"]
             fits = {}
             for name in ("bt-mlp", "clf-mlp"):
-                info = json.loads((s.out / "c" / name / "train.json").read_text())
+                info = json.loads((s.work / "c" / name / "train.json").read_text())
                 fits[name] = stages[f"train {name}"] - info["fit_seconds"]
             overhead = sum(fits.values()) / len(fits)  # a train job's cost beyond its fit
             evaluate = (stages["evaluate bt-mlp"] + stages["evaluate clf-mlp"]) / 2
@@ -892,9 +907,9 @@ SECTIONS = {
 
 
 # -- the orchestrator ------------------------------------------------------------------------------
-def run_section(name: str, out: Path, quick: bool, seconds: float) -> None:
+def run_section(name: str, out: Path, work: Path, quick: bool, seconds: float) -> None:
     """In this process: run one section, always leaving ``<name>.json``."""
-    section = Section(name, out, quick, time.time() + seconds)
+    section = Section(name, out, work, quick, time.time() + seconds)
     try:
         SECTIONS[name](section)
         section.save(True)
@@ -905,8 +920,9 @@ def run_section(name: str, out: Path, quick: bool, seconds: float) -> None:
         raise SystemExit(1) from None
 
 
-def launch(name: str, out: Path, quick: bool, seconds: float) -> subprocess.Popen:
+def launch(name: str, out: Path, work: Path, quick: bool, seconds: float) -> subprocess.Popen:
     command = [sys.executable, __file__, str(out), "--section", name, "--seconds", str(seconds)]
+    command += ["--work", str(work)]
     if quick:
         command.append("--quick")
     log = open(out / f"{name}.log", "w")
@@ -939,13 +955,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=None, help="stop after this many s")
     parser.add_argument("--section", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=60, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--work",
+        help="where worlds, models and experiments go (default: a folder in the system's "
+        "temporary directory); OUT_DIR keeps only reports, numbers and logs",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    work = Path(args.work or Path(tempfile.gettempdir()) / "embrm-gpu-check").resolve()
+    work.mkdir(parents=True, exist_ok=True)
     global ENV
     ENV = environment(out)
     if args.section:
-        run_section(args.section, out, args.quick, args.seconds)
+        run_section(args.section, out, work, args.quick, args.seconds)
         return 0
 
     budget = QUICK_BUDGET if args.quick else BUDGET
@@ -962,7 +985,8 @@ def main(argv: list[str] | None = None) -> int:
         stale.unlink()
     world = None
     if "c" in wanted or "d" in wanted:
-        world = launch("world", out, args.quick, min(budget["world"], deadline - time.time()))
+        seconds = min(budget["world"], deadline - time.time())
+        world = launch("world", out, work, args.quick, seconds)
     for name in wanted:
         left = deadline - time.time()
         if name in "cd" and world is not None:
@@ -973,7 +997,7 @@ def main(argv: list[str] | None = None) -> int:
             records[name] = {"section": name, "ok": False, "lines": [], "error": "out of time"}
             continue
         seconds = min(budget[name], left - 5)
-        proc = launch(name, out, args.quick, seconds)
+        proc = launch(name, out, work, args.quick, seconds)
         records[name] = finish(name, proc, out, seconds + 10)
         status = "ok" if records[name]["ok"] else f"FAILED: {records[name].get('error')}"
         print(f"== section {name}: {status} ({time.time() - started:.0f} s so far)", flush=True)
