@@ -60,7 +60,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 ORDER = "abcde"
 # Seconds each section may run (full shapes, quick shapes). The world build runs beside a and b.
 BUDGET = {"a": 45, "b": 250, "world": 330, "c": 150, "d": 100, "e": 75}
-QUICK_BUDGET = {"a": 60, "b": 900, "world": 200, "c": 240, "d": 120, "e": 120}
+QUICK_BUDGET = {"a": 120, "b": 900, "world": 400, "c": 480, "d": 300, "e": 240}
 DEADLINE = 560
 # The study: 12 worlds (6 LLMs × 2 data sets) × 3 designs × 6 β × 3 heads × 4 quantities × 5 seeds.
 STUDY_RUNS, STUDY_MLP_RUNS, STUDY_CELLS, STUDY_WORLDS = 12_960, 8_640, 720, 12
