@@ -165,7 +165,8 @@ STACK_CONFIG = deep_merge(
     TINY_CONFIG,
     {
         "heads": {"clf-mlp": {"params": {"hidden": [32, 16], "max_epochs": 5, "batch_size": 256}}},
-        "grid": {"heads": ["bt-mlp", "clf-mlp", "clf-lgb"]},
+        # One cell: 2 annotators × bt-mlp, clf-mlp stacked, clf-lgb one job per run.
+        "grid": {"heads": ["bt-mlp", "clf-mlp", "clf-lgb"], "designs": ["same-random"]},
     },
 )
 KEYS = ["world", "design", "n", "annotator", "head", "seed"]
