@@ -89,10 +89,10 @@ VOLATILE = {"fit_seconds", "predict_seconds", "evaluate_seconds"}
 
 
 # -- plumbing ----------------------------------------------------------------------------------
-def environment(out: Path) -> dict:
+def environment(work: Path) -> dict:
     """The environment of every child: this interpreter as ``python`` (Snakemake jobs call
     ``python -m embrm``), the repository's package on the path, MLflow and the hub offline."""
-    shim = out / "bin"
+    shim = work / "bin"
     shim.mkdir(parents=True, exist_ok=True)
     for name in ("python", "python3"):
         # A script, not a symbolic link: a link would lose a virtual environment's packages.
@@ -966,7 +966,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work or Path(tempfile.gettempdir()) / "embrm-gpu-check").resolve()
     work.mkdir(parents=True, exist_ok=True)
     global ENV
-    ENV = environment(out)
+    ENV = environment(work)
     if args.section:
         run_section(args.section, out, work, args.quick, args.seconds)
         return 0
