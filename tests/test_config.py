@@ -21,7 +21,12 @@ def test_default_config_is_valid_and_fills_defaults():
 
 def test_defaults_are_filled_for_omitted_sections():
     config = validate(TINY_CONFIG)
-    assert config["training"] == {"device": "auto", "threads": 2, "scoring": "run"}
+    assert config["training"] == {
+        "device": "auto",
+        "threads": 2,
+        "scoring": "run",
+        "stack": False,
+    }
     assert config["tracking"]["experiment"] == "embrm"
     assert config["worlds"]["tiny"]["tau"] == 0.5
 

@@ -99,6 +99,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="directory for <NAME>.npy and scoring.json")
 
+    p = sub.add_parser(
+        "train-cell", help="train a cell's MLP runs together (stacked weights, one process)"
+    )
+    p.add_argument("--world", required=True)
+    p.add_argument("--pairs", required=True)
+    p.add_argument(
+        "--runs",
+        type=json_arg,
+        required=True,
+        help='JSON list of {"name": "annotator/head", "head": head spec, "labels": path}',
+    )
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--score", action="store_true", help="also write each run's test predictions")
+    p.add_argument("--out", required=True, help="directory for <name>/{model,curves.csv,...}")
+
+    p = sub.add_parser("unstack", help="give one run of a stacked cell its own run outputs")
+    p.add_argument("--cell", required=True, help="the train-cell output directory")
+    p.add_argument("--name", required=True, help="the run's name in it (annotator/head)")
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--curves", required=True)
+    p.add_argument("--info", required=True)
+    p.add_argument("--predictions")
+
     p = sub.add_parser("validate", help="validate a config file and print its run count")
     p.add_argument("config")
     return parser
@@ -170,6 +195,26 @@ def _dispatch(args: argparse.Namespace) -> None:
             args.out,
             threads=args.threads,
             device=args.device,
+        )
+    elif args.stage == "train-cell":
+        stages.train_cell(
+            args.world,
+            args.pairs,
+            args.runs,
+            args.seed,
+            threads=args.threads,
+            device=args.device,
+            out_dir=args.out,
+            score=args.score,
+        )
+    elif args.stage == "unstack":
+        stages.unstack(
+            args.cell,
+            args.name,
+            model_out=args.model_dir,
+            curves_out=args.curves,
+            info_out=args.info,
+            predictions_out=args.predictions,
         )
     elif args.stage == "validate":
         from .config import Plan, load

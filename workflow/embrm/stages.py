@@ -389,3 +389,154 @@ def evaluation_device(requested: str, trained_on: str | None) -> str | None:
 
         return resolve_device("cuda")
     return None
+
+
+def train_cell(
+    world_dir,
+    pairs_path,
+    runs: list[dict],
+    seed: int,
+    *,
+    threads: int,
+    device: str,
+    out_dir,
+    score: bool,
+) -> None:
+    """Fit a cell's MLP runs together (``training.stack: true``, see :mod:`.heads.stacked`).
+
+    ``runs``: one ``{"name": "<annotator>/<head>", "head": head spec, "labels": labels path}``
+    per run, all on the pairs ``pairs_path``. For each run, ``out_dir/<name>/`` receives what the
+    run's own train job writes: ``model/``, ``curves.csv``, ``train.json`` and, when ``score``,
+    ``predictions.npy`` (all runs scored in one pass over the test set). The whole directory
+    appears at once or not at all.
+    """
+    import pandas as pd
+
+    from .errors import ConfigError
+    from .heads.base import PairData, predict_together
+    from .heads.ensemble import Ensemble
+    from .heads.stacked import fit_stacked, stack_refusal
+    from .world import World
+
+    if not runs:
+        raise DataError(f"{out_dir}: no runs to train")
+    names = [run["name"] for run in runs]
+    if len(set(names)) != len(names):
+        raise DataError(f"{out_dir}: run names repeat in {names}")
+    for run in runs:
+        spec = run["head"]
+        where = f"heads.{run['name'].rsplit('/', 1)[-1]}"
+        reason = stack_refusal(spec["type"], spec.get("params", {}), spec.get("members", 1), where)
+        if reason:
+            raise ConfigError(reason)
+    world = World(world_dir)
+    pairs = read_npz(pairs_path, "a", "b")
+    embeddings = world.train.flat_embeddings  # one array object shared by every run
+    data, ensembles = [], []
+    for run in runs:
+        labels = read_npz(run["labels"], "label")
+        data.append(
+            PairData(
+                embeddings,
+                pairs["a"],
+                pairs["b"],
+                labels["label"],
+                source=str(world.train.embeddings_path),
+                pairs_source=f"{pairs_path} (labels {run['labels']})",
+            )
+        )
+        # The run's own ensemble of one: its member gets the seed its train job would give it.
+        ensembles.append(
+            Ensemble(
+                run["head"]["type"],
+                members=1,
+                params=run["head"].get("params", {}),
+                seed=seed,
+                device=device,
+                threads=threads,
+            )
+        )
+    heads = [ensemble.members[0] for ensemble in ensembles]
+    started = time.perf_counter()
+    timing = fit_stacked(heads, data, names)
+    fit_seconds = time.perf_counter() - started
+
+    predictions, seconds, pass_seconds = None, [], None
+    if score:
+        started = time.perf_counter()
+        predictions = predict_together(
+            heads, world.test.embeddings, source=world.test.embeddings_path, seconds=seconds
+        )
+        pass_seconds = time.perf_counter() - started
+    with atomic_dir(out_dir) as tmp:
+        for i, (run, ensemble) in enumerate(zip(runs, ensembles, strict=True)):
+            run_dir = tmp / run["name"]
+            run_dir.mkdir(parents=True, exist_ok=True)
+            head = ensemble.members[0]
+            if predictions is not None:
+                write_npy(run_dir / "predictions.npy", predictions[i : i + 1])
+            ensemble.save(run_dir / "model")
+            pd.DataFrame(ensemble.curves).to_csv(run_dir / "curves.csv", index=False)
+            stack = timing["stacks"][timing["stack_of"][i]]
+            write_json(
+                run_dir / "train.json",
+                {
+                    "head": ensemble.get_params(),
+                    "device": head.device_,
+                    "threads": threads,
+                    "best_epoch": [head.best_epoch_],
+                    "epochs_run": [len(head.curves_)],
+                    # The run's share of the cell's stacked fit.
+                    "fit_seconds": fit_seconds / len(runs),
+                    "predict_seconds": seconds[i] if score else None,
+                    "train_pairs": int(pairs["a"].size),
+                    "test_embeddings": int(np.prod(world.test.embeddings.shape[:2])),
+                    "host": platform.node(),
+                    "embrm_version": __version__,
+                    "stacked": {
+                        "runs": len(runs),
+                        "cell_fit_seconds": fit_seconds,
+                        "stack_models": stack["models"],
+                        "stack_seconds": stack["seconds"],
+                        "cell_predict_seconds": pass_seconds,
+                    },
+                },
+            )
+    log.info(
+        "trained %d runs stacked in %.1f s (%s)",
+        len(runs),
+        fit_seconds,
+        ", ".join(f"{s['models']} {s['type']} in {s['seconds']:.1f} s" for s in timing["stacks"]),
+    )
+
+
+def unstack(cell_dir, name: str, *, model_out, curves_out, info_out, predictions_out=None) -> None:
+    """Give run ``name`` of a stacked cell (``train_cell``'s ``out_dir``) its own run outputs:
+    hard links (copies across file systems) with a fresh modification time, so the run directory
+    looks exactly as its own train job leaves it, without a second copy of the model on disk."""
+    import os
+    import shutil
+
+    source = Path(cell_dir) / name
+    if not (source / "train.json").is_file():
+        raise DataError(f"{cell_dir}: no trained run '{name}' in this stacked cell")
+
+    def place(src: Path, dst: Path) -> None:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.utime(tmp)
+        os.replace(tmp, dst)
+
+    with atomic_dir(model_out) as tmp:
+        for path in sorted((source / "model").rglob("*")):
+            if path.is_file():
+                place(path, tmp / path.relative_to(source / "model"))
+    place(source / "curves.csv", Path(curves_out))
+    if predictions_out is not None:
+        place(source / "predictions.npy", Path(predictions_out))
+    place(source / "train.json", Path(info_out))

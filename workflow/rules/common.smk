@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -93,6 +94,35 @@ SCORE_PER_CELL = config["training"]["scoring"] == "cell"
 CELL_RUNS = {}
 for planned in PLAN.runs:
     CELL_RUNS.setdefault(CELL.format(**planned.as_dict()), []).append(planned)
+
+
+# training.stack: the cell's MLP runs train together in one train_cell job (train_cell.smk); heads
+# the stacked fit cannot reproduce keep one train job per run, and the train rule only matches them.
+STACK = config["training"]["stack"]
+STACKED_HEADS, UNSTACKED_HEADS = [], []
+for _head_name in PLAN.unique("head"):
+    _spec = PLAN.head_spec(_head_name)
+    _refusal = None
+    if STACK:
+        from embrm.heads.stacked import stack_refusal
+
+        _refusal = stack_refusal(
+            _spec["type"], _spec["params"], _spec["members"], f"heads.{_head_name}"
+        )
+        if _refusal:
+            print(
+                f"training.stack: one job per run for {_head_name}: {_refusal}",
+                file=sys.stderr,
+            )
+    (UNSTACKED_HEADS if not STACK or _refusal else STACKED_HEADS).append(_head_name)
+
+
+def names_pattern(names):
+    """A wildcard constraint matching exactly these names (nothing when there are none)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+TRAIN_HEADS = names_pattern(UNSTACKED_HEADS)
 
 
 def cell_of(wildcards):

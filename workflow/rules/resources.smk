@@ -257,3 +257,45 @@ def gpu_training():
 
 def gpu_train(wildcards):
     return int(gpu_training())
+
+
+# train_cell (training.stack: true): the cell's rows once, each stacked model's weights, gradients,
+# Adam moments and best copy, a batch's activations per model, and scoring when the job does it.
+def _stacked_heads(wildcards):
+    return [_head(run.head) for run in stacked_runs(wildcards)]
+
+
+def mem_mb_train_cell(wildcards, attempt):
+    shapes = world_shapes(wildcards.world)
+    dim = shapes["train"][2]
+    heads = _stacked_heads(wildcards)
+    responses = min(2 * int(wildcards.n), _rows(shapes["train"]))
+    mb = BASE_MB["train"] + responses * dim * 4 * 3 / 2**20
+    for params, _ in heads:
+        weights = _forward_flops(dim, params) / 2
+        batch = 2 * min(params["batch_size"], int(wildcards.n))
+        hidden = sum(params.get("hidden", []))
+        mb += (weights * 5 + batch * (dim + 2 * hidden)) * 4 / 2**20
+    if not SCORE_PER_CELL:
+        mb += _scoring_mb(shapes, heads)
+    return _round_mb(mb, attempt)
+
+
+def runtime_train_cell(wildcards, attempt):
+    shapes = world_shapes(wildcards.world)
+    dim = shapes["train"][2]
+    threads = config["training"]["threads"]
+    seconds = 0.0
+    for params, members in _stacked_heads(wildcards):
+        # As for one train job per run: the stack does the same arithmetic, in fewer calls.
+        flops = (
+            params["max_epochs"]
+            * 3
+            * _forward_flops(dim, params)
+            * 2
+            * int(wildcards.n)
+        )
+        seconds += flops / _flop_rate(threads)
+        if not SCORE_PER_CELL:
+            seconds += _scoring_seconds(shapes, params, members, threads)
+    return _minutes(seconds, attempt)

@@ -20,6 +20,9 @@ rule train:
         f"{RESULTS}/logs/train/{RUN}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{RUN}.tsv"
+    # With training.stack the cell's MLP runs come from train_cell.smk instead.
+    wildcard_constraints:
+        head=TRAIN_HEADS,
     group:
         "cell"
     conda:
