@@ -32,7 +32,7 @@ from embrm.heads.base import PairData
 from embrm.heads.stacked import check_stackable, fit_stacked, stack_refusal
 
 DIM, ROWS, PAIRS = 16, 1500, 800
-PARAMS = {"hidden": [32, 16], "batch_size": 128, "max_epochs": 12, "lr": 1e-2, "patience": 2}
+PARAMS = {"hidden": [32, 16], "batch_size": 128, "max_epochs": 12, "lr": 3e-2, "patience": 1}
 BETAS = (0.5, 1, 3, 10)
 CURVE_TOL, PREDICTION_TOL = 1e-5, 1e-4
 

@@ -48,7 +48,18 @@ STACKABLE_TYPES = ("bt-mlp", "clf-mlp")
 # The hyperparameters whose meaning this module reproduces (MLPHead's embrm schedule). A head
 # with any other key (a new schedule or protocol option) is refused rather than trained wrongly.
 SUPPORTED_PARAMS = frozenset(
-    {"hidden", "lr", "weight_decay", "max_epochs", "batch_size", "val_fraction", "patience"}
+    {
+        "hidden",
+        "lr",
+        "weight_decay",
+        "max_epochs",
+        "batch_size",
+        "min_steps_per_epoch",
+        "val_fraction",
+        "patience",
+        # Read only by the study protocol, which is refused below; harmless under embrm's.
+        "study_member",
+    }
 )
 # Values of a `protocol` key this module reproduces, should heads gain one.
 SUPPORTED_PROTOCOLS = ("embrm",)
@@ -101,7 +112,7 @@ def epoch_batches(head: MLPHead, n_examples: int, shuffler, device) -> list:
     """The example indices of one epoch's batches, drawn as the head's own fit draws them."""
     import torch
 
-    size = head.params["batch_size"]
+    size, _ = MLPHead.epoch_schedule(head.params, n_examples)
     order = torch.randperm(n_examples, generator=shuffler).to(device)
     return [order[start : start + size] for start in range(0, n_examples, size)]
 
