@@ -974,7 +974,8 @@ def main(argv: list[str] | None = None) -> int:
     budget = QUICK_BUDGET if args.quick else BUDGET
     deadline = time.time() + (args.deadline or (None if args.quick else DEADLINE) or 10**6)
     started = time.time()
-    wanted = [x for x in ORDER if x in args.sections]
+    # In the order given (e.g. "aebcd" runs the short text/hf check before the long ones).
+    wanted = list(dict.fromkeys(x for x in args.sections if x in ORDER))
     print(
         f"gpu_check: {'quick' if args.quick else 'full'} shapes, sections {''.join(wanted)}, "
         f"results in {out}",
