@@ -827,6 +827,12 @@ FIGURES = {
 }
 
 
+# Figures defined in their own modules join the registry here (after the helpers they use).
+from .figures_active import LEARNING_CURVES  # noqa: E402
+
+FIGURES[LEARNING_CURVES.name] = LEARNING_CURVES
+
+
 def available(settings: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     """Figures the grid can draw, and for each of the others the reason it is not drawn."""
     drawable, skipped = [], {}
