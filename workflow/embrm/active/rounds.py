@@ -18,6 +18,10 @@ pool size, the metrics of the model that chose it and timings) written atomicall
 ``plan.json``, the fingerprint of everything the rounds depend on. A killed job resumes after the
 last saved round; since training, pools, selections and labels are seeded by the round, it makes
 the same selections it would have made without the kill. A changed fingerprint starts over.
+
+Random streams are named by the pool (same or cross), the round and the seed, not by the rule:
+every rule of a pool starts from the same seed batch and, in round 1, chooses from the same
+candidates, so differences between rules are differences of selection.
 """
 
 from __future__ import annotations
@@ -223,7 +227,7 @@ def run_rounds(
             pool_kind,
             settings.pool_size,
             labelled,
-            rng(seed, "active-pool", design, k),
+            rng(seed, "active-pool", pool_kind, k),
         )
         if candidates.size < size:
             raise ConfigError(
@@ -271,7 +275,7 @@ def run_rounds(
         picks = chosen_by.select(
             candidates,
             size,
-            rng=rng(seed, "active-select", design, k),
+            rng=rng(seed, "active-select", pool_kind, k),
             ridge=settings.ridge,
         )
         record["select_seconds"] = time.perf_counter() - select_started
