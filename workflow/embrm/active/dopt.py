@@ -9,9 +9,10 @@ pairs' information to M₀).
 
 Greedy selection adds one candidate at a time. By the matrix determinant lemma, adding j raises
 log det M by log(1 + w_j q_j) with q_j = x_jᵀ M⁻¹ x_j, so the step picks the largest such gain;
-then Sherman-Morrison updates M⁻¹ and, for every candidate at once, q_i ← q_i − w_j (x_iᵀ u)² /
-(1 + w_j q_j) with u = M⁻¹ x_j. One step costs one pass over the (N, d) candidate features (a
-matrix-vector product) and a rank-one d × d update; no determinant is ever formed.
+then Sherman-Morrison updates M⁻¹ ← M⁻¹ − c u uᵀ (u = M⁻¹ x_j, c = w_j / (1 + w_j q_j)) and,
+for every candidate at once, q_i ← q_i − c (x_iᵀ u)². One step costs one pass over the (N, d)
+candidate features (a matrix-vector product) plus O(d·k) for u after k picks (M⁻¹ is kept as M₀⁻¹
+minus the k rank-one terms); no determinant is ever formed.
 
 The ridge λ is ``ridge`` times the average information one candidate adds per dimension,
 mean_i(w_i ‖x_i‖²) / d, so it means the same whatever the scale of the features.
@@ -55,33 +56,48 @@ def greedy(
     diff: np.ndarray,
     weight: np.ndarray,
     batch: int,
-    base_inverse: np.ndarray,
+    base_inverse: np.ndarray | float,
     quadratic: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy maximization of log det(M₀ + Σ w x xᵀ) from ``base_inverse`` = M₀⁻¹.
+    """Greedy maximization of log det(M₀ + Σ w x xᵀ) from ``base_inverse`` = M₀⁻¹ (a matrix, or
+    a number s for M₀⁻¹ = s·I).
 
     Returns the chosen positions in the order chosen and each pick's log-det gain. ``quadratic``
     may pass the q_i = x_iᵀ M₀⁻¹ x_i already known (computed here otherwise).
+
+    M⁻¹ is kept as M₀⁻¹ − Σ_k c_k u_k u_kᵀ (the Sherman-Morrison terms of the picks so far), so a
+    pick costs O(d·picks) besides the pass over the candidates, not O(d²) for rewriting M⁻¹.
     """
     x = np.ascontiguousarray(diff, dtype=np.float32)
     w = np.asarray(weight, dtype=np.float64)
-    n = x.shape[0]
-    inverse = np.array(base_inverse, dtype=np.float64, copy=True)
-    q = quadratic_forms(x, inverse) if quadratic is None else np.array(quadratic, dtype=np.float64)
+    n, d = x.shape
+    batch = min(batch, n)
+    scalar = np.ndim(base_inverse) == 0
+    if quadratic is not None:
+        q = np.array(quadratic, dtype=np.float64)
+    elif scalar:
+        q = float(base_inverse) * np.einsum("ij,ij->i", x, x, dtype=np.float64)
+    else:
+        q = quadratic_forms(x, np.asarray(base_inverse, dtype=np.float64))
+    terms = np.empty((batch, d))  # u_k
+    scales = np.empty(batch)  # c_k = w_k / (1 + w_k q_k)
     taken = np.zeros(n, dtype=bool)
     picks, gains = [], []
-    for _ in range(min(batch, n)):
+    for t in range(batch):
         gain = np.log1p(w * np.maximum(q, 0.0))
         gain[taken] = -np.inf
         j = int(np.argmax(gain))  # ties: the earliest pool position
         picks.append(j)
         gains.append(float(gain[j]))
         taken[j] = True
-        u = inverse @ x[j].astype(np.float64)
-        denominator = 1.0 + w[j] * max(q[j], 0.0)
+        xj = x[j].astype(np.float64)
+        u = float(base_inverse) * xj if scalar else base_inverse @ xj
+        if t:
+            u -= terms[:t].T @ (scales[:t] * (terms[:t] @ xj))
+        terms[t] = u
+        scales[t] = w[j] / (1.0 + w[j] * max(q[j], 0.0))
         v = x @ u.astype(np.float32)  # x_iᵀ M⁻¹ x_j for every candidate: one pass
-        q -= w[j] * np.square(v, dtype=np.float64) / denominator
-        inverse -= (w[j] / denominator) * np.outer(u, u)
+        q -= scales[t] * np.square(v, dtype=np.float64)
     return np.asarray(picks, dtype=np.int64), np.asarray(gains)
 
 
@@ -102,8 +118,7 @@ def select_information(candidates, batch: int, ridge: float, past_diff=None, pas
     dim = diff.shape[1]
     if past_diff is None or len(past_diff) == 0:
         # M₀ = λI: its inverse and the quadratic forms need no matrix product.
-        q = np.einsum("ij,ij->i", diff, diff, dtype=np.float64) / lam
-        return greedy(diff, weight, batch, np.eye(dim) / lam, quadratic=q)
+        return greedy(diff, weight, batch, 1.0 / lam)
     m0 = base_information(dim, lam, past_diff, fisher_weights(past_dr_hat))
     inverse = np.linalg.inv(m0)
     return greedy(diff, weight, batch, 0.5 * (inverse + inverse.T))

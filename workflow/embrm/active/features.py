@@ -54,30 +54,29 @@ class SelectionModel:
         stand_in.fit(data)
         return cls(stand_in, f"{STAND_IN} on the embeddings (stand-in for {ensemble.head_type})")
 
-    def features(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(h float32 (m, d), r̂ float64 (m,)) of embedding rows (m, D), in chunks."""
+    def features(self, embeddings, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(h float32 (m, d), r̂ float64 (m,)) of ``embeddings[index]``, read in chunks (a memory
+        map is never copied whole)."""
         import torch
 
         model = self.head.model_
         body, last = model[:-1], model[-1]
         device = self.head.device_
-        hs, rs = [], []
+        h_out = np.empty((index.size, last.in_features), dtype=np.float32)
+        r_out = np.empty(index.size)
         with torch.inference_mode():
-            for start in range(0, rows.shape[0], FEATURE_CHUNK_ROWS):
-                block = np.asarray(rows[start : start + FEATURE_CHUNK_ROWS], dtype=np.float32)
-                x = torch.from_numpy(block).to(device)
-                h = body(x)
-                hs.append(h.float().cpu().numpy())
-                rs.append(last(h).squeeze(-1).double().cpu().numpy())
-        if not hs:
-            width = last.in_features
-            return np.empty((0, width), np.float32), np.empty(0)
-        return np.concatenate(hs), np.concatenate(rs)
+            for start in range(0, index.size, FEATURE_CHUNK_ROWS):
+                part = index[start : start + FEATURE_CHUNK_ROWS]
+                block = np.asarray(embeddings[part], dtype=np.float32)
+                h = body(torch.from_numpy(block).to(device))
+                h_out[start : start + part.size] = h.float().cpu().numpy()
+                r_out[start : start + part.size] = last(h).squeeze(-1).double().cpu().numpy()
+        return h_out, r_out
 
-    def pair_features(self, embeddings: np.ndarray, a: np.ndarray, b: np.ndarray):
+    def pair_features(self, embeddings, a: np.ndarray, b: np.ndarray):
         """(h(a) − h(b), r̂(a) − r̂(b)) for flat pair indices over ``embeddings`` (N, D); each
         distinct response is read and scored once."""
         used, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
-        h, r = self.features(embeddings[used])
+        h, r = self.features(embeddings, used)
         ia, ib = inverse[: a.size], inverse[a.size :]
         return h[ia] - h[ib], r[ia] - r[ib]
