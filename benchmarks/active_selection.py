@@ -55,7 +55,7 @@ class RandomHead:
     """A bt-mlp-shaped torch model with random weights, as the selection model reads it."""
 
     def __init__(self, dim: int, hidden: list[int], threads: int):
-        torch, device = setup_torch("cpu", threads, 0)
+        _, device = setup_torch("cpu", threads, 0)
         self.model_ = build_mlp(dim, hidden).eval()
         self.device_ = device
 
@@ -118,9 +118,7 @@ def main(argv=None) -> None:
             stand_in.pair_features, embeddings, candidates.a, candidates.b
         )
         candidates.diff, candidates.dr_hat = diff, dr_hat
-        _, select_s = timed(
-            RULES["dopt"].select, candidates, args.stand_in_batch, ridge=1e-3
-        )
+        _, select_s = timed(RULES["dopt"].select, candidates, args.stand_in_batch, ridge=1e-3)
         print(
             f"stand-in dopt (d = {args.dim}): features {features_s:.1f} s, {args.stand_in_batch} "
             f"picks {select_s:.2f} s ({1e3 * select_s / args.stand_in_batch:.0f} ms per pick)"

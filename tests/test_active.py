@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import TINY_CONFIG, deep_merge, snakemake
-
 from embrm.active import DESIGNS, RULES, dopt, levelset, pastdopt
 from embrm.active.budget import budget_table, fit_curve, labels_needed, plan_target
 from embrm.active.pool import Candidates, draw_pool, pair_keys
@@ -92,9 +91,13 @@ def test_past_aware_without_past_is_plain_d_optimal():
     cand = random_candidates(n=40, d=6, seed=4)
     cand.past_diff = np.empty((0, 6), np.float32)
     cand.past_dr_hat = np.empty(0)
-    assert pastdopt.select(cand, 10, ridge=1e-3).tolist() == dopt.select(cand, 10, ridge=1e-3).tolist()
+    assert (
+        pastdopt.select(cand, 10, ridge=1e-3).tolist() == dopt.select(cand, 10, ridge=1e-3).tolist()
+    )
     cand.past_diff = cand.past_dr_hat = None
-    assert pastdopt.select(cand, 10, ridge=1e-3).tolist() == dopt.select(cand, 10, ridge=1e-3).tolist()
+    assert (
+        pastdopt.select(cand, 10, ridge=1e-3).tolist() == dopt.select(cand, 10, ridge=1e-3).tolist()
+    )
 
 
 def test_level_set_picks_the_smallest_predicted_gaps():
@@ -125,13 +128,13 @@ def test_pool_never_offers_a_labelled_or_repeated_pair():
 
 
 def test_settings_and_designs_are_checked():
-    with pytest.raises(ConfigError, match="active.pool_size.*round_size"):
+    with pytest.raises(ConfigError, match=r"active.pool_size.*round_size"):
         Settings.from_config({"pool_size": 10, "round_size": 20})
-    with pytest.raises(ConfigError, match="config key 'active.seed_batch'"):
+    with pytest.raises(ConfigError, match=r"config key 'active.seed_batch'"):
         validate(deep_merge(TINY_CONFIG, {"active": {"seed_batch": 0}}))
-    with pytest.raises(ConfigError, match="config key 'active'.*'colour'"):
+    with pytest.raises(ConfigError, match=r"config key 'active'.*'colour'"):
         validate(deep_merge(TINY_CONFIG, {"active": {"colour": 1}}))
-    with pytest.raises(ConfigError, match="grid.designs"):
+    with pytest.raises(ConfigError, match=r"grid.designs"):
         validate(deep_merge(TINY_CONFIG, {"grid": {"designs": ["same-dopt2"]}}))
     plan = Plan(deep_merge(TINY_CONFIG, {"grid": {"designs": list(DESIGNS)}}))
     assert {run.design for run in plan.runs} == set(DESIGNS) and len(RULES) == 4
@@ -141,7 +144,11 @@ def test_settings_and_designs_are_checked():
 
 # -- rounds -----------------------------------------------------------------------------------
 
-HEAD = {"type": "bt-mlp", "members": 1, "params": {"hidden": [16, 8], "max_epochs": 3, "batch_size": 128}}
+HEAD = {
+    "type": "bt-mlp",
+    "members": 1,
+    "params": {"hidden": [16, 8], "max_epochs": 3, "batch_size": 128},
+}
 EVALUATION = {"repeats": 5, "n_values": [2, 10], "seed": 0}
 ANNOTATOR = {"model": "bt", "beta": 1}
 
@@ -188,8 +195,12 @@ def test_rounds_resume_after_a_kill_at_the_same_selections(world, tmp_path, desi
 
 
 def test_changed_settings_start_the_rounds_over(world, tmp_path):
-    first = rounds(world, "cross-dopt", tmp_path, Settings(seed_batch=30, round_size=35, pool_size=60))
-    again = rounds(world, "cross-dopt", tmp_path, Settings(seed_batch=40, round_size=30, pool_size=60))
+    first = rounds(
+        world, "cross-dopt", tmp_path, Settings(seed_batch=30, round_size=35, pool_size=60)
+    )
+    again = rounds(
+        world, "cross-dopt", tmp_path, Settings(seed_batch=40, round_size=30, pool_size=60)
+    )
     assert [r["size"] for r in first["records"]] == [30, 35, 35]
     assert [r["size"] for r in again["records"]] == [40, 30, 30]
 
@@ -211,8 +222,17 @@ def test_a_head_without_a_last_linear_layer_selects_with_the_stand_in(world, tmp
     head = {"type": "clf-lgb", "members": 1, "params": {"n_estimators": 10, "min_child_samples": 2}}
     heldout = (np.arange(5), np.arange(5) + 5, np.ones(5, np.uint8))
     result = run_rounds(
-        world, "cross-dopt", 60, 0, ANNOTATOR, 1.0, head, Settings(seed_batch=30, round_size=30, pool_size=60),
-        EVALUATION, heldout, tmp_path,
+        world,
+        "cross-dopt",
+        60,
+        0,
+        ANNOTATOR,
+        1.0,
+        head,
+        Settings(seed_batch=30, round_size=30, pool_size=60),
+        EVALUATION,
+        heldout,
+        tmp_path,
     )
     assert result["records"][1]["selection_model"].startswith("bt-linear on the embeddings")
 
@@ -227,8 +247,17 @@ def planted_summary(a=0.85, k=800.0, noise=0.01, seeds=4, design="cross-dopt", r
         for seed in range(seeds):
             g = a * n / (n + k) + rng.normal(scale=noise)
             rows.append(
-                {"world": "w", "annotator": "bt", "head": "bt-mlp", "design": design, "seed": seed,
-                 "n": n, "bon_gain": 2 * g, "bon_gain_normalized": g, "spearman": g}
+                {
+                    "world": "w",
+                    "annotator": "bt",
+                    "head": "bt-mlp",
+                    "design": design,
+                    "seed": seed,
+                    "n": n,
+                    "bon_gain": 2 * g,
+                    "bon_gain_normalized": g,
+                    "spearman": g,
+                }
             )
     return pd.DataFrame(rows)
 
@@ -266,15 +295,29 @@ def test_budget_command_prints_the_table(tmp_path):
     path = tmp_path / "summary.csv"
     planted_summary().to_csv(path, index=False)
     out = subprocess.run(
-        [sys.executable, "-m", "embrm", "budget", str(tmp_path), "--target", "0.7", "--target",
-         "0.95", "--csv", str(tmp_path / "b.csv")],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "embrm",
+            "budget",
+            str(tmp_path),
+            "--target",
+            "0.7",
+            "--target",
+            "0.95",
+            "--csv",
+            str(tmp_path / "b.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "cross-dopt" in out and "out of reach" in out and "within data" in out
     assert len(pd.read_csv(tmp_path / "b.csv")) == 2
     bad = subprocess.run(
         [sys.executable, "-m", "embrm", "budget", str(tmp_path / "nowhere")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode == 2 and "no summary table found" in bad.stderr
 
@@ -307,7 +350,9 @@ def test_an_active_design_runs_in_the_workflow_grid(tmp_path):
     assert active["selection_model"] == "bt-mlp (last layer)"
     rounds_dir = results / "active/tiny/cross-dopt/n200/seed0/bt-beta1/bt-mlp/rounds"
     assert sorted(p.name for p in rounds_dir.glob("round*.npz")) == [
-        "round000.npz", "round001.npz", "round002.npz"
+        "round000.npz",
+        "round001.npz",
+        "round002.npz",
     ]
     for name in ("learning_curves.png", "learning_curves.svg"):
         assert (results / "figures" / name).stat().st_size > 0

@@ -37,7 +37,9 @@ def draw_learning_curves(summary: pd.DataFrame, palette: dict):
     )
     heads = _heads(per_seed, palette)
     designs = _designs(per_seed)
-    colours = dict(zip(designs, plt.get_cmap("tab10" if len(designs) <= 10 else "tab20").colors, strict=False))
+    colours = dict(
+        zip(designs, plt.get_cmap("tab10" if len(designs) <= 10 else "tab20").colors, strict=False)
+    )
     figure, axes = plt.subplots(
         len(PANEL_METRICS),
         len(heads),

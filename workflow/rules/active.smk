@@ -32,7 +32,10 @@ def mem_mb_active(wildcards, attempt):
 
 def runtime_active(wildcards, attempt):
     # Every round but the last trains at most at n and scores the test set once.
-    return max(MIN_RUNTIME_MINUTES, active_rounds(wildcards) * runtime_train(wildcards, attempt))
+    return max(
+        MIN_RUNTIME_MINUTES,
+        active_rounds(wildcards) * runtime_train(wildcards, attempt),
+    )
 
 
 rule active:

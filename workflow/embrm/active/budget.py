@@ -86,8 +86,12 @@ def fit_curve(labels, gains, confidence: float = 0.95) -> dict:
 def plan_target(fit: dict, target: float, confidence: float = 0.95, seed: int = 0) -> dict:
     """Labels needed for ``target`` with its interval and status, from a :func:`fit_curve`."""
     if not fit["ok"]:
-        return {"labels_needed": np.nan, "labels_low": np.nan, "labels_high": np.nan,
-                "status": "too few points"}
+        return {
+            "labels_needed": np.nan,
+            "labels_low": np.nan,
+            "labels_high": np.nan,
+            "status": "too few points",
+        }
     point = float(labels_needed(fit["A"], fit["K"], target))
     draws = rng(seed, "budget", target).multivariate_normal(
         [fit["A"], fit["K"]], fit["cov"], size=DRAWS, method="eigh"
@@ -163,8 +167,11 @@ def format_table(table: pd.DataFrame) -> str:
         **{
             "labels needed [95% interval]": table.apply(labels, axis=1),
             "A [95%]": table.apply(
-                lambda r: "" if not np.isfinite(r["A"])
-                else f"{r['A']:.3f} [{r['A_low']:.3f}, {r['A_high']:.3f}]",
+                lambda r: (
+                    ""
+                    if not np.isfinite(r["A"])
+                    else f"{r['A']:.3f} [{r['A_low']:.3f}, {r['A_high']:.3f}]"
+                ),
                 axis=1,
             ),
         }
@@ -184,7 +191,9 @@ def run_cli(source, targets, confidence: float, csv_out=None, html_out=None) -> 
 
     for target in targets:
         if not 0 < target <= 1:
-            raise ConfigError(f"--target: expected a share of the oracle's gain in (0, 1], got {target}")
+            raise ConfigError(
+                f"--target: expected a share of the oracle's gain in (0, 1], got {target}"
+            )
     if not 0 < confidence < 1:
         raise ConfigError(f"--confidence: expected a level in (0, 1), got {confidence}")
     table = budget_table(read_summary_source(source), targets, confidence)

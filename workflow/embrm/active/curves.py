@@ -26,7 +26,12 @@ def learning_points(summary: pd.DataFrame) -> pd.DataFrame:
     for record in summary.to_dict("records"):
         base = {key: record[key] for key in [*KEYS, "seed"]}
         rows.append(
-            {**base, "labels": int(record["n"]), **{m: record[m] for m in METRICS}, "point": "final"}
+            {
+                **base,
+                "labels": int(record["n"]),
+                **{m: record[m] for m in METRICS},
+                "point": "final",
+            }
         )
         text = record.get(CURVE_COLUMN) if has_curve else None
         if isinstance(text, str) and text:

@@ -66,7 +66,9 @@ class Settings:
         for key in ("seed_batch", "round_size", "pool_size"):
             value = values[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"config key '{where}.{key}': expected an integer ≥ 1, got {value!r}")
+                raise ConfigError(
+                    f"config key '{where}.{key}': expected an integer ≥ 1, got {value!r}"
+                )
         ridge = values["ridge"]
         if isinstance(ridge, bool) or not isinstance(ridge, int | float) or not ridge > 0:
             raise ConfigError(f"config key '{where}.ridge': expected a number > 0, got {ridge!r}")
@@ -301,7 +303,8 @@ def run_rounds(
             design if k else "seed batch",
             size,
             candidates.size,
-            "" if "metrics" not in record
+            ""
+            if "metrics" not in record
             else f"; model on {record['labels_before']} labels: BoN gain "
             f"{record['metrics']['bon_gain']:.4f}, Spearman {record['metrics']['spearman']:.3f}",
             record["seconds"],
@@ -359,7 +362,11 @@ def stage(
     test = world.test
     heldout_n = min(heldout_pairs, capacity(test.prompts, test.responses, static))
     ha, hb = draw(
-        test.rewards, static, heldout_n, rng(seed, "heldout-pairs", static), key="annotation.heldout_pairs"
+        test.rewards,
+        static,
+        heldout_n,
+        rng(seed, "heldout-pairs", static),
+        key="annotation.heldout_pairs",
     )
     test_r = test.rewards.ravel()
     heldout_label, heldout_stats = annotate(
@@ -390,9 +397,7 @@ def stage(
     rewards = result["rewards"]
     train_stats = label_stats(annotator, rewards[a], rewards[b], label, scale)
     records = result["records"]
-    curve = [
-        {"labels": r["labels_before"], **r["metrics"]} for r in records if "metrics" in r
-    ]
+    curve = [{"labels": r["labels_before"], **r["metrics"]} for r in records if "metrics" in r]
     models = sorted({r["selection_model"] for r in records if "selection_model" in r})
     selection_model = models[0] if models else "none (random selection)"
     # Flat, for the summary table and MLflow: the learning curve as JSON text.
@@ -424,4 +429,6 @@ def stage(
             },
         },
     )
-    log.info("%s: %d labels in %d rounds (selection: %s)", design, a.size, len(records), selection_model)
+    log.info(
+        "%s: %d labels in %d rounds (selection: %s)", design, a.size, len(records), selection_model
+    )
