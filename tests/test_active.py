@@ -100,6 +100,20 @@ def test_past_aware_without_past_is_plain_d_optimal():
     )
 
 
+def test_d_optimal_picks_do_not_depend_on_the_thread_count():
+    from threadpoolctl import threadpool_limits
+
+    cand = random_candidates(n=3000, d=64, seed=6, past=200)
+    picks = {}
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            picks[threads] = (
+                dopt.select(cand, 50, ridge=1e-3),
+                pastdopt.select(cand, 50, ridge=1e-3),
+            )
+    assert all(np.array_equal(a, b) for a, b in zip(picks[1], picks[2], strict=True))
+
+
 def test_level_set_picks_the_smallest_predicted_gaps():
     cand = random_candidates(n=200, seed=5)
     picks = levelset.select(cand, 17)
