@@ -158,6 +158,10 @@ def format_table(table: pd.DataFrame) -> str:
         return "no learning curves in this summary"
 
     def labels(row):
+        if row["status"] == "out of reach" and np.isfinite(row["labels_low"]):
+            # The fitted curve levels off below the target, but its interval does not rule the
+            # target out: say from how many labels it could be reached.
+            return f"out of reach (interval [{row['labels_low']:,.0f}, ∞])"
         if row["status"] in ("out of reach", "too few points"):
             return row["status"]
         high = "∞" if not np.isfinite(row["labels_high"]) else f"{row['labels_high']:,.0f}"
