@@ -305,6 +305,20 @@ def test_budget_planner_recovers_a_planted_curve_and_says_out_of_reach():
     )
 
 
+def test_same_versus_cross_figures_leave_active_designs_to_the_learning_curves():
+    from embrm.figures import _has_matched
+
+    summary = planted_summary(design="same-dopt")
+    both = pd.concat([summary, summary.assign(design="cross-dopt")])
+    both["prompt_pairing"] = both["design"].str.split("-").str[0]
+    both["candidates"] = both["design"].str.split("-").str[1]
+    assert not _has_matched(both)
+    static = both.replace(
+        {"same-dopt": "same-random", "cross-dopt": "cross-random", "dopt": "random"}
+    )
+    assert _has_matched(static)
+
+
 def test_budget_command_prints_the_table(tmp_path):
     path = tmp_path / "summary.csv"
     planted_summary().to_csv(path, index=False)

@@ -26,6 +26,15 @@ def _designs(frame: pd.DataFrame) -> list[str]:
     return [d for d in names if not is_active(d)] + [d for d in names if is_active(d)]
 
 
+def _spread(values: list, min_decades: float = 0.2) -> list:
+    """Tick values at least ``min_decades`` apart on the log axis (labels would overlap)."""
+    ticks = [values[0]]
+    for value in values[1:]:
+        if np.log10(value) - np.log10(ticks[-1]) >= min_decades:
+            ticks.append(value)
+    return ticks
+
+
 def draw_learning_curves(summary: pd.DataFrame, palette: dict):
     import matplotlib.pyplot as plt
 
@@ -69,7 +78,7 @@ def draw_learning_curves(summary: pd.DataFrame, palette: dict):
                 if np.isfinite(low).any():
                     ax.fill_between(x, low, high, color=colours[design], alpha=0.15, lw=0)
             ax.set_xscale("log")
-            _log_ticks(ax, sorted(set(data["labels"])), lambda v: f"{v:,.0f}")
+            _log_ticks(ax, _spread(sorted(set(data["labels"]))), lambda v: f"{v:,.0f}")
             if row == 0:
                 ax.set_title(f"head {head}")
             if row == len(PANEL_METRICS) - 1:
