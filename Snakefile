@@ -17,6 +17,7 @@ include: "workflow/rules/world.smk"
 include: "workflow/rules/text.smk"
 include: "workflow/rules/pairs.smk"
 include: "workflow/rules/annotate.smk"
+include: "workflow/rules/active.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/train_cell.smk"
 include: "workflow/rules/score.smk"
@@ -30,3 +31,4 @@ rule all:
     default_target: True
     input:
         final_targets(),
+        active_targets(),

@@ -109,7 +109,7 @@ def test_the_default_grid_draws_every_figure():
     ("override", "missing"),
     [
         # the tiny grid: one number of pairs, one candidate rule
-        ({}, {"gain_vs_n", "dr_vs_cross_gain"}),
+        ({}, {"gain_vs_n", "dr_vs_cross_gain", "learning_curves"}),
         (
             {"annotators": {"bt": {"model": "bt", "beta": 1}}, "grid": {"quantities": [100, 200]}},
             {"gain_vs_beta"},
@@ -119,7 +119,10 @@ def test_the_default_grid_draws_every_figure():
             {"cross_minus_same", "dr_vs_cross_gain"},
         ),
         ({"grid": {"quantities": [100, 200]}}, set()),
-        ({"evaluation": {"n_values": [50, 500]}}, {"gain_vs_n", "dr_vs_cross_gain", "bon_curves"}),
+        (
+            {"evaluation": {"n_values": [50, 500]}},
+            {"gain_vs_n", "dr_vs_cross_gain", "bon_curves", "learning_curves"},
+        ),
     ],
 )
 def test_figures_whose_axis_has_one_value_are_skipped_with_a_reason(override, missing):

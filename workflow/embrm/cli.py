@@ -126,6 +126,35 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="validate a config file and print its run count")
     p.add_argument("config")
+
+    p = sub.add_parser("active", help="choose and label an active design's pairs, in rounds")
+    p.add_argument("--world", required=True)
+    p.add_argument("--design", required=True)
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--annotator", type=json_arg, required=True)
+    p.add_argument("--scale", type=json_arg, required=True, help='"std" or a number, as JSON')
+    p.add_argument("--head", type=json_arg, required=True)
+    p.add_argument("--active", type=json_arg, required=True, help="the config's active section")
+    p.add_argument("--evaluation", type=json_arg, required=True)
+    p.add_argument("--heldout", type=int, required=True)
+    p.add_argument("--state", required=True, help="directory of the saved rounds (resumable)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--pairs-out", required=True)
+    p.add_argument("--labels-out", required=True)
+    p.add_argument("--stats-out", required=True)
+
+    p = sub.add_parser(
+        "budget", help="labels needed to reach a target normalized Best-of-N gain, per head"
+    )
+    p.add_argument("summary", help="summary.csv/.parquet, a results directory or experiment name")
+    p.add_argument(
+        "--target", type=float, action="append", help="share of the oracle's gain (repeatable)"
+    )
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--csv", help="also write the table here")
+    p.add_argument("--html", help="also write the table as a report page here")
     return parser
 
 
@@ -221,6 +250,31 @@ def _dispatch(args: argparse.Namespace) -> None:
 
         plan = Plan(load(args.config))
         print(f"{args.config}: valid; {len(plan.runs)} runs")
+    elif args.stage == "active":
+        from .active.rounds import stage
+
+        stage(
+            args.world,
+            args.design,
+            args.n,
+            args.seed,
+            args.annotator,
+            args.scale,
+            args.head,
+            args.active,
+            args.evaluation,
+            args.heldout,
+            args.state,
+            pairs_out=args.pairs_out,
+            labels_out=args.labels_out,
+            stats_out=args.stats_out,
+            threads=args.threads,
+            device=args.device,
+        )
+    elif args.stage == "budget":
+        from .active.budget import run_cli
+
+        run_cli(args.summary, args.target or [0.6, 0.7, 0.8], args.confidence, args.csv, args.html)
 
 
 # Names become relative paths under the output directory: no empty, hidden or parent parts.

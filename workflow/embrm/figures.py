@@ -135,6 +135,8 @@ MATCH_KEYS = ["world", "candidates", "n", "annotator", "head", "seed"]
 def _matched(frame: pd.DataFrame, columns=()) -> pd.DataFrame:
     """Same- and cross-prompt runs that differ only in the prompt pairing, side by side."""
     keep = [*MATCH_KEYS, *columns]
+    # The static candidate rules only: active designs are compared in the learning-curve figure.
+    frame = frame[frame["candidates"].isin(CANDIDATE_ORDER)]
     same = frame[frame["prompt_pairing"] == "same"][keep]
     cross = frame[frame["prompt_pairing"] == "cross"][keep]
     return same.merge(cross, on=MATCH_KEYS, suffixes=("_same", "_cross"))
@@ -825,6 +827,12 @@ FIGURES = {
         ),
     ]
 }
+
+
+# Figures defined in their own modules join the registry here (after the helpers they use).
+from .figures_active import LEARNING_CURVES  # noqa: E402
+
+FIGURES[LEARNING_CURVES.name] = LEARNING_CURVES
 
 
 def available(settings: pd.DataFrame) -> tuple[list[str], dict[str, str]]:

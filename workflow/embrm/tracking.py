@@ -318,6 +318,21 @@ def run_metrics(record: dict, stage_seconds: dict[str, float]) -> list[tuple[str
         # The shared read of the test embeddings, paid once for every run of the cell.
         out.append(("time/score_read_s", float(training["scoring"]["read_seconds"]), 0))
     out += [(f"time/{stage}_s", seconds, 0) for stage, seconds in sorted(stage_seconds.items())]
+    out += active_round_metrics(record)
+    return out
+
+
+def active_round_metrics(record: dict) -> list[tuple[str, float, int]]:
+    """An active design's rounds as series whose step is the number of labels: the metrics of the
+    model that chose each round's pairs, and the time the selection took."""
+    out: list[tuple[str, float, int]] = []
+    for entry in record["annotation"].get("active", {}).get("rounds", []):
+        step = int(entry["labels_before"])
+        for name, value in entry.get("metrics", {}).items():
+            number = _number(value)
+            if number is not None and math.isfinite(number):
+                out.append((f"active/{name}", number, step))
+        out.append(("active/select_s", float(entry["select_seconds"]), step))
     return out
 
 

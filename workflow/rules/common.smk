@@ -44,7 +44,7 @@ RUN = f"{CELL}/{{annotator}}/{{head}}"
 
 wildcard_constraints:
     world=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
-    design=r"(same|cross)-(random|similar|diversified)",
+    design=r"(same|cross)-(random|similar|diversified|activerandom|levelset|dopt|pastdopt)",
     n=r"\d+",
     seed=r"\d+",
     annotator=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
@@ -242,3 +242,30 @@ def pending_tracking():
     except ValueError:
         return "unreadable"
     return content.get("pending_since") or content.get("retried_pending_since", "")
+
+
+# Active designs (docs/active.md) label their pairs per run, in the active rule (active.smk):
+# train and evaluate read that run's pairs, labels and statistics instead of the cell's.
+from embrm.active import is_active as is_active_design
+
+
+def active_dir(wildcards):
+    return f"{RESULTS}/active/" + RUN.format(**dict(wildcards.items()))
+
+
+def run_pairs(wildcards):
+    if is_active_design(wildcards.design):
+        return f"{active_dir(wildcards)}/pairs.npz"
+    return f"{RESULTS}/pairs/{cell_of(wildcards)}.npz"
+
+
+def run_labels(wildcards):
+    if is_active_design(wildcards.design):
+        return f"{active_dir(wildcards)}/labels.npz"
+    return f"{RESULTS}/annotations/{cell_of(wildcards)}/{wildcards.annotator}.npz"
+
+
+def run_annotation_stats(wildcards):
+    if is_active_design(wildcards.design):
+        return f"{active_dir(wildcards)}/annotation.json"
+    return f"{RESULTS}/annotations/{cell_of(wildcards)}/{wildcards.annotator}.json"

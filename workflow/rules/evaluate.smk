@@ -2,9 +2,9 @@ rule evaluate:
     input:
         world=world_inputs,
         predictions=predictions_input,
-        pairs=f"{RESULTS}/pairs/{CELL}.npz",
-        labels=f"{RESULTS}/annotations/{CELL}/{{annotator}}.npz",
-        stats=f"{RESULTS}/annotations/{CELL}/{{annotator}}.json",
+        pairs=run_pairs,
+        labels=run_labels,
+        stats=run_annotation_stats,
         info=f"{RESULTS}/runs/{RUN}/train.json",
         curves=f"{RESULTS}/runs/{RUN}/curves.csv",
     output:

@@ -12,8 +12,8 @@ if not SCORE_PER_CELL:
 rule train:
     input:
         world=world_inputs,
-        pairs=f"{RESULTS}/pairs/{CELL}.npz",
-        labels=f"{RESULTS}/annotations/{CELL}/{{annotator}}.npz",
+        pairs=run_pairs,
+        labels=run_labels,
     output:
         **TRAIN_OUTPUTS,
     log:
