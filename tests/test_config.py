@@ -22,7 +22,8 @@ def test_default_config_is_valid_and_fills_defaults():
 def test_defaults_are_filled_for_omitted_sections():
     config = validate(TINY_CONFIG)
     assert config["training"] == {"device": "auto", "threads": 2, "scoring": "run"}
-    assert config["tracking"]["experiment"] == "embrm"
+    assert config["tracking"]["experiment"] is None  # named after the experiment by Plan
+    assert Plan(TINY_CONFIG).config["tracking"]["experiment"] == "default"
     assert config["worlds"]["tiny"]["tau"] == 0.5
 
 

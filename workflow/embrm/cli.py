@@ -99,8 +99,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="directory for <NAME>.npy and scoring.json")
 
-    p = sub.add_parser("validate", help="validate a config file and print its run count")
-    p.add_argument("config")
+    for name in ("plan", "validate"):
+        p = sub.add_parser(
+            name,
+            help="check an experiment's config file and inputs; print the completed config, "
+            "its runs and their count (what `snakemake --configfile FILE` runs)",
+        )
+        p.add_argument("config", help="the experiment's config file")
+        p.add_argument(
+            "--quiet", action="store_true", help="print only the summary line (for scripts)"
+        )
     return parser
 
 
@@ -171,11 +179,10 @@ def _dispatch(args: argparse.Namespace) -> None:
             threads=args.threads,
             device=args.device,
         )
-    elif args.stage == "validate":
-        from .config import Plan, load
+    elif args.stage in ("plan", "validate"):
+        from .plan import describe
 
-        plan = Plan(load(args.config))
-        print(f"{args.config}: valid; {len(plan.runs)} runs")
+        print(describe(args.config, quiet=args.quiet))
 
 
 # Names become relative paths under the output directory: no empty, hidden or parent parts.
