@@ -109,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--quiet", action="store_true", help="print only the summary line (for scripts)"
         )
+        p.add_argument(
+            "--name", action="store_true", help="print only the experiment's name (for scripts)"
+        )
     return parser
 
 
@@ -182,7 +185,7 @@ def _dispatch(args: argparse.Namespace) -> None:
     elif args.stage in ("plan", "validate"):
         from .plan import describe
 
-        print(describe(args.config, quiet=args.quiet))
+        print(describe(args.config, quiet=args.quiet, name_only=args.name))
 
 
 # Names become relative paths under the output directory: no empty, hidden or parent parts.
