@@ -674,6 +674,11 @@ def draw_spearman(summary: pd.DataFrame, palette: dict):
     per_seed["panel"] = per_seed["world"].map(_world_titles(summary))
     panels = per_seed["panel"].nunique()
     heads = _heads(per_seed, palette)
+    height = max(3.0, 0.45 * len(settings) * max(1, len(heads)) / 2 + 1.2)
+    # The setting labels sit left of each panel: the panel must be wider than the longest label
+    # (about 0.08 inch per character at this size), or the legend seaborn puts on the right
+    # leaves no room and subplots_adjust fails ("left cannot be >= right").
+    width = max(5.0, 0.08 * max(len(label) for label in settings) + 3.5)
     grid = sns.catplot(
         data=per_seed,
         y="setting",
@@ -690,8 +695,8 @@ def draw_spearman(summary: pd.DataFrame, palette: dict):
         linestyle="none",
         palette=palette,
         markers="o",
-        height=max(3.0, 0.45 * len(settings) * max(1, len(heads)) / 2 + 1.2),
-        aspect=max(1.2, 5.0 / max(3.0, 0.45 * len(settings) * max(1, len(heads)) / 2 + 1.2)),
+        height=height,
+        aspect=max(1.2, width / height),
         sharex=False,
     )
     for ax in grid.axes.flat:
