@@ -80,7 +80,9 @@ def test_report_is_one_self_contained_file(report):
         assert f"results/default/figures/{name}.png" in text
     for table in ("summary.csv", "aggregate.csv", "report/summary.html", "report/aggregate.html"):
         assert f"results/default/{table}" in text
-    assert "results/default/config.used.yaml" in text and "results/default/report/config.html" in text
+    assert (
+        "results/default/config.used.yaml" in text and "results/default/report/config.html" in text
+    )
 
 
 def show_category(page, category: str) -> None:

@@ -115,7 +115,12 @@ def setup(tmp_path_factory) -> dict:
     workdir = root / "run"
     env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(root / "datasets-cache")}
     snakemake(workdir, "--cores", "2", *TARGETS, config=config, env=env)
-    return {"workdir": workdir, "results": workdir / "results" / "default", "arrays": arrays, "env": env}
+    return {
+        "workdir": workdir,
+        "results": workdir / "results" / "default",
+        "arrays": arrays,
+        "env": env,
+    }
 
 
 def metrics(results: Path, world: str) -> dict:

@@ -106,7 +106,9 @@ def test_interrupted_run_resumes_to_the_same_results(tiny_workflow, tmp_path):
                                stderr=subprocess.DEVNULL, start_new_session=True,
                                preexec_fn=default_sigint)  # fmt: skip
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not list(tmp_path.glob("results/default/runs/**/train.json")):
+    while time.monotonic() < deadline and not list(
+        tmp_path.glob("results/default/runs/**/train.json")
+    ):
         time.sleep(0.5)
     # Interrupt while training jobs are in flight, as a user's Ctrl-C would.
     import os
