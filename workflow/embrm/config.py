@@ -62,7 +62,33 @@ def _describe(error) -> str:
 
     best = jsonschema.exceptions.best_match([error]) if error.context else error
     where = key_path(best.absolute_path)
+    alternatives = error.schema.get(error.validator) if error.validator in ALTERNATIVES else None
+    if alternatives and list(best.absolute_path) == list(error.absolute_path):
+        # The value matched none of the forms: name them all, not only the closest one.
+        forms = " or ".join(_form(alt) for alt in alternatives)
+        return f"config key '{where}': {error.instance!r} is not valid; expected {forms}"
     return f"config key '{where}': {best.message}"
+
+
+ALTERNATIVES = ("oneOf", "anyOf")
+TYPE_NAMES = {"number": "a number", "integer": "an integer", "string": "a string",
+              "array": "a list", "object": "a mapping", "boolean": "true or false",
+              "null": "null"}  # fmt: skip
+
+
+def _form(schema: dict) -> str:
+    """A short reading of one alternative of a oneOf/anyOf."""
+    if "const" in schema:
+        return repr(schema["const"])
+    if "enum" in schema:
+        return "one of " + ", ".join(map(repr, schema["enum"]))
+    kinds = schema.get("type", "value")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    text = " or ".join(TYPE_NAMES.get(kind, kind) for kind in kinds)
+    for key, sign in (("exclusiveMinimum", ">"), ("minimum", ">=")):
+        if key in schema:
+            text += f" {sign} {schema[key]}"
+    return text
 
 
 def validate(config: Mapping) -> dict:
