@@ -15,6 +15,8 @@ CONFIG ?= config.yaml
 CONFIG_ARG = --configfile $(CONFIG)
 EMBRM = PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m embrm
 EXPERIMENT = $(shell $(EMBRM) plan --name $(CONFIG))
+# On a terminal, progress bars (overall and per rule) replace Snakemake's plain log lines.
+LOGGER = $(shell test -t 2 && echo --logger rich)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +30,7 @@ install: $(STAMP)
 # file), then Snakemake runs it; an interrupted run resumes with the same command.
 run: $(STAMP)
 	$(EMBRM) plan --quiet $(CONFIG)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) $(CONFIG_ARG)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) $(CONFIG_ARG) $(LOGGER)
 
 plan: $(STAMP)
 	$(EMBRM) plan $(CONFIG)
