@@ -15,8 +15,9 @@ CONFIG ?= config.yaml
 CONFIG_ARG = --configfile $(CONFIG)
 EMBRM = PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m embrm
 EXPERIMENT = $(shell $(EMBRM) plan --name $(CONFIG))
-# On a terminal, progress bars (overall and per rule) replace Snakemake's plain log lines.
-LOGGER = $(shell test -t 2 && echo --logger rich)
+# On a terminal, progress bars (overall and per rule, with the time left) replace Snakemake's log
+# lines (workflow/snakemake_logger_plugin_embrm).
+LOGGER = $(shell test -t 2 && echo --logger embrm)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

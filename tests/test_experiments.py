@@ -387,3 +387,30 @@ def test_two_experiments_one_killed_and_resumed_stay_intact(tiny_workflow, tmp_p
     )
     assert report.returncode == 0, report.stderr[-3000:]
     assert "results/b/summary.csv" in (tmp_path / "results/b/report.html").read_text()
+
+
+# --- 10. progress on the console -------------------------------------------------------------------
+
+
+def test_progress_logger_shows_overall_progress_and_time_left(tmp_path):
+    """`--logger embrm` (what `make run` uses on a terminal): bars with percent and time left."""
+    (tmp_path / "Snakefile").write_text(
+        'rule all:\n    input: expand("o{i}", i=range(4))\n\n'
+        'rule one:\n    output: "o{i}"\n    shell: "sleep 0.5; touch {output}"\n'
+    )
+    command = f"{sys.executable} -m snakemake --cores 1 --logger embrm"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow"), "COLUMNS": "120"}
+    # `script` gives Snakemake a terminal, where the progress display is drawn.
+    result = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stdout)
+    assert "Total Progress" in plain
+    # percent done, elapsed time, then the estimate of the time left (mm:ss)
+    assert re.search(r"\d+%\s+\d+:\d\d:\d\d\s+\d\d:\d\d", plain), plain[-2000:]
