@@ -379,7 +379,7 @@ def test_two_experiments_one_killed_and_resumed_stay_intact(tiny_workflow, tmp_p
         names = {row[0] for row in db.execute("select name from experiments")}
     assert {"a", "b"} <= names
     report = subprocess.run(
-        [*command[:4], "--configfile", str(b), "--report", "results/b/report.html"],
+        [*command[:5], "--configfile", str(b), "--report", "results/b/report.html"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
