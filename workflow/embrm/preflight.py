@@ -16,9 +16,10 @@ from .errors import ConfigError
 def world_sizes(plan) -> dict[str, tuple[int, int, str]]:
     """Train sizes (prompts, responses, origin) of the worlds whose sizes are known before any job:
     npy worlds from their headers, hf worlds from their configured upper bounds."""
-    from .sources import input_files
+    from .sources import check_worlds, input_files
     from .sources.npy import check_spec
 
+    check_worlds(plan.config["worlds"])  # the sources' cross-key rules come before their files
     sizes = {}
     for world, spec in plan.config["worlds"].items():
         key = f"worlds.{world}"
