@@ -246,16 +246,18 @@ def test_cuda_without_a_gpu_stops_before_any_job(tmp_path, monkeypatch):
 
 
 def test_spearman_figure_with_one_seed_and_different_head_sets(tmp_path):
-    """One seed; two settings of an ensemble clf-lgb (one with a long annotator name) and one of
-    bt-mlp only: seaborn's legend used to leave the panels no room (left cannot be >= right)."""
+    """One seed; two settings with only an ensemble clf-lgb and one with only bt-mlp, long setting
+    labels: seaborn's legend used to leave the panels no room (left cannot be >= right)."""
     from embrm.figures import render
 
+    long_name = "ability-ability1-perfect0.1-spread1-useless0.1"
     records = [
         record(design="same-random", n=2000, head="clf-lgb", members=3, spearman=0.7),
         record(design="cross-random", n=2000, head="clf-lgb", members=3, spearman=0.6),
-        record(design="same-random", n=500, head="bt-mlp", spearman=0.5),
+        record(design="same-similar", n=2000, head="bt-mlp", spearman=0.5),
     ]
-    records[0]["run"]["annotator"] = "ability-ability1-perfect0.1-spread1-useless0.1"
+    for run in (records[0], records[2]):
+        run["run"]["annotator"] = long_name
     summary = build_summary(write(records, tmp_path / "runs"))
     summary.to_parquet(tmp_path / "summary.parquet")
     render("spearman", tmp_path / "summary.parquet", tmp_path / "s.png", tmp_path / "s.svg")
