@@ -46,12 +46,13 @@ def run_table(plan: Plan) -> list[str]:
 
 def describe(config_path: str | Path, *, quiet: bool = False, name_only: bool = False) -> str:
     """Check ``config_path`` as the workflow would and describe its plan; raises on bad input."""
-    plan = Plan(load(config_path), source=config_path)
+    config = load(config_path)
+    if name_only:  # for make's report/sync targets: no checks against this machine
+        return config["experiment"]
+    plan = Plan(config, source=config_path)
     check_inputs(plan)
     check_device(plan.config)
     name = plan.config["experiment"]
-    if name_only:
-        return name
     summary = f"{config_path}: experiment '{name}' → results/{name}/; {len(plan.runs)} runs"
     if quiet:
         return summary
