@@ -56,7 +56,8 @@ def describe(config_path: str | Path, *, quiet: bool = False, name_only: bool = 
     summary = f"{config_path}: experiment '{name}' → results/{name}/; {len(plan.runs)} runs"
     if quiet:
         return summary
-    completed = yaml.safe_dump(plan.config, sort_keys=False, default_flow_style=None, width=100)
+    ordered = {"experiment": name, **{k: v for k, v in plan.config.items() if k != "experiment"}}
+    completed = yaml.safe_dump(ordered, sort_keys=False, default_flow_style=None, width=100)
     return "\n".join(
         [
             f"# {config_path} completed with the schema's defaults",
