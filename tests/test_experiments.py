@@ -330,6 +330,7 @@ def test_claim_clears_stale_locks_only_when_alone(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # four small workflow invocations; 13 minutes on 2 busy cores
 def test_two_experiments_one_killed_and_resumed_stay_intact(tiny_workflow, tmp_path):
     """Experiment a (the tiny config) is killed with SIGKILL mid-run and resumed by the same
     command, then experiment b runs in the same checkout: a's folder is untouched by b, a's
