@@ -1,4 +1,6 @@
 # Two commands set up a fresh machine: `make run` (the default experiment) and `make test`.
+# `make run CONFIG=configs/text-minilm.yaml` runs another experiment (one config file, its outputs
+# in results/<experiment>/); report, sync take the same CONFIG.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +9,15 @@ CORES ?= all
 export MLFLOW_DISABLE_TELEMETRY := true
 export HF_HUB_OFFLINE := 1
 
-.PHONY: run test install lint format report ui sync bench clean
+.PHONY: run plan test install lint format report ui sync bench clean
+
+CONFIG ?= config.yaml
+CONFIG_ARG = --configfile $(CONFIG)
+EMBRM = PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m embrm
+EXPERIMENT = $(shell $(EMBRM) plan --name $(CONFIG))
+# On a terminal, progress bars (overall and per rule, with the time left) replace Snakemake's log
+# lines (workflow/snakemake_logger_plugin_embrm).
+LOGGER = $(shell test -t 2 && echo --logger embrm)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +27,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The plan checks the config file and its inputs first (file and line of a YAML error, a missing
+# file), then Snakemake runs it; an interrupted run resumes with the same command.
 run: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES)
+	$(EMBRM) plan --quiet $(CONFIG)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) $(CONFIG_ARG) $(LOGGER)
+
+plan: $(STAMP)
+	$(EMBRM) plan $(CONFIG)
 
 test: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -35,9 +51,11 @@ format: $(STAMP)
 	$(BIN)/snakefmt Snakefile workflow/rules
 
 report: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --report results/report.html
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake $(CONFIG_ARG) \
+		--report results/$(EXPERIMENT)/report.html
 
-# MLflow UI on loopback only, against the project's database; one worker and no job runner keep
+# MLflow UI on loopback only, against the project's database (every experiment is an MLflow
+# experiment of the same name in it); one worker and no job runner keep
 # it near 0.5 GB (about 3 GB with MLflow's defaults). `make ui UI_PORT=5001` picks another port.
 UI_PORT ?= 5000
 MLFLOW_DB ?= $(CURDIR)/results/mlflow.db
@@ -49,7 +67,8 @@ ui: $(STAMP)
 
 # Log to MLflow whatever is not there yet (after an outage, or into a new tracking.uri).
 sync: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --forcerun track results/tracking/synced.json
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) $(CONFIG_ARG) \
+		--forcerun track results/$(EXPERIMENT)/tracking/synced.json
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/default_grid.py

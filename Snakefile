@@ -1,11 +1,15 @@
 # embrm: embedding-based reward-model experiments, end to end.
-# Usage: snakemake --cores all  (see README.md); the experiment is config.yaml.
+# Usage: snakemake --cores all [--configfile F]  (see README.md). An experiment is one config file:
+# F when given, else config.yaml; never a merge of the two (Snakemake would merge --configfile
+# over a `configfile:` it has loaded, so config.yaml is loaded only when no file is given).
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -65,7 +65,7 @@ def main() -> int:
         cpu_after.ru_stime - cpu_before.ru_stime
     )
 
-    stages = stage_times(workdir / "results")
+    stages = stage_times(workdir / "results" / "default")  # config.yaml: experiment default
     print(f"config: {args.config}   cores: {args.cores} (machine has {os.cpu_count()})")
     print(f"{'stage':<16}{'jobs':>6}{'sum s':>10}{'mean s':>9}{'max s':>9}{'peak MB':>9}")
     for stage, rows in sorted(stages.items(), key=lambda item: -sum(r[0] for r in item[1])):

@@ -144,7 +144,7 @@ def main() -> int:
     workdir = args.workdir / ("quick" if args.quick else "full")
     workdir.mkdir(parents=True, exist_ok=True)
     config, quantities = benchmark_config(args.quick, args.threads, heads, lgb_pairs)
-    results = workdir / "results"
+    results = workdir / "results" / "default"  # its config.yaml: experiment default
     if args.report_only:
         config = yaml.safe_load((workdir / "config.yaml").read_text())
         report(args, config, quantities, heads, lgb_pairs, results, None, None, None)
@@ -174,7 +174,7 @@ def main() -> int:
 
 def report(args, config, quantities, heads, lgb_pairs, results, wall, peak, peak_after) -> None:
     if peak is None:  # --report-only: the peaks measured with that run
-        saved = json.loads((results.parent / "peak.json").read_text())
+        saved = json.loads((results.parent.parent / "peak.json").read_text())
         peak, peak_after = saved["before"], saved["after"]
     jobs = read_benchmarks(results)
     spec = config["worlds"]["paper"]

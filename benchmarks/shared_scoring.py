@@ -43,6 +43,7 @@ DEFAULT_WORLD = (
     / "embrm-bench-paper-scale"
     / "full"
     / "results"
+    / "default"
     / "worlds"
     / "paper"
 )

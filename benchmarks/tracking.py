@@ -1,6 +1,6 @@
 """Cost of MLflow tracking: the end-of-workflow sync, and per-job logging (tracking.mode: jobs).
 
-Takes the run records of a finished workflow (``--results``, default ``results``), replicates
+Takes the run records of a finished workflow (``--results``, default ``results/default``), replicates
 them to ``--runs`` records (other seeds, so other run keys) in a temporary directory, and
 measures against a fresh sqlite database:
 
@@ -8,7 +8,7 @@ measures against a fresh sqlite database:
 * one ``python -m embrm.tracking log-job`` process (what each evaluate job adds in jobs mode),
   wall and CPU seconds, and the part of it that is importing MLflow.
 
-Usage: python benchmarks/tracking.py [--results results] [--runs 200] [--artifacts curves]
+Usage: python benchmarks/tracking.py [--results results/default] [--runs 200] [--artifacts curves]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def timed(command: list[str], env: dict) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--results", type=Path, default=Path("results/default"))
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--artifacts", nargs="*", default=["curves"])
     args = parser.parse_args()

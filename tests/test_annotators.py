@@ -312,10 +312,10 @@ def test_annotator_parameters_and_stats_reach_the_summary(tmp_path):
     config["grid"].update(
         annotators=["th", "pool", "golden"], designs=["cross-random"], heads=["clf-lgb"]
     )
-    snakemake(tmp_path, "--cores", "2", "results/summary.csv", config=config)
+    snakemake(tmp_path, "--cores", "2", "results/default/summary.csv", config=config)
     import pandas as pd
 
-    summary = pd.read_csv(tmp_path / "results" / "summary.csv").set_index("annotator")
+    summary = pd.read_csv(tmp_path / "results" / "default" / "summary.csv").set_index("annotator")
     assert set(summary.index) == {
         "thurstone-beta2", "perfect",
         "ability-ability0.5-perfect0.1-spread1-useless0.1",

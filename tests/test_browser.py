@@ -47,10 +47,10 @@ def autosize(page, col_id: str) -> None:
 
 @pytest.mark.slow
 def test_mlflow_ui_lists_the_runs_and_compares_a_metric(tiny_workflow, tmp_path):
-    results = tiny_workflow / "results"
+    results = tiny_workflow / "results" / "default"
     # The server gets a copy: it must never write into the shared fixture's database.
     db = tmp_path / "mlflow.db"
-    shutil.copy(results / "mlflow.db", db)
+    shutil.copy(results.parent / "mlflow.db", db)
     records = [read_json(p) for p in sorted((results / "runs").glob("**/metrics.json"))]
     expected = {run_name(r): r["metrics"]["mean"][METRIC] for r in records}
     assert len(expected) == len(records) > 0

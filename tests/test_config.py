@@ -27,7 +27,8 @@ def test_defaults_are_filled_for_omitted_sections():
         "scoring": "run",
         "stack": False,
     }
-    assert config["tracking"]["experiment"] == "embrm"
+    assert config["tracking"]["experiment"] is None  # named after the experiment by Plan
+    assert Plan(TINY_CONFIG).config["tracking"]["experiment"] == "default"
     assert config["worlds"]["tiny"]["tau"] == 0.5
 
 

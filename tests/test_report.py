@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def test_figures_the_grid_cannot_draw_are_skipped_with_a_note_in_the_log(tiny_workflow):
     drawable, skipped = available(plan_settings(Plan(TINY_CONFIG)))
     assert skipped, "the tiny grid is expected to lack some figure axes"
-    results = tiny_workflow / "results"
+    results = tiny_workflow / "results" / "default"
     log = (results / "logs" / "summarize.log").read_text()
     for name, reason in skipped.items():
         assert f"figure {name} not drawn: {reason}" in log
@@ -58,8 +58,8 @@ def report(tiny_workflow, tmp_path_factory):
     shutil.copytree(tiny_workflow, workdir, symlinks=True)
     config = full_grid_config()
     snakemake(workdir, "--cores", "2", config=config)
-    snakemake(workdir, "--report", "results/report.html")
-    return workdir / "results" / "report.html"
+    snakemake(workdir, "--report", "results/default/report.html")
+    return workdir / "results" / "default" / "report.html"
 
 
 def test_every_figure_of_the_grid_is_drawn(report):
@@ -77,10 +77,12 @@ def test_report_is_one_self_contained_file(report):
     )
     assert not external, external[:5]
     for name in FIGURES:
-        assert f"results/figures/{name}.png" in text
+        assert f"results/default/figures/{name}.png" in text
     for table in ("summary.csv", "aggregate.csv", "report/summary.html", "report/aggregate.html"):
-        assert f"results/{table}" in text
-    assert "results/config.used.yaml" in text and "results/report/config.html" in text
+        assert f"results/default/{table}" in text
+    assert (
+        "results/default/config.used.yaml" in text and "results/default/report/config.html" in text
+    )
 
 
 def show_category(page, category: str) -> None:

@@ -228,11 +228,11 @@ def test_tiny_grid_through_sbatch_matches_local_run(slurm_cluster, tiny_workflow
     # sbatch, and the import found every run the compute nodes produced.
     for rule in ("config_snapshot", "summarize", "figure", "track"):
         assert f"localrule {rule}:" in output, rule
-    synced = json.loads((workdir / "results" / "tracking" / "synced.json").read_text())
+    synced = json.loads((workdir / "results" / "default" / "tracking" / "synced.json").read_text())
     assert synced["runs"] == 8 and synced["created"] == 8, synced
 
-    local_columns, local_rows = read_summary(tiny_workflow / "results" / "summary.csv")
-    slurm_columns, slurm_rows = read_summary(workdir / "results" / "summary.csv")
+    local_columns, local_rows = read_summary(tiny_workflow / "results" / "default" / "summary.csv")
+    slurm_columns, slurm_rows = read_summary(workdir / "results" / "default" / "summary.csv")
     assert slurm_columns == local_columns
     assert len(slurm_rows) == len(local_rows) == 8
     for local_row, slurm_row in zip(local_rows, slurm_rows, strict=True):

@@ -58,12 +58,16 @@ def arrays(tmp_path) -> dict:
     return out
 
 
-def npy_spec(arrays, emb: str, rew: str, **extra) -> dict:
+def npy_spec(arrays, emb: str, rew: str, layout: str = "auto", **extra) -> dict:
     return world_spec(
         {
             "source": "npy",
             **{
-                split: {"embeddings": str(arrays[split][emb]), "rewards": str(arrays[split][rew])}
+                split: {
+                    "embeddings": str(arrays[split][emb]),
+                    "rewards": str(arrays[split][rew]),
+                    "layout": layout,
+                }
                 for split in ("train", "test")
             },
             **extra,
@@ -74,18 +78,33 @@ def npy_spec(arrays, emb: str, rew: str, **extra) -> dict:
 @pytest.mark.parametrize(
     ("emb", "rew", "layout", "flip"),
     [
-        ((100, 10, 8), (100, 10), "prompt-major", False),
         ((100, 10, 8), (100, 10, 1), "prompt-major", False),
-        ((100, 10, 8), (10, 100), "prompt-major", True),
-        ((10, 100, 8), (10, 100), "response-major", True),
         ((10, 100, 8), (100, 10, 1), "response-major", False),
-        ((10, 100, 8), (100, 10), "response-major", False),
         ((2000, 500, 8), (2000, 500, 1), "prompt-major", False),
-        ((500, 2000, 8), (500, 2000), "response-major", True),
     ],
 )
 def test_auto_layout(emb, rew, layout, flip):
     assert npy.resolve_layout(emb, rew, "auto", "e.npy", "r.npy")[:2] == (layout, flip)
+
+
+@pytest.mark.parametrize(
+    ("emb", "rew"),
+    [
+        ((100, 10, 8), (100, 10)),
+        ((100, 10, 8), (10, 100)),
+        ((10, 100, 8), (10, 100)),
+        # The usual Best-of-N test split: 40 prompts × 64 responses, prompt-major. A rule such as
+        # "the longer axis is the prompts" would silently read 64 prompts × 40 responses.
+        ((40, 64, 8), (40, 64)),
+    ],
+)
+def test_auto_layout_stops_when_both_readings_fit(emb, rew):
+    with pytest.raises(ConfigError) as error:
+        npy.resolve_layout(emb, rew, "auto", "e.npy", "r.npy")
+    message = str(error.value)
+    assert "'layout" in message and "e.npy" in message
+    assert f"prompt-major reads {emb[0]} prompts × {emb[1]} responses" in message
+    assert f"response-major reads {emb[1]} prompts × {emb[0]} responses" in message
 
 
 def test_explicit_layout_overrides_the_length_rule():
@@ -117,8 +136,8 @@ def test_mismatched_rewards_rejected_with_both_shapes(rew):
 
 def test_both_axis_orders_give_identical_downstream_results(arrays, tmp_path):
     worlds = {
-        "nkd": npy_spec(arrays, "nkd", "nk"),
-        "knd": npy_spec(arrays, "knd", "kn"),
+        "nkd": npy_spec(arrays, "nkd", "nk", layout="prompt-major"),
+        "knd": npy_spec(arrays, "knd", "kn", layout="response-major"),
         "knd-nk1": npy_spec(arrays, "knd", "nk1"),
     }
     metrics = {}
@@ -186,7 +205,7 @@ def test_copy_mode_and_float32(arrays, tmp_path):
 def test_npy_rejects_bad_dtype_nan_and_mismatch_naming_the_file(arrays, tmp_path):
     bad = tmp_path / "bad.npy"
     np.save(bad, arrays["train"]["emb"].astype(np.float64))
-    spec = npy_spec(arrays, "nkd", "nk")
+    spec = npy_spec(arrays, "nkd", "nk", layout="prompt-major")
     spec["train"]["embeddings"] = str(bad)
     with pytest.raises(DataError, match=r"bad\.npy.*float64.*float16 or float32"):
         build_world(spec, tmp_path / "w1")
@@ -194,19 +213,20 @@ def test_npy_rejects_bad_dtype_nan_and_mismatch_naming_the_file(arrays, tmp_path
     nan = arrays["test"]["emb"].copy()
     nan[5, 3, 2] = np.nan
     np.save(bad, nan)
-    spec = npy_spec(arrays, "nkd", "nk")
+    spec = npy_spec(arrays, "nkd", "nk", layout="prompt-major")
     spec["test"]["embeddings"] = str(bad)
     with pytest.raises(DataError, match=r"bad\.npy.*NaN.*prompt 5, response 3"):
         build_world(spec, tmp_path / "w2")
     np.save(bad, np.ascontiguousarray(nan.transpose(1, 0, 2)))
     spec["test"]["rewards"] = str(arrays["test"]["kn"])
+    spec["test"]["layout"] = "response-major"
     with pytest.raises(DataError, match=r"bad\.npy.*NaN.*prompt 5, response 3"):
         build_world(spec, tmp_path / "w3")
 
     rewards = arrays["train"]["rewards"].copy()
     rewards[2, 1] = np.inf
     np.save(bad, rewards)
-    spec = npy_spec(arrays, "nkd", "nk")
+    spec = npy_spec(arrays, "nkd", "nk", layout="prompt-major")
     spec["train"]["rewards"] = str(bad)
     with pytest.raises(DataError, match=r"bad\.npy.*NaN or inf \(prompt 2, response 1\)"):
         build_world(spec, tmp_path / "w4")
@@ -214,7 +234,7 @@ def test_npy_rejects_bad_dtype_nan_and_mismatch_naming_the_file(arrays, tmp_path
 
 
 def test_npy_cli_reports_mismatch_with_both_shapes_and_exit_2(arrays, tmp_path):
-    spec = npy_spec(arrays, "nkd", "nk")
+    spec = npy_spec(arrays, "nkd", "nk", layout="prompt-major")
     spec["train"]["rewards"] = str(arrays["test"]["nk"])
     result = subprocess.run(
         [

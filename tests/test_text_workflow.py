@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 TEXT_SET = REPO / "tests" / "data" / "text-set.jsonl"
 WORLDS = ["minilm-demo", "hf-tiny", "npy-knd"]
 RUN = "cross-random/n30/seed0/bt-beta3/bt-mlp"
-TARGETS = [f"results/runs/{world}/{RUN}/metrics.json" for world in WORLDS]
+TARGETS = [f"results/default/runs/{world}/{RUN}/metrics.json" for world in WORLDS]
 
 
 def tiny_grid(config: dict, worlds: list[str]) -> dict:
@@ -103,7 +103,11 @@ def setup(tmp_path_factory) -> dict:
     config["worlds"]["npy-knd"] = {
         "source": "npy",
         **{
-            s: {"embeddings": str(root / f"{s}_knd.npy"), "rewards": str(root / f"{s}_kn.npy")}
+            s: {
+                "embeddings": str(root / f"{s}_knd.npy"),
+                "rewards": str(root / f"{s}_kn.npy"),
+                "layout": "response-major",
+            }
             for s in ("train", "test")
         },
     }
@@ -111,7 +115,12 @@ def setup(tmp_path_factory) -> dict:
     workdir = root / "run"
     env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(root / "datasets-cache")}
     snakemake(workdir, "--cores", "2", *TARGETS, config=config, env=env)
-    return {"workdir": workdir, "results": workdir / "results", "arrays": arrays, "env": env}
+    return {
+        "workdir": workdir,
+        "results": workdir / "results" / "default",
+        "arrays": arrays,
+        "env": env,
+    }
 
 
 def metrics(results: Path, world: str) -> dict:
@@ -202,7 +211,7 @@ def test_paper_config_plans_gpu_jobs(tmp_path):
         str(REPO / "configs" / "hh-rlhf-gemma2b.yaml"),
         "--printshellcmds",
         "--forceall",
-        "results/worlds/hh-harmless-gemma2b/world.json",
+        "results/hh-rlhf-gemma2b/worlds/hh-harmless-gemma2b/world.json",
     )
     out = result.stdout + result.stderr
     for rule in ("text_prompts", "text_generate", "text_score", "text_embed", "text_world"):

@@ -153,12 +153,12 @@ def parallel_workflow(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_sixteen_parallel_jobs_log_exactly_the_expected_runs(parallel_workflow):
-    results = parallel_workflow / "results"
+    results = parallel_workflow / "results" / "default"
     plan = Plan(PARALLEL_CONFIG)
     assert len(plan.runs) == 16
     expected = records(results)
     assert len(expected) == 16
-    uri = f"sqlite:///{results / 'mlflow.db'}"
+    uri = f"sqlite:///{results.parent / 'mlflow.db'}"
     client = client_for(uri)
     experiment = client.get_experiment_by_name("parallel-jobs")
     assert experiment is not None
@@ -220,13 +220,13 @@ def test_sixteen_parallel_jobs_log_exactly_the_expected_runs(parallel_workflow):
 
 @pytest.mark.slow
 def test_rerunning_the_workflow_or_the_sync_adds_no_run(parallel_workflow):
-    results = parallel_workflow / "results"
+    results = parallel_workflow / "results" / "default"
     again = snakemake(parallel_workflow, "-n", "--cores", "2", *OWN_TRIGGERS)
     assert "Nothing to be done" in again.stdout + again.stderr
     snakemake(parallel_workflow, "--cores", "2", "--forcerun", "track")
     synced = read_json(results / "tracking/synced.json")
     assert synced["unchanged"] == 16 and synced["created"] == synced["replaced"] == 0
-    client = client_for(f"sqlite:///{results / 'mlflow.db'}")
+    client = client_for(f"sqlite:///{results.parent / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("parallel-jobs")
     runs = active_runs(client, experiment.experiment_id)
     assert len(keyed(runs)) == 16
@@ -239,7 +239,7 @@ def test_rerunning_the_workflow_or_the_sync_adds_no_run(parallel_workflow):
 @pytest.mark.slow
 def test_sync_creates_leaves_replaces_and_repairs(parallel_workflow, tmp_path):
     """The sync's contract, on copies of real run records and a fresh database."""
-    source = parallel_workflow / "results"
+    source = parallel_workflow / "results" / "default"
     results = tmp_path / "results"
     shutil.copytree(source / "runs", results / "runs")
     shutil.copytree(source / "benchmarks", results / "benchmarks")
@@ -311,7 +311,7 @@ def test_sync_creates_leaves_replaces_and_repairs(parallel_workflow, tmp_path):
 
 
 def test_run_identity_is_the_definition(parallel_workflow):
-    path = next(iter(records(parallel_workflow / "results").values()))
+    path = next(iter(records(parallel_workflow / "results" / "default").values()))
     record = read_json(path)
     key = run_key(record)
     timing = json.loads(json.dumps(record))
@@ -423,7 +423,7 @@ def test_server_outage_mid_workflow_loses_and_duplicates_nothing(tmp_path):
         finally:
             if workflow.poll() is None:
                 workflow.kill()
-        results = workdir / "results"
+        results = workdir / "results" / "default"
         # Everything is on disk and the sync is marked pending.
         assert len(list((results / "runs").glob("**/metrics.json"))) == cells
         assert (results / "summary.csv").exists()

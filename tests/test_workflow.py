@@ -57,7 +57,7 @@ def test_dry_run_lists_the_default_grid(tmp_path):
 
 def test_tiny_workflow_produces_every_output(tiny_workflow):
     plan = Plan(TINY_CONFIG)
-    results = tiny_workflow / "results"
+    results = tiny_workflow / "results" / "default"
     summary = pd.read_csv(results / "summary.csv")
     assert len(summary) == len(plan.runs)
     assert set(summary["head"]) == {"bt-mlp", "clf-lgb"}
@@ -69,7 +69,7 @@ def test_tiny_workflow_produces_every_output(tiny_workflow):
         assert predictions.shape == (1, 40, 50)
         assert (run_dir / "model").is_dir() and (run_dir / "curves.csv").exists()
     assert list((results / "figures").glob("*.png"))
-    with sqlite3.connect(results / "mlflow.db") as db:
+    with sqlite3.connect(results.parent / "mlflow.db") as db:
         keys = db.execute("select value from tags where key = 'embrm.run_key'").fetchall()
     assert len(keys) == len(set(keys)) == len(plan.runs)
 
@@ -85,8 +85,8 @@ def test_same_config_gives_identical_numbers_on_one_core(tiny_workflow, tmp_path
     config["training"] = {"threads": 1}
     snakemake(tmp_path, "--cores", "1", config=config)
     pd.testing.assert_frame_equal(
-        metric_frame(tiny_workflow / "results/summary.csv"),
-        metric_frame(tmp_path / "results/summary.csv"),
+        metric_frame(tiny_workflow / "results/default/summary.csv"),
+        metric_frame(tmp_path / "results/default/summary.csv"),
     )
 
 
@@ -106,18 +106,20 @@ def test_interrupted_run_resumes_to_the_same_results(tiny_workflow, tmp_path):
                                stderr=subprocess.DEVNULL, start_new_session=True,
                                preexec_fn=default_sigint)  # fmt: skip
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not list(tmp_path.glob("results/runs/**/train.json")):
+    while time.monotonic() < deadline and not list(
+        tmp_path.glob("results/default/runs/**/train.json")
+    ):
         time.sleep(0.5)
     # Interrupt while training jobs are in flight, as a user's Ctrl-C would.
     import os
 
     os.killpg(process.pid, signal.SIGINT)
     process.wait(timeout=120)
-    assert not (tmp_path / "results/summary.csv").exists()
+    assert not (tmp_path / "results/default/summary.csv").exists()
     snakemake(tmp_path, "--cores", "2")
     pd.testing.assert_frame_equal(
-        metric_frame(tiny_workflow / "results/summary.csv"),
-        metric_frame(tmp_path / "results/summary.csv"),
+        metric_frame(tiny_workflow / "results/default/summary.csv"),
+        metric_frame(tmp_path / "results/default/summary.csv"),
     )
     # A further invocation finds nothing to do.
     again = snakemake(tmp_path, "-n", "--cores", "2")
@@ -133,9 +135,9 @@ def test_cell_scoring_gives_the_same_numbers_with_one_read_per_cell(tiny_workflo
     planned = job_stats(snakemake(tmp_path, "-n", "--cores", "2", config=config).stdout)
     assert planned["score"] == len(cells) and planned["train"] == len(plan.runs)
     snakemake(tmp_path, "--cores", "2")
-    results = tmp_path / "results"
+    results = tmp_path / "results" / "default"
     pd.testing.assert_frame_equal(
-        metric_frame(tiny_workflow / "results/summary.csv"),
+        metric_frame(tiny_workflow / "results/default/summary.csv"),
         metric_frame(results / "summary.csv"),
     )
     artifacts = list(results.glob("mlartifacts/**/predictions.npy"))
@@ -143,7 +145,7 @@ def test_cell_scoring_gives_the_same_numbers_with_one_read_per_cell(tiny_workflo
     for run in plan.runs:
         cell = f"{run.world}/{run.design}/n{run.n}/seed{run.seed}"
         shared = results / "scores" / cell / run.annotator / f"{run.head}.npy"
-        own = tiny_workflow / "results/runs" / run.run_dir / "predictions.npy"
+        own = tiny_workflow / "results/default/runs" / run.run_dir / "predictions.npy"
         assert shared.read_bytes() == own.read_bytes(), run.run_dir
         linked = results / "runs" / run.run_dir / "predictions.npy"
         assert linked.is_symlink() and linked.resolve() == shared.resolve()
@@ -153,7 +155,7 @@ def test_cell_scoring_gives_the_same_numbers_with_one_read_per_cell(tiny_workflo
             for r in plan.runs
         )
         assert record["training"]["scoring"]["models"] == runs_in_cell
-    with sqlite3.connect(results / "mlflow.db") as db:
+    with sqlite3.connect(results.parent / "mlflow.db") as db:
         modes = db.execute("select value from params where key = 'scoring'").fetchall()
         jobs = db.execute("select count(*) from metrics where key = 'time/score_s'").fetchone()
         reads = db.execute(

@@ -124,9 +124,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--info", required=True)
     p.add_argument("--predictions")
 
-    p = sub.add_parser("validate", help="validate a config file and print its run count")
-    p.add_argument("config")
-
     p = sub.add_parser("active", help="choose and label an active design's pairs, in rounds")
     p.add_argument("--world", required=True)
     p.add_argument("--design", required=True)
@@ -155,6 +152,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--confidence", type=float, default=0.95)
     p.add_argument("--csv", help="also write the table here")
     p.add_argument("--html", help="also write the table as a report page here")
+
+    for name in ("plan", "validate"):
+        p = sub.add_parser(
+            name,
+            help="check an experiment's config file and inputs; print the completed config, "
+            "its runs and their count (what `snakemake --configfile FILE` runs)",
+        )
+        p.add_argument("config", help="the experiment's config file")
+        p.add_argument(
+            "--quiet", action="store_true", help="print only the summary line (for scripts)"
+        )
+        p.add_argument(
+            "--name", action="store_true", help="print only the experiment's name (for scripts)"
+        )
     return parser
 
 
@@ -245,11 +256,6 @@ def _dispatch(args: argparse.Namespace) -> None:
             info_out=args.info,
             predictions_out=args.predictions,
         )
-    elif args.stage == "validate":
-        from .config import Plan, load
-
-        plan = Plan(load(args.config))
-        print(f"{args.config}: valid; {len(plan.runs)} runs")
     elif args.stage == "active":
         from .active.rounds import stage
 
@@ -275,6 +281,10 @@ def _dispatch(args: argparse.Namespace) -> None:
         from .active.budget import run_cli
 
         run_cli(args.summary, args.target or [0.6, 0.7, 0.8], args.confidence, args.csv, args.html)
+    elif args.stage in ("plan", "validate"):
+        from .plan import describe
+
+        print(describe(args.config, quiet=args.quiet, name_only=args.name))
 
 
 # Names become relative paths under the output directory: no empty, hidden or parent parts.

@@ -10,6 +10,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -21,6 +22,7 @@ import yaml
 from .errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
 GRID_AXES = ("worlds", "annotators", "designs", "quantities", "heads", "seeds")
 
 
@@ -60,7 +62,33 @@ def _describe(error) -> str:
 
     best = jsonschema.exceptions.best_match([error]) if error.context else error
     where = key_path(best.absolute_path)
+    alternatives = error.schema.get(error.validator) if error.validator in ALTERNATIVES else None
+    if alternatives and list(best.absolute_path) == list(error.absolute_path):
+        # The value matched none of the forms: name them all, not only the closest one.
+        forms = " or ".join(_form(alt) for alt in alternatives)
+        return f"config key '{where}': {error.instance!r} is not valid; expected {forms}"
     return f"config key '{where}': {best.message}"
+
+
+ALTERNATIVES = ("oneOf", "anyOf")
+TYPE_NAMES = {"number": "a number", "integer": "an integer", "string": "a string",
+              "array": "a list", "object": "a mapping", "boolean": "true or false",
+              "null": "null"}  # fmt: skip
+
+
+def _form(schema: dict) -> str:
+    """A short reading of one alternative of a oneOf/anyOf."""
+    if "const" in schema:
+        return repr(schema["const"])
+    if "enum" in schema:
+        return "one of " + ", ".join(map(repr, schema["enum"]))
+    kinds = schema.get("type", "value")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    text = " or ".join(TYPE_NAMES.get(kind, kind) for kind in kinds)
+    for key, sign in (("exclusiveMinimum", ">"), ("minimum", ">=")):
+        if key in schema:
+            text += f" {sign} {schema[key]}"
+    return text
 
 
 def validate(config: Mapping) -> dict:
@@ -103,15 +131,53 @@ def _check_references(config: dict) -> None:
                     )
 
 
-def load(path: str | Path) -> dict:
+DEFAULT_CONFIG = "config.yaml"
+DEFAULT_EXPERIMENT = "default"
+
+
+def experiment_name(config_path: str | Path | None) -> str:
+    """The experiment a config file names when its `experiment` key is null: the file's stem,
+    except that the workflow's own config.yaml is the `default` experiment."""
+    stem = Path(config_path or DEFAULT_CONFIG).stem
+    return DEFAULT_EXPERIMENT if stem == Path(DEFAULT_CONFIG).stem else stem
+
+
+def name_experiment(config: dict, config_path: str | Path | None) -> dict:
+    """Fill the null names of a validated config: `experiment` from the file, then the MLflow
+    experiment (`tracking.experiment`) from `experiment`."""
+    if not config.get("experiment"):
+        name = experiment_name(config_path)
+        if not re.fullmatch(NAME_PATTERN, name):
+            raise ConfigError(
+                f"{config_path}: the file name gives the experiment name {name!r}, which is not "
+                f"a valid name (letters, digits and _.+-); set config key 'experiment'"
+            )
+        config["experiment"] = name
+    tracking = config.setdefault("tracking", {})
+    if not tracking.get("experiment"):
+        tracking["experiment"] = config["experiment"]
+    return config
+
+
+def read_yaml(path: str | Path):
+    """A YAML file's content; a missing file or a syntax error names the file (and line)."""
     try:
         with open(path) as handle:
-            raw = yaml.safe_load(handle)
+            return yaml.safe_load(handle)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a YAML config file") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    return validate(raw or {})
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+
+
+def load(path: str | Path) -> dict:
+    """A config file validated, defaults and names filled in."""
+    return name_experiment(validate(read_yaml(path) or {}), path)
 
 
 def format_number(value: float) -> str:
@@ -172,8 +238,9 @@ class Run:
 class Plan:
     """The validated config and every run it asks for."""
 
-    def __init__(self, config: Mapping):
-        self.config = validate(config)
+    def __init__(self, config: Mapping, source: str | Path | None = None):
+        """``source``: the config file, which names the experiment when its key is null."""
+        self.config = name_experiment(validate(config), source)
         self.annotator_labels = expand_annotators(self.config)
         self.annotator_specs = {
             label: spec
@@ -194,7 +261,21 @@ class Plan:
 
     def _check_capacity(self) -> None:
         """Refuse more pairs than a design can deal on a synthetic world (sizes known from config);
-        other sources are checked by the pairs job once their sizes are known."""
+        other sources are checked before any job by :mod:`embrm.preflight`."""
+        self.check_capacity(
+            {
+                world: (
+                    spec["train_prompts"],
+                    spec["train_responses"],
+                    f"worlds.{world}.train_prompts/train_responses",
+                )
+                for world, spec in self.config["worlds"].items()
+                if spec["source"] == "synthetic"
+            }
+        )
+
+    def check_capacity(self, sizes: Mapping[str, tuple[int, int, str]]) -> None:
+        """``sizes``: world -> (train prompts, responses per prompt, where the sizes come from)."""
         from .pairing import capacity
 
         for where, block in [
@@ -204,10 +285,9 @@ class Plan:
             axes = {axis: block.get(axis, self.config["grid"][axis]) for axis in GRID_AXES}
             source = where if "quantities" in block else "grid"
             for world in axes["worlds"]:
-                spec = self.config["worlds"][world]
-                if spec["source"] != "synthetic":
+                if world not in sizes:
                     continue
-                prompts, responses = spec["train_prompts"], spec["train_responses"]
+                prompts, responses, origin = sizes[world]
                 for design in axes["designs"]:
                     limit = capacity(prompts, responses, design)
                     for i, n in enumerate(axes["quantities"]):
@@ -215,9 +295,9 @@ class Plan:
                             raise ConfigError(
                                 f"config key '{source}.quantities[{i}]': {n} pairs requested "
                                 f"but design '{design}' on world '{world}' ({prompts} train "
-                                f"prompts × {responses} responses, worlds.{world}."
-                                f"train_prompts/train_responses) allows at most {limit} "
-                                f"distinct pairs" + (f" (in {where})" if source != where else "")
+                                f"prompts × {responses} responses, {origin}) allows at most "
+                                f"{limit} distinct pairs"
+                                + (f" (in {where})" if source != where else "")
                             )
 
     def _expand(self) -> list[Run]:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_path
-from .summary import flatten_settings, t_interval
+from .summary import degenerate, flatten_settings, t_interval
 
 log = logging.getLogger("embrm")
 
@@ -676,6 +676,11 @@ def draw_spearman(summary: pd.DataFrame, palette: dict):
     per_seed["panel"] = per_seed["world"].map(_world_titles(summary))
     panels = per_seed["panel"].nunique()
     heads = _heads(per_seed, palette)
+    height = max(3.0, 0.45 * len(settings) * max(1, len(heads)) / 2 + 1.2)
+    # The setting labels sit left of each panel: the panel must be wider than the longest label
+    # (about 0.08 inch per character at this size), or the legend seaborn puts on the right
+    # leaves no room and subplots_adjust fails ("left cannot be >= right").
+    width = max(5.0, 0.08 * max(len(label) for label in settings) + 3.5)
     grid = sns.catplot(
         data=per_seed,
         y="setting",
@@ -692,8 +697,8 @@ def draw_spearman(summary: pd.DataFrame, palette: dict):
         linestyle="none",
         palette=palette,
         markers="o",
-        height=max(3.0, 0.45 * len(settings) * max(1, len(heads)) / 2 + 1.2),
-        aspect=max(1.2, 5.0 / max(3.0, 0.45 * len(settings) * max(1, len(heads)) / 2 + 1.2)),
+        height=height,
+        aspect=max(1.2, width / height),
         sharex=False,
     )
     for ax in grid.axes.flat:
@@ -868,13 +873,32 @@ def render(name: str, summary_path: str | Path, png: str | Path, svg: str | Path
     summary = read_summary(summary_path)
     if not spec.drawable(summary):
         raise ValueError(f"{summary_path}: figure {spec.label!r} needs {spec.needs}")
+    # Degenerate runs (status column of the summary) are left out of every figure and counted in
+    # a footnote; a figure whose runs are all degenerate says so instead of plotting.
+    excluded = degenerate(summary)
     sns.set_theme(style="whitegrid", context="notebook")
     # Fixed metadata keeps the SVG byte-identical between runs of the same results.
     plt.rcParams["svg.hashsalt"] = "embrm"
-    figure = spec.draw(summary, head_palette(summary["head"]))
+    kept = summary[~excluded]
+    if len(kept) and spec.drawable(kept):
+        figure = spec.draw(kept, head_palette(summary["head"]))
+    else:
+        figure = plt.figure(figsize=(6, 2))
+        figure.text(0.5, 0.5, f"{spec.label}: every run it needs is degenerate", ha="center")
+    if excluded.any():
+        figure.text(
+            0.0,
+            0.0,
+            f"{int(excluded.sum())} degenerate run(s) left out (status column of summary.csv)",
+            ha="left",
+            va="top",
+            fontsize=8,
+        )
     metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
     for path, fmt in ((png, "png"), (svg, "svg")):
         with atomic_path(path) as tmp:
             figure.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata[fmt])
     plt.close(figure)
-    log.info("figure %s drawn from %d runs", name, len(summary))
+    log.info(
+        "figure %s drawn from %d runs (%d degenerate left out)", name, len(kept), excluded.sum()
+    )

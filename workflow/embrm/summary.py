@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -52,7 +53,52 @@ HEADLINE = [
     "annotation_mean_abs_dr",
     "annotation_realized_error_rate",
 ]
-HTML_ROW_LIMIT = 5000  # rows shown in the report's HTML view; the CSV always has all
+HTML_ROW_LIMIT = 5000
+# A run is degenerate (status column) when its numbers cannot mean what they usually do; such runs
+# stay in summary.csv, are left out of aggregate.csv's means (and counted) and of the figures.
+STATUS_OK = "ok"
+UNDEFINED_SPEARMAN_LIMIT = 0.5  # share of test prompts without a defined Spearman ρ
+
+
+def steps_per_epoch(training: dict, pairs: int) -> int | None:
+    """Optimizer steps in one epoch of a minibatch head (None for heads without epochs)."""
+    head = training.get("head", {})
+    batch = head.get("batch_size")
+    if not training.get("best_epoch") or not batch:
+        return None
+    fit_pairs = pairs * (1 - float(head.get("val_fraction", 0) or 0))
+    # batch_size counts examples: pairs for BT heads, responses (two per pair) for classifiers.
+    examples = fit_pairs * (2 if str(head.get("type", "")).startswith("clf") else 1)
+    return max(1, math.ceil(examples / batch))
+
+
+def run_status(record: dict) -> str:
+    """'ok', or 'degenerate: <reasons>' for a run whose metrics look normal but are not."""
+    reasons = []
+    primary = record["metrics"][PRIMARY_AGGREGATION]
+    defined = _number(primary.get("spearman_defined_fraction"))
+    if defined == 0:
+        reasons.append("constant predictions (Spearman undefined on every test prompt)")
+    elif defined < 1 - UNDEFINED_SPEARMAN_LIMIT:
+        reasons.append(f"Spearman undefined on {1 - defined:.0%} of the test prompts")
+    training = record["training"]
+    best = training.get("best_epoch")
+    best = best if isinstance(best, list) else [best]
+    pairs = int(training.get("train_pairs") or record["run"]["n"])
+    if steps_per_epoch(training, pairs) == 1 and 1 in best:
+        reasons.append(
+            "model kept from its first optimizer step (best epoch 1, one step per epoch)"
+        )
+    return f"degenerate: {'; '.join(reasons)}" if reasons else STATUS_OK
+
+
+def degenerate(summary: pd.DataFrame) -> pd.Series:
+    """Boolean mask of the degenerate runs (False for tables without a status column)."""
+    if "status" not in summary:
+        return pd.Series(False, index=summary.index)
+    return summary["status"].ne(
+        STATUS_OK
+    )  # rows shown in the report's HTML view; the CSV always has all
 
 
 def flatten_settings(prefix: str, mapping: dict, skip=()) -> dict:
@@ -117,6 +163,7 @@ def run_row(record: dict) -> dict:
     head = training["head"]
     row = {
         **{k: run[k] for k in ("world", "design", "n", "seed", "annotator", "head")},
+        "status": run_status(record),
         "source": run.get("source", ""),
         "prompt_pairing": run["design"].split("-")[0],
         "candidates": run["design"].split("-")[1],
@@ -169,7 +216,7 @@ def _column_order(frame: pd.DataFrame) -> list[str]:
     """Settings, the seed, parameter settings, then measurements in the order they were added."""
     base = [c for c in BASE_SETTINGS if c in frame.columns]
     params = [c for c in setting_columns(frame) if c not in base]
-    first = [*base, "seed", *params]
+    first = [*base, "seed", *params, *(["status"] if "status" in frame else [])]
     return first + [c for c in frame.columns if c not in first]
 
 
@@ -210,12 +257,18 @@ def t_interval(values, confidence: float = 0.95) -> tuple[float, float]:
 def aggregate(summary: pd.DataFrame) -> pd.DataFrame:
     """Per setting (every setting column; the seed varies): mean and 95% t-interval of each metric.
 
-    The interval is over seeds; it is empty (NaN) for a setting with one seed.
+    The interval is over seeds; it is empty (NaN) for a setting with one seed. Degenerate runs
+    (status column) are left out: ``seeds`` counts the runs used, ``degenerate_runs`` those left
+    out, and a setting with only degenerate runs keeps its row with empty metrics.
     """
     from scipy import stats
 
     keys = setting_columns(summary)
     metrics = [c for c in summary.select_dtypes("number").columns if c not in keys and c != "seed"]
+    excluded = degenerate(summary)
+    summary = summary.assign(_used=(~excluded).astype(int), _excluded=excluded.astype(int))
+    summary[metrics] = summary[metrics].astype(float).where(~excluded, axis=0)
+    counts = summary.groupby(keys, dropna=False, sort=True)[["_used", "_excluded"]].sum()
     grouped = summary.groupby(keys, dropna=False, sort=True)[metrics]
     mean, std, count = grouped.mean(), grouped.std(ddof=1), grouped.count()
     half = std * stats.t.ppf(0.975, (count - 1).clip(lower=1)) / np.sqrt(count)
@@ -226,7 +279,14 @@ def aggregate(summary: pd.DataFrame) -> pd.DataFrame:
         [(m, s) for m in metrics for s in ("mean", "ci95_low", "ci95_high")]
     ]
     out.columns = [f"{metric}_{stat}" for metric, stat in out.columns]
-    out = pd.concat([grouped.size().rename("seeds"), out], axis=1)
+    out = pd.concat(
+        [
+            counts["_used"].rename("seeds"),
+            counts["_excluded"].rename("degenerate_runs"),
+            out,
+        ],
+        axis=1,
+    )
     # One concat, not column-by-column inserts: wide grids have hundreds of metric columns.
     return pd.concat([out.index.to_frame(index=False), out.reset_index(drop=True)], axis=1)
 
@@ -261,7 +321,8 @@ def _table_html(frame: pd.DataFrame) -> str:
 
 def summary_html(summary: pd.DataFrame) -> str:
     keys = [c for c in BASE_SETTINGS if c in summary.columns and summary[c].nunique() > 1]
-    columns = [*keys, "seed", *[c for c in HEADLINE if c in summary.columns]]
+    status = ["status"] if "status" in summary else []
+    columns = [*keys, "seed", *status, *[c for c in HEADLINE if c in summary.columns]]
     intro = (
         f"{len(summary):,} runs: the settings that vary and the headline metrics. bon_gain is the "
         "golden reward of the Best-of-N pick at the largest N minus the prompt's mean golden "

@@ -17,19 +17,51 @@ if importlib.util.find_spec("embrm") is None:
     sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from embrm.config import Plan, Run
-from embrm.errors import ConfigError
+from embrm.errors import ConfigError, EmbrmError
+from embrm.invocation import claim
+from embrm.preflight import check_device, check_inputs
 from embrm.figures import FIGURES as FIGURE_SPECS
 from embrm.figures import available as available_figures
 from embrm.figures import plan_settings, rst_escape
 
+# The experiment's config file (the Snakefile loads config.yaml only when none is given); its
+# stem names the experiment unless the config's `experiment` key does.
+CONFIG_FILE = (
+    str(workflow.overwrite_configfiles[-1])
+    if workflow.overwrite_configfiles
+    else "config.yaml"
+)
 try:
-    PLAN = Plan(config)
-except ConfigError as error:
-    sys.exit(f"error: {error}")
+    PLAN = Plan(config, source=CONFIG_FILE)
+    check_inputs(PLAN)
+except EmbrmError as error:
+    sys.exit(f"error: {CONFIG_FILE}: {error}")
 # Rules read `config` directly: give them the validated values, defaults filled in.
 config.update(PLAN.config)
 
-RESULTS = "results"
+# Every output of an experiment lies in its own folder; the MLflow database (one store for all
+# experiments, each its own MLflow experiment) lies beside the folders.
+RESULTS_ROOT = "results"
+EXPERIMENT = PLAN.config["experiment"]
+RESULTS = f"{RESULTS_ROOT}/{EXPERIMENT}"
+# A hard-killed invocation leaves Snakemake's locks and temporary files behind: the next one
+# removes them when no other invocation runs here (embrm/invocation.py). Jobs that Snakemake
+# starts on a cluster parse this file too; only the invocation itself claims.
+if workflow.is_main_process:
+    for removed in claim(results=RESULTS):
+        print(f"removed leftover of an interrupted run: {removed}", file=sys.stderr)
+
+
+def check_before_jobs():
+    """Called by the onstart hook: device checks need the executor, unknown while parsing (jobs
+    on a cluster may have a GPU the submitting host lacks)."""
+    if workflow.local_exec:
+        try:
+            check_device(PLAN.config)
+        except ConfigError as error:
+            sys.exit(f"error: {CONFIG_FILE}: {error}")
+
+
 ENV = "../../envs/embrm.yaml"
 WORLD_FILES = [
     "train_embeddings.npy",
@@ -222,7 +254,7 @@ envvars:
 
 
 TRACKING_URI = config["tracking"]["uri"] or (
-    "sqlite:///" + str(Path(RESULTS).resolve() / "mlflow.db")
+    "sqlite:///" + str(Path(RESULTS_ROOT).resolve() / "mlflow.db")
 )
 TRACKING_SYNCED = f"{RESULTS}/tracking/synced.json"
 # Hand-off from the onstart hook to the evaluate jobs (tracking.mode: jobs): ids of the

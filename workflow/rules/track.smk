@@ -26,6 +26,7 @@ TRACKING_LOGS = f"{RESULTS}/logs/tracking"
 
 
 onstart:
+    check_before_jobs()
     embrm_tracking.on_workflow_start(
         workflow,
         config["tracking"],

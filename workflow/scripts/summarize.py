@@ -1,8 +1,9 @@
 """Collect every run's metrics into summary.csv/.parquet, aggregate.csv and their report pages."""
 
 import logging
+import sys
 
-from embrm.summary import write_tables
+from embrm.summary import degenerate, write_tables
 
 logging.basicConfig(
     filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
@@ -19,3 +20,17 @@ summary = write_tables(
     aggregate_page=out.aggregate_page,
 )
 logging.info("summary: %d runs, %d columns", *summary.shape)
+# Degenerate runs are named on the console too (a log file is easy to miss).
+flagged = summary[degenerate(summary)]
+if len(flagged):
+    lines = [
+        f"  {row.world}/{row.design}/n{row.n}/seed{row.seed}/{row.annotator}/{row.head}: "
+        + row.status.removeprefix("degenerate: ")
+        for row in flagged.itertuples()
+    ]
+    message = (
+        f"warning: {len(flagged)} of {len(summary)} runs are degenerate (status column of "
+        f"{out.csv}); aggregate.csv and the figures leave them out:\n" + "\n".join(lines)
+    )
+    logging.warning(message)
+    print(message, file=sys.stderr)

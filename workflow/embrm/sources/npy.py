@@ -75,14 +75,88 @@ def resolve_layout(
     if len(rew_shape) == 3:
         detected = "prompt-major" if lead == rewards else "response-major"
         return detected, False, "rewards are (N, K, 1)"
-    if lead[0] == lead[1]:
+    # 2-D rewards fit both readings (rewards may be (N, K) or (K, N)); a guess from the axis
+    # lengths would silently transpose e.g. a 40-prompt × 64-response test split.
+    raise ConfigError(
+        f"{emb_path}: 'layout: auto' cannot decide the axis order of embeddings shape "
+        f"{tuple(emb_shape)} with 2-D rewards {rew_path} {tuple(rew_shape)}: prompt-major reads "
+        f"{lead[0]} prompts × {lead[1]} responses, response-major reads {lead[1]} prompts × "
+        f"{lead[0]} responses; set 'layout' to prompt-major or response-major (or give rewards "
+        "as (N, K, 1))"
+    )
+
+
+def read_header(path: str | Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of an ``.npy`` file from its header alone (no data is read)."""
+    path = Path(path)
+    if not path.is_file():
         raise ConfigError(
-            f"{emb_path}: cannot tell prompts from responses in shape {tuple(emb_shape)} "
-            "(both leading axes are equal); set 'layout' to prompt-major or response-major"
+            f"config key '{key}': {path} does not exist"
+            + (" (it is a directory)" if path.is_dir() else "")
         )
-    detected = "prompt-major" if lead[0] > lead[1] else "response-major"
-    prompts = max(lead)
-    return detected, rewards[0] != prompts, "the longer leading axis is the prompts"
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(handle)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} (config key '{key}'): not a readable .npy file ({exc})") from None
+    return tuple(int(x) for x in shape), np.dtype(dtype)
+
+
+def check_spec(spec: dict, key: str) -> dict[str, tuple[int, int, int]]:
+    """Check an npy world from the files' headers before any job runs: existence, embeddings
+    (N, K, D) or (K, N, D) in float16/float32, rewards against embeddings, the layout, and equal
+    dimensions. Returns each split's (prompts, responses, dim)."""
+    shapes = {}
+    for split in SPLITS:
+        entry = spec[split]
+        emb_key, rew_key = f"{key}.{split}.embeddings", f"{key}.{split}.rewards"
+        emb_shape, emb_dtype = read_header(entry["embeddings"], emb_key)
+        rew_shape, rew_dtype = read_header(entry["rewards"], rew_key)
+        if len(emb_shape) != 3:
+            raise DataError(
+                f"{entry['embeddings']} (config key '{emb_key}'): embeddings have shape "
+                f"{emb_shape} ({len(emb_shape)} axes); expected 3 axes, (N, K, D) or (K, N, D)"
+            )
+        if emb_dtype not in EMBEDDING_DTYPES:
+            raise DataError(
+                f"{entry['embeddings']} (config key '{emb_key}'): embeddings have dtype "
+                f"{emb_dtype}; expected float16 or float32"
+            )
+        if not (np.issubdtype(rew_dtype, np.floating) or np.issubdtype(rew_dtype, np.integer)):
+            raise DataError(
+                f"{entry['rewards']} (config key '{rew_key}'): rewards have dtype {rew_dtype}; "
+                "expected a real number type"
+            )
+        try:
+            layout, _, _ = resolve_layout(
+                emb_shape,
+                rew_shape,
+                entry.get("layout", "auto"),
+                entry["embeddings"],
+                entry["rewards"],
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"config key '{key}.{split}.layout': {exc}") from None
+        prompts, responses = emb_shape[:2] if layout == "prompt-major" else emb_shape[1::-1]
+        if prompts < 2 or responses < 2:
+            raise DataError(
+                f"{entry['embeddings']} (config key '{emb_key}'): {prompts} prompts × "
+                f"{responses} responses; a world needs at least 2 of each"
+            )
+        shapes[split] = (prompts, responses, emb_shape[2])
+    if shapes["train"][2] != shapes["test"][2]:
+        raise DataError(
+            f"{spec['test']['embeddings']} (config key '{key}.test.embeddings'): embedding "
+            f"dimension {shapes['test'][2]} differs from {spec['train']['embeddings']} "
+            f"({shapes['train'][2]})"
+        )
+    return shapes
 
 
 def _check_embeddings(array: np.ndarray, path: Path) -> None:
