@@ -369,7 +369,7 @@ def test_an_active_design_runs_in_the_workflow_grid(tmp_path):
     refused = snakemake(tmp_path / "bad", "-n", config=bad, check=False)
     assert refused.returncode != 0 and "active.pool_size" in refused.stdout + refused.stderr
     snakemake(tmp_path, "--cores", "2", config=config)
-    results = tmp_path / "results"
+    results = tmp_path / "results" / "default"
     run = results / "runs/tiny/cross-dopt/n200/seed0/bt-beta1/bt-mlp"
     metrics = json.loads((run / "metrics.json").read_text())
     assert json.loads((run / "train.json").read_text())["train_pairs"] == 200

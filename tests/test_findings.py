@@ -267,7 +267,7 @@ def test_workflow_writes_findings_report_and_mlflow(tiny_workflow, tmp_path):
     from embrm.tracking import INVOCATION_TAG
     from mlflow.tracking import MlflowClient
 
-    results = tiny_workflow / "results"
+    results = tiny_workflow / "results" / "default"
     md = (results / "findings.md").read_text()
     table = pd.read_csv(results / "findings.csv", dtype={"claim": str})
     claims = table[table["part"] == "all"]
@@ -278,8 +278,8 @@ def test_workflow_writes_findings_report_and_mlflow(tiny_workflow, tmp_path):
     for claim_row in claims.itertuples():
         assert f"{claim_row.claim}. " in md and claim_row.verdict in md
     # MLflow: the findings on the parent run, a metric per decided or undecided claim
-    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("embrm")
+    client = MlflowClient(f"sqlite:///{results.parent / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("default")
     parents = [
         r
         for r in client.search_runs([experiment.experiment_id])

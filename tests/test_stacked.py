@@ -221,7 +221,7 @@ def test_stacked_workflow_gives_the_same_summary(tmp_path):
         config = deep_merge(STACK_CONFIG, {"training": {"stack": stack}})
         config["tracking"] = {"enabled": False}
         snakemake(workdir, "--cores", "2", config=config)
-        results[stack] = workdir / "results"
+        results[stack] = workdir / "results" / "default"
     frames = {
         stack: pd.read_csv(path / "summary.csv").sort_values(KEYS).reset_index(drop=True)
         for stack, path in results.items()
@@ -236,7 +236,7 @@ def test_stacked_workflow_gives_the_same_summary(tmp_path):
         stacked.loc[~lgb, METRICS[:6]], one.loc[~lgb, METRICS[:6]], rtol=0, atol=1e-5
     )
     # Each stacked run looks like a run trained on its own: same files, its train record.
-    plan = Plan(yaml.safe_load((results[True].parent / "config.yaml").read_text()))
+    plan = Plan(yaml.safe_load((tmp_path / "stack-True" / "config.yaml").read_text()))
     for run in plan.runs:
         own = results[False] / "runs" / run.run_dir
         mine = results[True] / "runs" / run.run_dir
@@ -244,7 +244,7 @@ def test_stacked_workflow_gives_the_same_summary(tmp_path):
         assert {p.relative_to(mine) for p in mine.rglob("*")} == listing, run.run_dir
         info = json.loads((mine / "train.json").read_text())
         assert ("stacked" in info) == (run.head != "clf-lgb")
-    again = snakemake(results[True].parent, "-n", "--cores", "2")
+    again = snakemake(tmp_path / "stack-True", "-n", "--cores", "2")
     assert "Nothing to be done" in again.stdout + again.stderr
 
 

@@ -2,42 +2,6 @@
 # labels, training the run's head between rounds; train and evaluate then read its pairs, labels
 # and statistics (run_pairs, run_labels, run_annotation_stats in common.smk). Each round is saved
 # under rounds/ as it finishes (not a declared output, so a killed job resumes there).
-from embrm.active import DESIGNS as ACTIVE_DESIGNS
-from embrm.active.rounds import Settings as ActiveSettings
-from embrm.active.rounds import schedule as active_schedule
-
-try:
-    ACTIVE = ActiveSettings.from_config(
-        {k: v for k, v in config["active"].items() if k != "budget_targets"}
-    )
-except ConfigError as error:
-    sys.exit(f"error: {error}")
-
-
-def active_rounds(wildcards):
-    return len(active_schedule(int(wildcards.n), ACTIVE))
-
-
-def mem_mb_active(wildcards, attempt):
-    # A round holds what training at n holds, the test scoring, and the pool's features (two
-    # embeddings and two penultimate vectors per candidate, float32, plus their differences).
-    shapes = world_shapes(wildcards.world)
-    params, members = _head(wildcards.head)
-    width = max([shapes["train"][2], *params.get("hidden", [])])
-    pool = ACTIVE.pool_size * (2 * shapes["train"][2] + 3 * width) * 4 / 2**20
-    train = mem_mb_train(wildcards, 1) / MEMORY_SAFETY
-    scoring = 0 if not SCORE_PER_CELL else _scoring_mb(shapes, [(params, members)])
-    return _round_mb(train + scoring + pool, attempt)
-
-
-def runtime_active(wildcards, attempt):
-    # Every round but the last trains at most at n and scores the test set once.
-    return max(
-        MIN_RUNTIME_MINUTES,
-        active_rounds(wildcards) * runtime_train(wildcards, attempt),
-    )
-
-
 rule active:
     input:
         world_inputs,
@@ -115,11 +79,3 @@ rule budget:
     shell:
         "python -m embrm budget {input} {params.targets} --csv {output.csv}"
         " --html {output.html} > {log} 2>&1"
-
-
-def active_targets():
-    """The budget table, when the grid has a learning curve to fit (the learning-curve figure
-    is drawable)."""
-    if "learning_curves" not in FIGURES:
-        return []
-    return [f"{RESULTS}/budget.csv", f"{RESULTS}/report/budget.html"]

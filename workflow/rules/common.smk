@@ -16,6 +16,10 @@ if importlib.util.find_spec("embrm") is None:
     )
     sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
+from embrm.active import DESIGNS as ACTIVE_DESIGNS
+from embrm.active import is_active as is_active_design
+from embrm.active.rounds import Settings as ActiveSettings
+from embrm.active.rounds import schedule as active_schedule
 from embrm.config import Plan, Run
 from embrm.errors import ConfigError, EmbrmError
 from embrm.invocation import claim
@@ -131,6 +135,12 @@ for planned in PLAN.runs:
 # training.stack: the cell's MLP runs train together in one train_cell job (train_cell.smk); heads
 # the stacked fit cannot reproduce keep one train job per run, and the train rule only matches them.
 STACK = config["training"]["stack"]
+if STACK and any(is_active_design(design) for design in PLAN.unique("design")):
+    sys.exit(
+        "error: config key 'training.stack': stacked training shares one cell's pairs between "
+        "its runs, but active designs choose pairs per run; set training.stack: false or drop "
+        "the active designs from the grid"
+    )
 STACKED_HEADS, UNSTACKED_HEADS = [], []
 for _head_name in PLAN.unique("head"):
     _spec = PLAN.head_spec(_head_name)
@@ -253,9 +263,8 @@ envvars:
     "DO_NOT_TRACK",
 
 
-TRACKING_URI = config["tracking"]["uri"] or (
-    "sqlite:///" + str(Path(RESULTS_ROOT).resolve() / "mlflow.db")
-)
+MLFLOW_DB = Path(RESULTS_ROOT).resolve() / "mlflow.db"
+TRACKING_URI = config["tracking"]["uri"] or f"sqlite:///{MLFLOW_DB}"
 TRACKING_SYNCED = f"{RESULTS}/tracking/synced.json"
 # Hand-off from the onstart hook to the evaluate jobs (tracking.mode: jobs): ids of the
 # experiment and of this invocation's parent run. Present only while an invocation runs.
@@ -276,13 +285,12 @@ def pending_tracking():
     return content.get("pending_since") or content.get("retried_pending_since", "")
 
 
-# Active designs (docs/active.md) label their pairs per run, in the active rule (active.smk):
+# Active designs (docs/active.md) label their pairs per run (active.smk, rule `active`), so
 # train and evaluate read that run's pairs, labels and statistics instead of the cell's.
-from embrm.active import is_active as is_active_design
 
 
 def active_dir(wildcards):
-    return f"{RESULTS}/active/" + RUN.format(**dict(wildcards.items()))
+    return f"{RESULTS}/active/{RUN.format(**dict(wildcards.items()))}"
 
 
 def run_pairs(wildcards):
@@ -301,3 +309,52 @@ def run_annotation_stats(wildcards):
     if is_active_design(wildcards.design):
         return f"{active_dir(wildcards)}/annotation.json"
     return f"{RESULTS}/annotations/{cell_of(wildcards)}/{wildcards.annotator}.json"
+
+
+try:
+    ACTIVE = ActiveSettings.from_config(
+        {k: v for k, v in config["active"].items() if k != "budget_targets"}
+    )
+except ConfigError as error:
+    sys.exit(f"error: {error}")
+
+
+def active_rounds(wildcards):
+    return len(active_schedule(int(wildcards.n), ACTIVE))
+
+
+def active_targets():
+    """The budget table, when the grid has a learning curve to fit (the learning-curve figure
+    is drawable)."""
+    if "learning_curves" not in FIGURES:
+        return []
+    return [f"{RESULTS}/budget.csv", f"{RESULTS}/report/budget.html"]
+
+
+# training.stack (train_cell.smk): the cell's stacked runs and their labels.
+def stacked_runs(wildcards):
+    return [run for run in cell_runs(wildcards) if run.head in STACKED_HEADS]
+
+
+def stacked_labels(wildcards):
+    cell = cell_of(wildcards)
+    return sorted(
+        {
+            f"{RESULTS}/annotations/{cell}/{run.annotator}.npz"
+            for run in stacked_runs(wildcards)
+        }
+    )
+
+
+def stacked_runs_json(wildcards):
+    cell = cell_of(wildcards)
+    return as_json(
+        [
+            {
+                "name": f"{run.annotator}/{run.head}",
+                "head": PLAN.head_spec(run.head),
+                "labels": f"{RESULTS}/annotations/{cell}/{run.annotator}.npz",
+            }
+            for run in stacked_runs(wildcards)
+        ]
+    )

@@ -299,3 +299,23 @@ def runtime_train_cell(wildcards, attempt):
         if not SCORE_PER_CELL:
             seconds += _scoring_seconds(shapes, params, members, threads)
     return _minutes(seconds, attempt)
+
+
+def mem_mb_active(wildcards, attempt):
+    # A round holds what training at n holds, the test scoring, and the pool's features (two
+    # embeddings and two penultimate vectors per candidate, float32, plus their differences).
+    shapes = world_shapes(wildcards.world)
+    params, members = _head(wildcards.head)
+    width = max([shapes["train"][2], *params.get("hidden", [])])
+    pool = ACTIVE.pool_size * (2 * shapes["train"][2] + 3 * width) * 4 / 2**20
+    train = mem_mb_train(wildcards, 1) / MEMORY_SAFETY
+    scoring = 0 if not SCORE_PER_CELL else _scoring_mb(shapes, [(params, members)])
+    return _round_mb(train + scoring + pool, attempt)
+
+
+def runtime_active(wildcards, attempt):
+    # Every round but the last trains at most at n and scores the test set once.
+    return max(
+        MIN_RUNTIME_MINUTES,
+        active_rounds(wildcards) * runtime_train(wildcards, attempt),
+    )

@@ -4,31 +4,6 @@
 # job would write (hard links, no second copy), so scoring, evaluation and tracking are unchanged.
 if STACK:
 
-    def stacked_runs(wildcards):
-        return [run for run in cell_runs(wildcards) if run.head in STACKED_HEADS]
-
-    def stacked_labels(wildcards):
-        cell = cell_of(wildcards)
-        return sorted(
-            {
-                f"{RESULTS}/annotations/{cell}/{run.annotator}.npz"
-                for run in stacked_runs(wildcards)
-            }
-        )
-
-    def stacked_runs_json(wildcards):
-        cell = cell_of(wildcards)
-        return as_json(
-            [
-                {
-                    "name": f"{run.annotator}/{run.head}",
-                    "head": PLAN.head_spec(run.head),
-                    "labels": f"{RESULTS}/annotations/{cell}/{run.annotator}.npz",
-                }
-                for run in stacked_runs(wildcards)
-            ]
-        )
-
     rule train_cell:
         input:
             world=world_inputs,
