@@ -424,7 +424,9 @@ def test_one_grid_holds_both_protocols(tmp_path):
     runs = Plan(config).runs
     assert {run.head for run in runs} == {"bt-mlp", "bt-mlp-study"}
     for run in runs:
-        info = json.loads((tmp_path / "results/runs" / run.run_dir / "train.json").read_text())
+        info = json.loads(
+            (tmp_path / "results/default/runs" / run.run_dir / "train.json").read_text()
+        )
         protocol = "study" if run.head == "bt-mlp-study" else "embrm"
         assert info["head"]["protocol"] == protocol
         # 200 pairs: the study runs its 30 epochs on the mirrored split, embrm stops by patience.
