@@ -280,6 +280,14 @@ def test_degenerate_runs_are_flagged_and_left_out_of_aggregates(tmp_path):
     assert run_status(records[0]) == "ok"
     assert "constant predictions" in run_status(constant)
     assert "first optimizer step" in run_status(first_step)
+    # Under embrm's schedule an epoch has at least min_steps_per_epoch steps: best epoch 1 is
+    # then ten steps of training, not one.
+    scheduled = record(seed=4)
+    scheduled["training"].update(best_epoch=[1], train_pairs=2000)
+    scheduled["training"]["head"].update(batch_size=10240, val_fraction=0.2, min_steps_per_epoch=10)
+    assert run_status(scheduled) == "ok"
+    scheduled["training"]["head"]["min_steps_per_epoch"] = 1
+    assert "first optimizer step" in run_status(scheduled)
     half = record(seed=3)
     half["metrics"]["mean"]["spearman_defined_fraction"] = 0.3
     assert "undefined on 70% of the test prompts" in run_status(half)

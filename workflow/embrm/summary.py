@@ -61,14 +61,24 @@ UNDEFINED_SPEARMAN_LIMIT = 0.5  # share of test prompts without a defined Spearm
 
 
 def steps_per_epoch(training: dict, pairs: int) -> int | None:
-    """Optimizer steps in one epoch of a minibatch head (None for heads without epochs)."""
+    """Optimizer steps in one epoch of a minibatch head (None for heads without epochs), by the
+    schedule the head itself used (``MLPHead.epoch_schedule`` under embrm's protocol)."""
     head = training.get("head", {})
     batch = head.get("batch_size")
     if not training.get("best_epoch") or not batch:
         return None
-    fit_pairs = pairs * (1 - float(head.get("val_fraction", 0) or 0))
+    fit_share = 1 - float(head.get("val_fraction", 0) or 0)
+    if head.get("protocol") == "study":
+        # Two examples per pair (both orders for BT, winner and loser for CLF), split by example;
+        # one step per batch of them.
+        examples = 2 * pairs * fit_share
+        return max(1, math.ceil(examples / min(batch, max(examples, 1))))
     # batch_size counts examples: pairs for BT heads, responses (two per pair) for classifiers.
-    examples = fit_pairs * (2 if str(head.get("type", "")).startswith("clf") else 1)
+    examples = pairs * fit_share * (2 if str(head.get("type", "")).startswith("clf") else 1)
+    if "min_steps_per_epoch" in head:
+        from .heads.mlp import MLPHead
+
+        return MLPHead.epoch_schedule(head, math.ceil(examples))[1]
     return max(1, math.ceil(examples / batch))
 
 
