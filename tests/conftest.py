@@ -69,8 +69,10 @@ def snakemake(
     check: bool = True,
     timeout: int = 900,
     env: dict | None = None,
+    repo: Path = REPO,
 ) -> subprocess.CompletedProcess:
-    """Run the repository's workflow in ``workdir`` (with ``config`` as its config.yaml)."""
+    """Run the workflow of ``repo`` (this checkout unless a copy is given) in ``workdir``, with
+    ``config`` as its config.yaml. Jobs import embrm from ``repo``'s own package."""
     workdir.mkdir(parents=True, exist_ok=True)
     if config is not None:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -79,7 +81,7 @@ def snakemake(
         "-m",
         "snakemake",
         "--snakefile",
-        str(REPO / "Snakefile"),
+        str(repo / "Snakefile"),
         "--directory",
         str(workdir),
         *args,
@@ -87,6 +89,7 @@ def snakemake(
     full_env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **({"PYTHONPATH": str(repo / "workflow")} if repo != REPO else {}),
         **(env or {}),
     }
     result = subprocess.run(
@@ -106,3 +109,38 @@ def tiny_workflow(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("tiny-workflow")
     snakemake(workdir, "--cores", "2", config=TINY_CONFIG)
     return workdir
+
+
+# What a copy of the checkout needs to run its tests and its workflow.
+COPIED = ("Snakefile", "config.yaml", "pyproject.toml", "workflow", "tests", "configs", "docs")
+
+
+@pytest.fixture
+def repo_copy(tmp_path) -> Path:
+    """A private copy of the checkout, to extend (a new module, a registry line) inside a test."""
+    import shutil
+
+    copy_root = tmp_path / "repo"
+    copy_root.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results", ".snakemake")
+    for name in COPIED:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, copy_root / name, ignore=ignore)
+        else:
+            shutil.copy2(source, copy_root / name)
+    return copy_root
+
+
+def pytest_in(repo: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run pytest inside a copy of the checkout, importing embrm from that copy."""
+    env = {**os.environ, "PYTHONPATH": str(repo / "workflow")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
