@@ -1,15 +1,14 @@
 """Configuration: schema validation with defaults, cross-key checks, and grid expansion.
 
-The schema (``workflow/schemas/config.schema.yaml``) is the single description of every key.
-Errors name the key path (``grid.quantities[1]``) and what was expected.
+The schema (:func:`embrm.schema.build`: ``workflow/schemas/config.schema.yaml`` completed from
+the registries) is the single description of every key. Errors name the key path
+(``grid.quantities[1]``) and what was expected.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -20,16 +19,19 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .hashing import stable_hash
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+__all__ = ["Plan", "Run", "load", "load_schema", "stable_hash", "validate"]
+
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
 GRID_AXES = ("worlds", "annotators", "designs", "quantities", "heads", "seeds")
 
 
 @cache
 def load_schema() -> dict:
-    with open(SCHEMA_PATH) as handle:
-        return yaml.safe_load(handle)
+    from .schema import build
+
+    return build()
 
 
 def key_path(parts: Iterable[Any]) -> str:
@@ -224,12 +226,11 @@ class Run:
         return f"{self.pairs_dir}/{self.annotator}/{self.head}"
 
     @property
-    def prompt_pairing(self) -> str:
-        return self.design.split("-")[0]
+    def design_settings(self) -> dict[str, str]:
+        """The design's settings columns (``prompt_pairing``, ``candidates``), from its registry."""
+        from .designs import get
 
-    @property
-    def candidates(self) -> str:
-        return self.design.split("-")[1]
+        return get(self.design).settings
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -276,7 +277,7 @@ class Plan:
 
     def check_capacity(self, sizes: Mapping[str, tuple[int, int, str]]) -> None:
         """``sizes``: world -> (train prompts, responses per prompt, where the sizes come from)."""
-        from .pairing import capacity
+        from .designs import get
 
         for where, block in [
             ("grid", {}),
@@ -289,7 +290,7 @@ class Plan:
                     continue
                 prompts, responses, origin = sizes[world]
                 for design in axes["designs"]:
-                    limit = capacity(prompts, responses, design)
+                    limit = get(design).capacity(prompts, responses)
                     for i, n in enumerate(axes["quantities"]):
                         if n > limit:
                             raise ConfigError(
@@ -333,12 +334,6 @@ class Plan:
 
     def unique(self, attribute: str) -> list:
         return sorted({getattr(run, attribute) for run in self.runs}, key=str)
-
-
-def stable_hash(obj: Any, length: int = 16) -> str:
-    """Hash of a JSON-able object, stable across processes and platforms."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 def config_hash(config: Mapping) -> str:

@@ -23,12 +23,13 @@ import inspect
 import logging
 import os
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .config import stable_hash
+from .hashing import stable_hash
 from .errors import ConfigError, DataError
 from .hfmodels import (
     Progress,
@@ -44,7 +45,6 @@ from .io import read_json, write_json
 
 log = logging.getLogger("embrm")
 
-EMBEDDER_TYPES = ("hf-last-token", "hf-mean", "sentence")
 DEFAULTS = {
     "model": None,
     "max_length": None,
@@ -165,19 +165,60 @@ class SentenceEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class EmbedderType:
+    """A registered ``embedder.type``: how to build it and what its config needs."""
+
+    description: str  # one line, shown in the schema
+    make: Callable[..., object]  # (spec, *, device, threads, key) -> embedder with .embed(texts)
+    needs_model: bool  # `model` must name a model (no packaged default)
+
+
+def _last_token(spec, **kwargs):
+    return HFEmbedder(spec, pooling="last", **kwargs)
+
+
+def _mean(spec, **kwargs):
+    return HFEmbedder(spec, pooling="mean", **kwargs)
+
+
+# The registry: one line per embedder type (the order is the order of the schema's enum).
+EMBEDDERS: dict[str, EmbedderType] = {
+    "hf-last-token": EmbedderType(
+        "last-layer hidden state of the last non-padding token", _last_token, needs_model=True
+    ),
+    "hf-mean": EmbedderType("masked mean of the last layer", _mean, needs_model=True),
+    "sentence": EmbedderType(
+        "a sentence-transformers model", SentenceEmbedder, needs_model=False
+    ),
+}
+EMBEDDER_TYPES = tuple(EMBEDDERS)
+
+
+def schema_type() -> tuple[dict, list[dict]]:
+    """The schema of ``embedder.type``, and the ``allOf`` rule that some types need ``model``."""
+    needs_model = [name for name, kind in EMBEDDERS.items() if kind.needs_model]
+    type_schema = {
+        "type": "string",
+        "enum": list(EMBEDDERS),
+        "description": "; ".join(f"{n}: {k.description}" for n, k in EMBEDDERS.items()) + ".",
+    }
+    rule = {
+        "if": {"properties": {"type": {"enum": needs_model}}},
+        "then": {"required": ["model"], "properties": {"model": {"type": "string"}}},
+    }
+    return type_schema, [rule] if needs_model else []
+
+
 def make_embedder(spec: dict, *, device: str = "auto", threads: int = 1, key: str = "embedder"):
     spec = with_defaults(spec)
     device = pick_device(spec["device"], device)
     kind = spec["type"]
-    if kind == "hf-last-token":
-        return HFEmbedder(spec, pooling="last", device=device, threads=threads, key=key)
-    if kind == "hf-mean":
-        return HFEmbedder(spec, pooling="mean", device=device, threads=threads, key=key)
-    if kind == "sentence":
-        return SentenceEmbedder(spec, device=device, threads=threads, key=key)
-    raise ConfigError(
-        f"config key '{key}.type': unknown embedder '{kind}'; expected one of {EMBEDDER_TYPES}"
-    )
+    if kind not in EMBEDDERS:
+        raise ConfigError(
+            f"config key '{key}.type': unknown embedder '{kind}'; expected one of {EMBEDDER_TYPES}"
+        )
+    return EMBEDDERS[kind].make(spec, device=device, threads=threads, key=key)
 
 
 def check_template(template: str, key: str) -> None:

@@ -19,7 +19,7 @@ protocol) and ``n > P`` adds further distinct pairs.
   and half set two worst or two best responses against each other. A pair drawn twice is redrawn.
 
 Presentation order is randomized. Pairs are flat response indices ``prompt * K + response``; no
-embedding is copied.
+embedding is copied. The designs built from these pieces are registered in :mod:`embrm.designs`.
 """
 
 from __future__ import annotations
@@ -32,17 +32,16 @@ from .errors import ConfigError
 
 PROMPT_PAIRINGS = ("same", "cross")
 CANDIDATES = ("random", "similar", "diversified")
-DESIGNS = tuple(f"{p}-{c}" for p in PROMPT_PAIRINGS for c in CANDIDATES)
 REDRAW_ROUNDS = 100  # vectorized redraws of duplicate cross pairs before an exhaustive search
 
 
-def capacity(prompts: int, responses: int, design: str) -> int:
+def capacity(prompts: int, responses: int, prompt_pairing: str) -> int:
     """The most pairs a design deals: one per candidate pair of every prompt.
 
     Same-prompt designs cannot produce more distinct pairs; cross-prompt designs deal one pair per
     candidate pair too (their possible pairs are far more numerous).
     """
-    if design.startswith("cross") and prompts < 2:
+    if prompt_pairing == "cross" and prompts < 2:
         return 0
     return prompts * comb(responses, 2)
 
@@ -79,25 +78,35 @@ def _random_rank_pairs(prompts: int, responses: int, rounds: int, rng) -> np.nda
     return np.stack([low[picks], high[picks]], axis=-1)
 
 
-def make_pairs(
-    rewards: np.ndarray, design: str, n: int, rng: np.random.Generator, *, key: str = "quantity"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return flat indices ``(a, b)`` of ``n`` distinct pairs for ``design`` (``a`` shown first).
-
-    ``key`` names the config key that asked for ``n``, for the error when it is too many.
-    """
-    if design not in DESIGNS:
-        raise ConfigError(
-            f"config key 'grid.designs': unknown design '{design}'; expected one of {DESIGNS}"
-        )
-    prompt_pairing, candidates = design.split("-")
-    prompts, responses = rewards.shape
-    limit = capacity(prompts, responses, design)
+def check_quantity(n: int, limit: int, design: str, shape: tuple, key: str) -> None:
+    """Refuse more pairs than a design can deal; the error names ``key``."""
     if n > limit:
+        prompts, responses = shape
         raise ConfigError(
             f"config key '{key}': {n} pairs requested but design '{design}' on {prompts} prompts × "
             f"{responses} responses allows at most {limit} distinct pairs"
         )
+
+
+def deal(
+    rewards: np.ndarray,
+    prompt_pairing: str,
+    candidates: str,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    key: str = "quantity",
+    design: str = "",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return flat indices ``(a, b)`` of ``n`` distinct pairs (``a`` shown first) dealt by a
+    candidate rule to same- or cross-prompt pairs.
+
+    ``key`` names the config key that asked for ``n``, for the error when it is too many;
+    ``design`` names the design in that error.
+    """
+    design = design or f"{prompt_pairing}-{candidates}"
+    prompts, responses = rewards.shape
+    check_quantity(n, capacity(prompts, responses, prompt_pairing), design, rewards.shape, key)
     if n <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     rounds = -(-n // prompts)

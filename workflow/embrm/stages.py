@@ -40,21 +40,21 @@ def build_world(spec: dict, out_dir: str | Path, *, threads: int = 1, device: st
 
 
 def make_pairs(world_dir, design: str, n: int, seed: int, heldout: int, out: str | Path) -> None:
-    from .pairing import capacity
-    from .pairing import make_pairs as draw
+    from .designs import get
     from .world import World
 
     world = World(world_dir)
-    a, b = draw(
-        world.train.rewards, design, n, rng(seed, "pairs", design, n), key="grid.quantities"
+    drawn = get(design)
+    a, b = drawn.draw(
+        world.train.rewards, n, rng(seed, "pairs", design, n), key="grid.quantities"
     )
     test = world.test
-    heldout_n = min(heldout, capacity(test.prompts, test.responses, design))
-    ha, hb = draw(
+    held = get(drawn.heldout)
+    heldout_n = min(heldout, held.capacity(test.prompts, test.responses))
+    ha, hb = held.draw(
         test.rewards,
-        design,
         heldout_n,
-        rng(seed, "heldout-pairs", design),
+        rng(seed, "heldout-pairs", held.name),
         key="annotation.heldout_pairs",
     )
     write_npz(out, a=a, b=b, heldout_a=ha, heldout_b=hb)

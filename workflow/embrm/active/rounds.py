@@ -343,27 +343,27 @@ def stage(
     """The ``active`` workflow stage: rounds, then the run's pairs, labels and statistics in the
     formats of the ``pairs`` and ``annotate`` stages (so train and evaluate read them alike)."""
     from ..annotators import annotate, make_annotator, resolve_scale
-    from ..pairing import capacity
-    from ..pairing import make_pairs as draw
+    from ..pairing import capacity, deal
     from ..world import World
 
     settings = Settings.from_config(active)
     pool_kind, rule_name = parse(design)
     world = World(world_dir)
-    if n > capacity(*world.train.rewards.shape, design):
+    if n > capacity(*world.train.rewards.shape, pool_kind):
         raise ConfigError(
             f"config key 'grid.quantities': {n} pairs requested but design '{design}' allows at "
-            f"most {capacity(*world.train.rewards.shape, design)} distinct pairs"
+            f"most {capacity(*world.train.rewards.shape, pool_kind)} distinct pairs"
         )
     scale = resolve_scale(scale_spec, world.reward_std)
     annotator = make_annotator(annotator_spec)
     # Held-out test pairs: the pool's random design, as a static design of that pool would draw.
     static = f"{pool_kind}-random"
     test = world.test
-    heldout_n = min(heldout_pairs, capacity(test.prompts, test.responses, static))
-    ha, hb = draw(
+    heldout_n = min(heldout_pairs, capacity(test.prompts, test.responses, pool_kind))
+    ha, hb = deal(
         test.rewards,
-        static,
+        pool_kind,
+        "random",
         heldout_n,
         rng(seed, "heldout-pairs", static),
         key="annotation.heldout_pairs",

@@ -4,11 +4,15 @@
 - ``npy``: released embedding and reward arrays, read in place (:mod:`.npy`);
 - ``table``: your prompts, responses and golden rewards, embedded here (:mod:`.table`);
 - ``hf``: prompts → generated responses → reward-model scores → LLM embeddings (:mod:`.text`).
+
+The registry :data:`SOURCES` maps each ``source:`` value to what it declares (:class:`Source`); the
+config schema's source enum and its per-source blocks are derived from it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -34,23 +38,64 @@ def _text(spec: dict, out_dir: Path, *, threads: int = 1, device: str = "auto") 
     build(spec, out_dir, threads=threads, device=device)
 
 
-BUILDERS: dict[str, Callable[..., None]] = {
-    "synthetic": _synthetic,
-    "npy": _npy,
-    "table": _text,
-    "hf": _text,
+@dataclass(frozen=True)
+class Source:
+    """A world source: how its worlds are built and which schema block describes them."""
+
+    description: str  # one line, shown in the schema
+    schema: str  # the config schema's `$defs` block of a world with this source
+    build: Callable[..., None]  # (spec, out_dir, *, threads, device) -> None; modules load lazily
+
+
+# The registry: one line per source (the order is the order of the schema's enum).
+SOURCES: dict[str, Source] = {
+    "synthetic": Source("generated", "synthetic_world", _synthetic),
+    "npy": Source("released arrays", "npy_world", _npy),
+    "table": Source("your texts and rewards, embedded here", "table_world", _text),
+    "hf": Source(
+        "prompts → generated responses → reward model → embeddings", "hf_world", _text
+    ),
 }
+BUILDERS: dict[str, Callable[..., None]] = {name: s.build for name, s in SOURCES.items()}
+
+
+def schema_block(defs: Mapping[str, dict]) -> dict:
+    """The config schema of one ``worlds.<name>`` entry: the source enum and one if/then block per
+    registered source. ``defs``: the schema's ``$defs``, which must describe every source."""
+    missing = [s.schema for s in SOURCES.values() if s.schema not in defs]
+    if missing:
+        raise ValueError(f"config schema: no $defs block {missing} for a registered source")
+    return {
+        "type": "object",
+        "required": ["source"],
+        "properties": {
+            "source": {
+                "type": "string",
+                "enum": list(SOURCES),
+                "description": "Where the embeddings come from: "
+                + ", ".join(f"{name} ({s.description})" for name, s in SOURCES.items())
+                + ".",
+            }
+        },
+        "allOf": [
+            {
+                "if": {"properties": {"source": {"const": name}}},
+                "then": {"$ref": f"#/$defs/{s.schema}"},
+            }
+            for name, s in SOURCES.items()
+        ],
+    }
 
 
 def build_world(spec: dict, out_dir: str | Path, *, threads: int = 1, device: str = "auto") -> None:
     try:
-        builder = BUILDERS[spec["source"]]
+        source = SOURCES[spec["source"]]
     except KeyError:
         raise ConfigError(
             f"config key 'worlds.*.source': unknown source '{spec['source']}'; "
-            f"expected one of {sorted(BUILDERS)}"
+            f"expected one of {sorted(SOURCES)}"
         ) from None
-    builder(spec, Path(out_dir), threads=threads, device=device)
+    source.build(spec, Path(out_dir), threads=threads, device=device)
 
 
 def check_worlds(worlds: Mapping[str, dict]) -> None:

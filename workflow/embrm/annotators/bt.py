@@ -1,0 +1,31 @@
+"""The study's annotator: Bradley-Terry labels, P(a ≻ b) = σ(β·Δr/scale)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Annotator, positive, sigmoid
+
+
+@dataclass
+class BradleyTerry(Annotator):
+    """The study's annotator: P(a ≻ b) = σ(β·Δr/scale)."""
+
+    beta: float
+    model = "bt"
+    description = "P(a ≻ b) = σ(β·Δr/scale), the study's annotator"
+    parameters = {
+        "beta": positive(
+            "Annotation quality β > 0 (a list expands into grid values); the study's grid is "
+            "0.5, 0.7, 1, 3, 5, 10."
+        )
+    }
+    quality = "beta"
+
+    def prob_correct(self, abs_dr, scale):
+        return sigmoid(self.beta * np.asarray(abs_dr, dtype=np.float64) / scale)
+
+
+MODEL = BradleyTerry

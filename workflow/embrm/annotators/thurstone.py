@@ -1,0 +1,30 @@
+"""The Gaussian-noise (probit) annotator: P(a ≻ b) = Φ(β·Δr/scale)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Annotator, positive
+
+
+@dataclass
+class Thurstone(Annotator):
+    """The Gaussian-noise (probit) annotator: P(a ≻ b) = Φ(β·Δr/scale)."""
+
+    beta: float
+    model = "thurstone"
+    description = "P(a ≻ b) = Φ(β·Δr/scale)"
+    parameters = {
+        "beta": positive("Annotation quality β > 0 (a list expands into grid values).")
+    }
+    quality = "beta"
+
+    def prob_correct(self, abs_dr, scale):
+        from scipy.special import ndtr
+
+        return ndtr(self.beta * np.asarray(abs_dr, dtype=np.float64) / scale)
+
+
+MODEL = Thurstone
