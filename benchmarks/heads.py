@@ -50,7 +50,7 @@ from embrm.evaluation import spearman_summary  # noqa: E402
 from embrm.heads import HEAD_TYPES, make_head  # noqa: E402
 from embrm.heads.base import PairData, pair_accuracy  # noqa: E402
 from embrm.heads.torch_common import TorchHead  # noqa: E402
-from embrm.pairing import make_pairs  # noqa: E402
+from embrm.designs import make_pairs  # noqa: E402
 from embrm.seeding import rng  # noqa: E402
 from embrm.world import World  # noqa: E402
 

@@ -1,6 +1,10 @@
 """Annotator models against analytic oracles: expected accuracy, realized error rates, and the
 cross- versus same-prompt ordering.
 
+The generic tests run over the registry (``embrm.annotators.MODELS``), one annotator per parameter
+set a model declares in ``examples``: a new model is checked by them as soon as its registry line
+exists.
+
 Realized error rates are compared with their expectation within ``Z`` binomial standard errors
 (labels are independent given the reward gaps); random streams are seeded, so outcomes are fixed.
 """
@@ -24,9 +28,12 @@ from embrm.annotators import (
     make_annotator,
     resolve_scale,
 )
+from embrm.annotators.base import check_value
 from embrm.config import Plan, load
 from embrm.errors import ConfigError
-from embrm.pairing import make_pairs
+from embrm.schema import build as build_schema
+from embrm.settings import annotator_settings, quality, quality_column
+from embrm.designs import make_pairs
 from embrm.sources.synthetic import build
 from scipy.integrate import quad
 
@@ -41,7 +48,8 @@ POOLS = [
     AbilityPool(ability=1.0, spread=1.0, useless=1.0, perfect=0.0),  # all useless
     AbilityPool(ability=1.0, spread=1.0, useless=0.0, perfect=1.0),  # all perfect
 ]
-ALL_MODELS = [BradleyTerry(0.5), BradleyTerry(10), Thurstone(1), Perfect(), *POOLS]
+# Every registered model, once per declared parameter set.
+ALL_MODELS = [model(**params) for model in MODELS.values() for params in model.examples]
 
 
 def half_normal_mean(f, std: float) -> float:
@@ -285,7 +293,7 @@ def test_every_model_is_selectable_and_labelled_by_its_parameters():
     plan = Plan(config)
     models = {plan.annotator_spec(run.annotator)["model"] for run in plan.runs}
     assert models >= {"bt", "thurstone", "ability"}
-    assert set(MODELS) == {"bt", "thurstone", "perfect", "ability"}
+    assert set(MODELS) >= {"bt", "thurstone", "perfect", "ability"}
     labels = {label for labels in plan.annotator_labels.values() for label in labels}
     assert "ability-ability1-perfect0.1-spread1-useless0.1" in labels
     assert {"bt-beta0.5", "thurstone-beta1", "perfect"} <= labels
@@ -293,6 +301,80 @@ def test_every_model_is_selectable_and_labelled_by_its_parameters():
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["annotators"]["pool"] = {"model": "ability"}
     assert "ability-ability1-perfect0.1-spread1-useless0.1" in Plan(config).annotator_labels["pool"]
+
+
+def test_the_study_models_keep_their_examples():
+    assert [a.params() for a in ALL_MODELS if isinstance(a, BradleyTerry)] == [
+        {"beta": 0.5},
+        {"beta": 10.0},
+    ]
+    assert {type(a) for a in ALL_MODELS} >= {BradleyTerry, Thurstone, Perfect, AbilityPool}
+    assert [a.params() for a in ALL_MODELS if isinstance(a, AbilityPool)] == [
+        p.params() for p in POOLS
+    ]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_schema_block_of_every_model_is_its_registry_entry(name):
+    """The config schema's annotator block is derived from the model's declarations: enum, the
+    parameters it accepts, which are required, their defaults and ranges."""
+    model = MODELS[name]
+    block = build_schema()["properties"]["annotators"]["additionalProperties"]
+    assert block["properties"]["model"]["enum"] == list(MODELS)
+    (then,) = [b["then"] for b in block["allOf"] if b["if"]["properties"]["model"] == {"const": name}]
+    assert set(then["properties"]) == {"model", *model.parameters}
+    defaults = model.defaults()
+    assert set(then.get("required", [])) == set(model.parameters) - set(defaults)
+    for param, fragment in model.parameters.items():
+        schema = then["properties"][param]
+        assert schema.get("default", None) == defaults.get(param)
+        assert schema["oneOf"][0]["type"] == fragment["type"] == "number"
+    # every example is a valid config entry whose label spells every parameter
+    config = load(REPO / "config.yaml")
+    for params in model.examples:
+        config["annotators"] = {"x": {"model": name, **params}}
+        config["grid"]["annotators"] = ["x"]
+        config["extra_grids"] = []
+        plan = Plan(config)
+        (label,) = plan.annotator_labels["x"]
+        spec = plan.annotator_spec(label)
+        assert label.startswith(name) and set(spec) == {"model", *model.parameters}
+        assert make_annotator(spec).params() == {k: v for k, v in spec.items() if k != "model"}
+    # a parameter of no model, and values out of range, are refused by the schema and the class
+    config["annotators"] = {"x": {"model": name, **model.examples[0], "no_such_parameter": 1}}
+    with pytest.raises(ConfigError, match=r"config key 'annotators\.x"):
+        Plan(config)
+    for param, fragment in model.parameters.items():
+        for bad in (-1.0e7, 1.0e7, float("nan")):
+            try:
+                check_value(fragment, bad, "k")
+            except ConfigError:
+                spec = {"model": name, **model.examples[0], param: bad}
+                with pytest.raises(ConfigError, match=rf"config key 'annotators\.x\.{param}"):
+                    make_annotator(spec, where="annotators.x")
+                if bad == bad:  # NaN is not valid YAML-schema input to compare
+                    config["annotators"] = {"x": spec}
+                    with pytest.raises(ConfigError, match=rf"'annotators\.x\.{param}"):
+                        Plan(config)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_quality_knob_of_every_model_reaches_its_summary_column(name):
+    """A model's quality knob is one of its parameters, and the settings row holds it in the
+    column :func:`quality_column` names, whatever the knob is called."""
+    model = MODELS[name]
+    if model.quality is None:
+        assert quality_column(name) is None
+        return
+    assert model.quality in model.parameters
+    params = {**model.defaults(), **model.examples[-1]}
+    row = annotator_settings({"model": name, **params})
+    column = quality_column(name)
+    assert row[column] == params[model.quality]
+    import pandas as pd
+
+    frame = pd.DataFrame([row, annotator_settings({"model": "perfect"})])
+    assert quality(frame).iloc[0] == params[model.quality] and np.isnan(quality(frame).iloc[1])
 
 
 @pytest.mark.slow

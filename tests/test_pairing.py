@@ -1,12 +1,14 @@
-"""Pairing designs against analytic oracles, and the rules every design keeps.
+"""Pairing designs against analytic oracles, and the rules every registered design keeps.
 
-Statistical checks compare a sample mean with its oracle within ``Z`` standard errors, the
+The generic tests run over the registry (``embrm.designs.DESIGNS``): a new design is checked by
+them as soon as its registry line exists. Statistical checks compare a sample mean with its oracle within ``Z`` standard errors, the
 standard error being estimated from the same sample: a correct implementation fails one such
 check with probability below 1e-4, and the random streams are seeded, so outcomes are fixed.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from math import comb
@@ -17,9 +19,15 @@ import pytest
 import yaml
 from conftest import REPO, snakemake
 from embrm.config import Plan, load
+from embrm.designs import DESIGNS, make_pairs, pattern
+from embrm.designs.static import DESIGNS as STUDY_DESIGNS
 from embrm.errors import ConfigError
-from embrm.pairing import CANDIDATES, DESIGNS, capacity, first_rank_pair, make_pairs
+from embrm.pairing import CANDIDATES, capacity, first_rank_pair
+from embrm.schema import build as build_schema
 from embrm.sources.synthetic import build
+
+# Designs that deal a cell's pairs themselves (active designs choose theirs in rounds: test_active).
+DRAWN = [design for design in DESIGNS.values() if not design.active]
 
 Z = 4.0
 TAU, SIGMA = 0.5, 1.0
@@ -123,51 +131,83 @@ def test_candidate_rules_use_the_studys_ranks(gaussian_rewards):
         assert abs(np.mean(sides == min(expected)) - 0.5) < Z * 0.5 / np.sqrt(sides.size)
 
 
-@pytest.mark.parametrize("design", DESIGNS)
+@pytest.mark.parametrize("design", DRAWN, ids=lambda d: d.name)
 def test_pairs_are_distinct_indices_in_random_order(gaussian_rewards, design):
     rewards = gaussian_rewards[:300]
     prompts, responses = rewards.shape
     flat = rewards.ravel()
-    for n in (prompts // 2, prompts, 7 * prompts + 13, capacity(prompts, responses, design)):
-        a, b = make_pairs(rewards, design, n, np.random.default_rng(n))
+    limit = design.capacity(prompts, responses)
+    for n in (prompts // 2, prompts, 7 * prompts + 13, limit):
+        n = min(n, limit)
+        a, b = design.draw(rewards, n, np.random.default_rng(n))
         assert a.dtype == b.dtype == np.int64 and a.shape == b.shape == (n,)
         assert a.min() >= 0 and max(a.max(), b.max()) < flat.size
         keys = np.minimum(a, b) * flat.size + np.maximum(a, b)
         assert np.unique(keys).size == n, "duplicate pairs"
         same_prompt = a // responses == b // responses
-        assert same_prompt.all() if design.startswith("same") else not same_prompt.any()
-        if n <= prompts and design.startswith("same"):  # one pair per prompt, as in the study
+        same = design.settings["prompt_pairing"] == "same"
+        assert same_prompt.all() if same else not same_prompt.any()
+        if n <= prompts and same and design in STUDY_DESIGNS:  # one pair per prompt (the study)
             assert np.unique(a // responses).size == n
         # presentation order: the better response is shown first about half the time
         first_better = np.mean(flat[a] > flat[b])
         assert abs(first_better - 0.5) < Z * 0.5 / np.sqrt(n)
 
 
-def test_tiny_worlds_reach_capacity_without_duplicates():
+@pytest.mark.parametrize("design", DRAWN, ids=lambda d: d.name)
+def test_tiny_worlds_reach_capacity_without_duplicates(design):
     for seed in range(10):
         generator = np.random.default_rng(seed)
         for shape in ((2, 10), (3, 2), (2, 3)):
             rewards = generator.standard_normal(shape)
-            for design in DESIGNS:
-                n = capacity(*shape, design)
-                a, b = make_pairs(rewards, design, n, np.random.default_rng(seed))
-                size = rewards.size
-                assert np.unique(np.minimum(a, b) * size + np.maximum(a, b)).size == n
+            n = design.capacity(*shape)
+            a, b = design.draw(rewards, n, np.random.default_rng(seed))
+            size = rewards.size
+            assert np.unique(np.minimum(a, b) * size + np.maximum(a, b)).size == n
 
 
-def test_pairs_are_reproducible_and_seed_dependent(gaussian_rewards):
-    for design in DESIGNS:
-        first = make_pairs(gaussian_rewards, design, 5000, np.random.default_rng(7))
-        again = make_pairs(gaussian_rewards, design, 5000, np.random.default_rng(7))
-        other = make_pairs(gaussian_rewards, design, 5000, np.random.default_rng(8))
-        assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
-        assert not np.array_equal(first[0], other[0])
+@pytest.mark.parametrize("design", DRAWN, ids=lambda d: d.name)
+def test_pairs_are_reproducible_and_seed_dependent(gaussian_rewards, design):
+    first = design.draw(gaussian_rewards, 5000, np.random.default_rng(7))
+    again = design.draw(gaussian_rewards, 5000, np.random.default_rng(7))
+    other = design.draw(gaussian_rewards, 5000, np.random.default_rng(8))
+    assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
+    assert not np.array_equal(first[0], other[0])
+
+
+@pytest.mark.parametrize("design", DRAWN, ids=lambda d: d.name)
+def test_more_pairs_than_the_capacity_name_the_key(design):
+    rewards = np.random.default_rng(0).standard_normal((4, 3))
+    n = design.capacity(4, 3) + 1
+    with pytest.raises(ConfigError, match=rf"config key 'grid\.quantities': {n} pairs .* at most"):
+        make_pairs(rewards, design.name, n, np.random.default_rng(0), key="grid.quantities")
+
+
+@pytest.mark.parametrize("design", DESIGNS.values(), ids=lambda d: d.name)
+def test_every_design_is_registered_alike(design):
+    """Its name fits run paths and the workflow's wildcard; it declares the design columns."""
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", design.name)
+    assert re.fullmatch(pattern(), design.name)
+    assert set(design.settings) == {"prompt_pairing", "candidates"}
+    assert design.settings["prompt_pairing"] in ("same", "cross")
+    assert DESIGNS[design.heldout].active is False
+
+
+def test_schema_designs_are_the_registry():
+    schema = build_schema()
+    assert schema["$defs"]["design"]["enum"] == list(DESIGNS)
+    config = load(REPO / "config.yaml")
+    for name in DESIGNS:
+        Plan({**config, "grid": {**config["grid"], "designs": [name]}, "extra_grids": []})
+    config["grid"]["designs"] = ["same-unregistered"]
+    with pytest.raises(ConfigError, match=r"grid\.designs\[0\]"):
+        Plan(config)
 
 
 def test_too_many_pairs_names_the_key():
     rewards = np.zeros((4, 3))
-    assert capacity(4, 3, "same-random") == 4 * comb(3, 2)
-    assert capacity(1, 3, "cross-random") == 0
+    assert capacity(4, 3, "same") == 4 * comb(3, 2)
+    assert capacity(1, 3, "cross") == 0
     with pytest.raises(ConfigError, match=r"config key 'grid\.quantities': 13 pairs .* at most 12"):
         make_pairs(rewards, "same-random", 13, np.random.default_rng(0), key="grid.quantities")
     with pytest.raises(ConfigError, match="at most 0"):
@@ -203,7 +243,7 @@ def test_snakemake_stops_at_parse_time_on_too_many_pairs(tmp_path, tiny_config):
 
 def test_default_config_exercises_every_candidate_rule_and_both_pairings():
     plan = Plan(yaml.safe_load((REPO / "config.yaml").read_text()))
-    assert set(plan.unique("design")) == set(DESIGNS)
+    assert set(plan.unique("design")) == {design.name for design in STUDY_DESIGNS}
 
 
 def test_pairs_stage_writes_indices_only(tmp_path):

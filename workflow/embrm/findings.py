@@ -37,6 +37,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from .designs import columns as design_columns
+from .designs import get
+
 METRIC = "bon_gain_normalized"  # share of the oracle's Best-of-N gain: comparable across worlds
 CONFIDENCE = 0.95
 POWER = 0.8
@@ -202,10 +205,9 @@ def prepare(summary: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
     if missing:
         raise ValueError(f"summary table lacks column(s) {', '.join(missing)}")
     frame = summary.copy()
-    if "prompt_pairing" not in frame:
-        frame["prompt_pairing"] = frame["design"].str.split("-").str[0]
-    if "candidates" not in frame:
-        frame["candidates"] = frame["design"].str.split("-").str[1]
+    for column in design_columns():  # a table without them: the designs' registered settings
+        if column not in frame:
+            frame[column] = frame["design"].map(lambda name, c=column: get(name).settings.get(c))
     if "head_type" not in frame:
         frame["head_type"] = frame["head"]
     if "annotator_model" not in frame:

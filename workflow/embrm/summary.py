@@ -19,27 +19,13 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_path, read_json
+from .settings import SETTING_PREFIXES, base_settings, run_settings
+from .settings import flatten_settings  # noqa: F401 (the figures import it from here)
 
-# Settings in the order they appear; parameter columns (world_*, annotator_*, head_param_*) follow.
-BASE_SETTINGS = [
-    "world",
-    "source",
-    "design",
-    "prompt_pairing",
-    "candidates",
-    "n",
-    "annotator",
-    "annotator_model",
-    "beta",
-    "head",
-    "head_type",
-    "members",
-]
-SETTING_PREFIXES = ("world_", "annotator_", "head_param_")
+# Settings in the order they appear (derived from the design and annotator registries);
+# parameter columns (world_*, annotator_*, head_param_*) follow.
+BASE_SETTINGS = base_settings()
 PRIMARY_AGGREGATION = "mean"
-# Keys of a head's hyperparameters that are not settings: the seed is derived from the run seed,
-# the device is where it ran.
-HEAD_PARAM_SKIP = {"type", "members", "seed", "device"}
 LIST_METRICS = {"n_values", "bon_reward", "bon_gain_curve", "oracle_bon_reward"}
 # Metrics that do not depend on the predictions: the same for every aggregation.
 TEST_SET_METRICS = {"random_pick_reward", "oracle_best_reward", "oracle_bon_gain", "bon_n_max"}
@@ -111,21 +97,6 @@ def degenerate(summary: pd.DataFrame) -> pd.Series:
     )  # rows shown in the report's HTML view; the CSV always has all
 
 
-def flatten_settings(prefix: str, mapping: dict, skip=()) -> dict:
-    """Scalar settings as columns; nested mappings as ``prefix<key>.<sub>``; lists as JSON."""
-    out = {}
-    for key, value in mapping.items():
-        if key in skip:
-            continue
-        if isinstance(value, dict):
-            out.update(flatten_settings(f"{prefix}{key}.", value))
-        elif isinstance(value, list | tuple):
-            out[f"{prefix}{key}"] = json.dumps(value)
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def setting_columns(frame: pd.DataFrame) -> list[str]:
     """The columns that define a setting (everything but the seed and the measurements)."""
     base = [c for c in BASE_SETTINGS if c in frame.columns]
@@ -169,22 +140,13 @@ def _curve_summary(curves: list[dict]) -> dict:
 def run_row(record: dict) -> dict:
     """Flatten one run's metrics.json into its summary row."""
     run, annotation, training = record["run"], record["annotation"], record["training"]
-    annotator = annotation["annotator"]
-    head = training["head"]
-    row = {
-        **{k: run[k] for k in ("world", "design", "n", "seed", "annotator", "head")},
-        "status": run_status(record),
-        "source": run.get("source", ""),
-        "prompt_pairing": run["design"].split("-")[0],
-        "candidates": run["design"].split("-")[1],
-        "annotator_model": annotator["model"],
-        "beta": float(annotator["beta"]) if "beta" in annotator else np.nan,
-        "head_type": head["type"],
-        "members": int(head.get("members", 1)),
-    }
-    row.update(flatten_settings("world_", run.get("world_spec", {}), skip=("source",)))
-    row.update(flatten_settings("annotator_", annotator, skip=("model", "beta")))
-    row.update(flatten_settings("head_param_", head, skip=HEAD_PARAM_SKIP))
+    row = run_settings(
+        {"source": "", **run},
+        world=run.get("world_spec", {}),
+        annotator=annotation["annotator"],
+        head=training["head"],
+        extra={"status": run_status(record)},
+    )
     for split in ("train", "heldout"):
         prefix = "annotation_" if split == "train" else "heldout_"
         row.update({f"{prefix}{k}": v for k, v in annotation.get(split, {}).items()})

@@ -16,8 +16,8 @@ if importlib.util.find_spec("embrm") is None:
     )
     sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from embrm.active import DESIGNS as ACTIVE_DESIGNS
-from embrm.active import is_active as is_active_design
+from embrm.designs import DESIGNS
+from embrm.designs import pattern as designs_pattern
 from embrm.active.rounds import Settings as ActiveSettings
 from embrm.active.rounds import schedule as active_schedule
 from embrm.config import Plan, Run
@@ -67,6 +67,14 @@ def check_before_jobs():
 
 
 ENV = "../../envs/embrm.yaml"
+# Registered pairing designs (embrm.designs): active ones choose their pairs per run (active.smk).
+ACTIVE_DESIGNS = [name for name, design in DESIGNS.items() if design.active]
+
+
+def is_active_design(name):
+    return DESIGNS[name].active
+
+
 WORLD_FILES = [
     "train_embeddings.npy",
     "train_rewards.npy",
@@ -80,7 +88,7 @@ RUN = f"{CELL}/{{annotator}}/{{head}}"
 
 wildcard_constraints:
     world=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
-    design=r"(same|cross)-(random|similar|diversified|activerandom|levelset|dopt|pastdopt)",
+    design=designs_pattern(),
     n=r"\d+",
     seed=r"\d+",
     annotator=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",

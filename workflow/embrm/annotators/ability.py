@@ -74,6 +74,13 @@ class AbilityPool(Annotator):
         ),
     }
     quality = "ability"
+    examples = (
+        {},  # the default pool: log-normal abilities plus 10% useless and 10% perfect
+        {"ability": 0.3, "spread": 2.0, "useless": 0.0, "perfect": 0.0},
+        {"ability": 3.0, "spread": 0.0, "useless": 0.5, "perfect": 0.0},
+        {"ability": 1.0, "spread": 1.0, "useless": 1.0, "perfect": 0.0},  # all useless
+        {"ability": 1.0, "spread": 1.0, "useless": 0.0, "perfect": 1.0},  # all perfect
+    )
 
     def check(self):
         if self.useless + self.perfect > 1.0 + 1e-12:

@@ -21,9 +21,16 @@ from ..errors import ConfigError
 WHERE = "annotators.*"
 
 
-def positive(description: str) -> dict:
-    """A number > 0 (bounded so that products with rewards stay finite)."""
-    return {"type": "number", "exclusiveMinimum": 0, "maximum": 1.0e6, "description": description}
+def positive(description: str, **extra) -> dict:
+    """A number > 0 (bounded so that products with rewards stay finite). ``extra``: further
+    schema keywords, e.g. ``title``, the symbol run names use for a quality knob."""
+    return {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": 1.0e6,
+        "description": description,
+        **extra,
+    }
 
 
 def share(description: str) -> dict:
@@ -77,6 +84,9 @@ class Annotator(ABC):
     # The parameter that sets how good the labels are (larger: fewer errors), or None. Figures and
     # run names read a run's annotation quality from it, whatever its name.
     quality: ClassVar[str | None] = None
+    # Parameter sets that exercise the model (the generic tests build one annotator from each);
+    # every required parameter must be given.
+    examples: ClassVar[tuple[dict, ...]] = ({},)
     where: str = field(default=WHERE, kw_only=True)  # the config key of the entry, for errors
 
     def __post_init__(self):

@@ -19,10 +19,12 @@ class BradleyTerry(Annotator):
     parameters = {
         "beta": positive(
             "Annotation quality β > 0 (a list expands into grid values); the study's grid is "
-            "0.5, 0.7, 1, 3, 5, 10."
+            "0.5, 0.7, 1, 3, 5, 10.",
+            title="β",
         )
     }
     quality = "beta"
+    examples = ({"beta": 0.5}, {"beta": 10})
 
     def prob_correct(self, abs_dr, scale):
         return sigmoid(self.beta * np.asarray(abs_dr, dtype=np.float64) / scale)

@@ -17,9 +17,10 @@ class Thurstone(Annotator):
     model = "thurstone"
     description = "P(a ≻ b) = Φ(β·Δr/scale)"
     parameters = {
-        "beta": positive("Annotation quality β > 0 (a list expands into grid values).")
+        "beta": positive("Annotation quality β > 0 (a list expands into grid values).", title="β")
     }
     quality = "beta"
+    examples = ({"beta": 1},)
 
     def prob_correct(self, abs_dr, scale):
         from scipy.special import ndtr
