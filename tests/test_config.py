@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 
@@ -123,3 +124,68 @@ def test_paper_scale_config_has_the_study_shapes_and_grid():
     assert config["training"]["scoring"] == "cell"
     cells = {(r.world, r.design, r.n, r.seed) for r in plan.runs}
     assert len(plan.runs) == 18 * len(cells)
+
+
+def test_schema_is_the_yaml_completed_from_the_registries():
+    """embrm.schema.build adds the registry-derived parts and changes nothing else."""
+    import jsonschema
+    from embrm.schema import build, structure
+
+    schema, yaml_only = build(), structure()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    injected = [
+        ("properties", "annotators", "additionalProperties"),
+        ("properties", "worlds", "additionalProperties"),
+        ("$defs", "design", "enum"),
+        ("$defs", "embedder", "properties", "type"),
+        ("$defs", "embedder", "allOf"),
+    ]
+    for path in injected:
+        parent_built, parent_yaml = schema, yaml_only
+        for key in path[:-1]:
+            parent_built, parent_yaml = parent_built[key], parent_yaml[key]
+        parent_built.pop(path[-1])
+        parent_yaml.pop(path[-1], None)
+    assert schema == yaml_only
+    assert build() is not build()  # callers may change their copy
+
+
+def test_schema_sources_are_the_registry(tiny_config):
+    from embrm.schema import build
+    from embrm.sources import SOURCES
+
+    schema = build()
+    block = schema["properties"]["worlds"]["additionalProperties"]
+    assert block["properties"]["source"]["enum"] == list(SOURCES)
+    for (name, source), rule in zip(SOURCES.items(), block["allOf"], strict=True):
+        assert rule == {
+            "if": {"properties": {"source": {"const": name}}},
+            "then": {"$ref": f"#/$defs/{source.schema}"},
+        }
+        assert source.schema in schema["$defs"]
+    tiny_config["worlds"]["tiny"]["source"] = "unregistered"
+    with pytest.raises(ConfigError, match=r"config key 'worlds\.tiny\.source'"):
+        validate(tiny_config)
+
+
+def test_schema_embedders_are_the_registry(tmp_path):
+    from embrm.embedders import EMBEDDERS
+    from embrm.schema import build
+
+    embedder = build()["$defs"]["embedder"]
+    assert embedder["properties"]["type"]["enum"] == list(EMBEDDERS)
+    needs_model = [name for name, kind in EMBEDDERS.items() if kind.needs_model]
+    assert needs_model and embedder["allOf"][0]["if"]["properties"]["type"]["enum"] == needs_model
+    table = tmp_path / "t.csv"
+    table.write_text("prompt,response,reward,split\n")
+    for name, kind in EMBEDDERS.items():
+        config = copy.deepcopy(TINY_CONFIG)
+        config["worlds"]["tiny"] = {"source": "table", "path": str(table), "embedder": {"type": name}}
+        if kind.needs_model:
+            with pytest.raises(ConfigError, match=r"worlds\.tiny\.embedder"):
+                validate(config)
+            config["worlds"]["tiny"]["embedder"]["model"] = "some/model"
+        assert validate(config)["worlds"]["tiny"]["embedder"]["type"] == name
+    config["worlds"]["tiny"]["embedder"] = {"type": "unregistered"}
+    with pytest.raises(ConfigError, match=r"worlds\.tiny\.embedder\.type"):
+        validate(config)
