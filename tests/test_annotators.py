@@ -30,10 +30,10 @@ from embrm.annotators import (
 )
 from embrm.annotators.base import check_value
 from embrm.config import Plan, load
+from embrm.designs import make_pairs
 from embrm.errors import ConfigError
 from embrm.schema import build as build_schema
 from embrm.settings import annotator_settings, quality, quality_column
-from embrm.designs import make_pairs
 from embrm.sources.synthetic import build
 from scipy.integrate import quad
 
@@ -321,7 +321,9 @@ def test_schema_block_of_every_model_is_its_registry_entry(name):
     model = MODELS[name]
     block = build_schema()["properties"]["annotators"]["additionalProperties"]
     assert block["properties"]["model"]["enum"] == list(MODELS)
-    (then,) = [b["then"] for b in block["allOf"] if b["if"]["properties"]["model"] == {"const": name}]
+    (then,) = [
+        b["then"] for b in block["allOf"] if b["if"]["properties"]["model"] == {"const": name}
+    ]
     assert set(then["properties"]) == {"model", *model.parameters}
     defaults = model.defaults()
     assert set(then.get("required", [])) == set(model.parameters) - set(defaults)

@@ -180,7 +180,11 @@ def test_schema_embedders_are_the_registry(tmp_path):
     table.write_text("prompt,response,reward,split\n")
     for name, kind in EMBEDDERS.items():
         config = copy.deepcopy(TINY_CONFIG)
-        config["worlds"]["tiny"] = {"source": "table", "path": str(table), "embedder": {"type": name}}
+        config["worlds"]["tiny"] = {
+            "source": "table",
+            "path": str(table),
+            "embedder": {"type": name},
+        }
         if kind.needs_model:
             with pytest.raises(ConfigError, match=r"worlds\.tiny\.embedder"):
                 validate(config)

@@ -91,10 +91,11 @@ def tiny_grid(**grid) -> dict:
 @pytest.mark.slow
 def test_a_new_annotator_model_runs_in_the_workflow(repo_copy, tmp_path):
     extend(repo_copy, "Adding an annotator model")
+    workdir = tmp_path / "run"
     config = tiny_grid(annotators=["heavy"], designs=["same-random"])
     config["annotators"] = {"heavy": {"model": "cauchy", "gamma": [1, 4]}}
-    snakemake(tmp_path, "--cores", "2", "results/default/summary.csv", config=config, repo=repo_copy)
-    summary = pd.read_csv(tmp_path / "results" / "default" / "summary.csv").set_index("annotator")
+    snakemake(workdir, "--cores", "2", "results/default/summary.csv", config=config, repo=repo_copy)
+    summary = pd.read_csv(workdir / "results" / "default" / "summary.csv").set_index("annotator")
     assert set(summary.index) == {"cauchy-gamma1", "cauchy-gamma4"}
     assert (summary["annotator_model"] == "cauchy").all() and summary["beta"].isna().all()
     assert summary.loc["cauchy-gamma4", "annotator_gamma"] == 4
@@ -102,7 +103,7 @@ def test_a_new_annotator_model_runs_in_the_workflow(repo_copy, tmp_path):
     quality = registered(
         repo_copy,
         "__import__('embrm.settings').settings.quality(__import__('pandas').read_csv("
-        f"{str(tmp_path / 'results/default/summary.csv')!r})).tolist()",
+        f"{str(workdir / 'results/default/summary.csv')!r})).tolist()",
     )
     assert sorted(json.loads(quality)) == [1.0, 4.0]
     errors = summary["annotation_realized_error_rate"]
@@ -112,12 +113,13 @@ def test_a_new_annotator_model_runs_in_the_workflow(repo_copy, tmp_path):
 @pytest.mark.slow
 def test_a_new_design_runs_in_the_workflow(repo_copy, tmp_path):
     extend(repo_copy, "Adding a design")
+    workdir = tmp_path / "run"
     config = tiny_grid(designs=["same-random", "same-adjacent"])
     config["annotators"] = {"bt": {"model": "bt", "beta": 1}}
-    snakemake(tmp_path, "--cores", "2", "results/default/summary.csv", config=config, repo=repo_copy)
-    pairs = tmp_path / "results" / "default" / "pairs" / "tiny" / "same-adjacent" / "n200"
+    snakemake(workdir, "--cores", "2", "results/default/summary.csv", config=config, repo=repo_copy)
+    pairs = workdir / "results" / "default" / "pairs" / "tiny" / "same-adjacent" / "n200"
     assert (pairs / "seed0.npz").exists()
-    summary = pd.read_csv(tmp_path / "results" / "default" / "summary.csv").set_index("design")
+    summary = pd.read_csv(workdir / "results" / "default" / "summary.csv").set_index("design")
     adjacent = summary.loc["same-adjacent"]
     assert (adjacent["prompt_pairing"], adjacent["candidates"]) == ("same", "adjacent")
     gap = summary["annotation_mean_abs_dr"]

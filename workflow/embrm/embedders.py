@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .hashing import stable_hash
 from .errors import ConfigError, DataError
+from .hashing import stable_hash
 from .hfmodels import (
     Progress,
     batches,
@@ -188,9 +188,7 @@ EMBEDDERS: dict[str, EmbedderType] = {
         "last-layer hidden state of the last non-padding token", _last_token, needs_model=True
     ),
     "hf-mean": EmbedderType("masked mean of the last layer", _mean, needs_model=True),
-    "sentence": EmbedderType(
-        "a sentence-transformers model", SentenceEmbedder, needs_model=False
-    ),
+    "sentence": EmbedderType("a sentence-transformers model", SentenceEmbedder, needs_model=False),
 }
 EMBEDDER_TYPES = tuple(EMBEDDERS)
 

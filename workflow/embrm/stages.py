@@ -45,9 +45,7 @@ def make_pairs(world_dir, design: str, n: int, seed: int, heldout: int, out: str
 
     world = World(world_dir)
     drawn = get(design)
-    a, b = drawn.draw(
-        world.train.rewards, n, rng(seed, "pairs", design, n), key="grid.quantities"
-    )
+    a, b = drawn.draw(world.train.rewards, n, rng(seed, "pairs", design, n), key="grid.quantities")
     test = world.test
     held = get(drawn.heldout)
     heldout_n = min(heldout, held.capacity(test.prompts, test.responses))

@@ -10,7 +10,6 @@ of the ensemble members (the plain prediction of a single-member head); an ensem
 from __future__ import annotations
 
 import html
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,8 +18,12 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_path, read_json
-from .settings import SETTING_PREFIXES, base_settings, run_settings
-from .settings import flatten_settings  # noqa: F401 (the figures import it from here)
+from .settings import (
+    SETTING_PREFIXES,
+    base_settings,
+    flatten_settings,  # noqa: F401 (the figures import it from here)
+    run_settings,
+)
 
 # Settings in the order they appear (derived from the design and annotator registries);
 # parameter columns (world_*, annotator_*, head_param_*) follow.

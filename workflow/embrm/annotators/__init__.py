@@ -100,8 +100,7 @@ def schema_block() -> dict:
             "model": {
                 "type": "string",
                 "enum": list(MODELS),
-                "description": "; ".join(f"{n}: {m.description}" for n, m in MODELS.items())
-                + ".",
+                "description": "; ".join(f"{n}: {m.description}" for n, m in MODELS.items()) + ".",
             }
         },
         "allOf": blocks,

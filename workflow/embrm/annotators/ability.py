@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class AbilityPool(Annotator):
         "a pool of annotators of spread abilities a, each correct with probability "
         "1 − exp(−a·|Δr|/scale)/2"
     )
-    parameters = {
+    parameters: ClassVar[dict] = {
         "ability": positive(
             "Median ability a of the pool's log-normal members (in units of 1/scale; slope a/2 at "
             "Δr = 0, like BT with β = 2a)."

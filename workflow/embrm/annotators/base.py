@@ -94,7 +94,7 @@ class Annotator(ABC):
             setattr(self, name, check_value(fragment, getattr(self, name), f"{self.where}.{name}"))
         self.check()
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 (an optional hook, not an abstract method)
         """Rules across parameters (each value alone is checked from ``parameters``)."""
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -16,7 +17,7 @@ class BradleyTerry(Annotator):
     beta: float
     model = "bt"
     description = "P(a ≻ b) = σ(β·Δr/scale), the study's annotator"
-    parameters = {
+    parameters: ClassVar[dict] = {
         "beta": positive(
             "Annotation quality β > 0 (a list expands into grid values); the study's grid is "
             "0.5, 0.7, 1, 3, 5, 10.",

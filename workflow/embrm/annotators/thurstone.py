@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -16,7 +17,7 @@ class Thurstone(Annotator):
     beta: float
     model = "thurstone"
     description = "P(a ≻ b) = Φ(β·Δr/scale)"
-    parameters = {
+    parameters: ClassVar[dict] = {
         "beta": positive("Annotation quality β > 0 (a list expands into grid values).", title="β")
     }
     quality = "beta"

@@ -52,9 +52,7 @@ SOURCES: dict[str, Source] = {
     "synthetic": Source("generated", "synthetic_world", _synthetic),
     "npy": Source("released arrays", "npy_world", _npy),
     "table": Source("your texts and rewards, embedded here", "table_world", _text),
-    "hf": Source(
-        "prompts → generated responses → reward model → embeddings", "hf_world", _text
-    ),
+    "hf": Source("prompts → generated responses → reward model → embeddings", "hf_world", _text),
 }
 BUILDERS: dict[str, Callable[..., None]] = {name: s.build for name, s in SOURCES.items()}
 
