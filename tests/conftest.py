@@ -132,7 +132,7 @@ def repo_copy(tmp_path) -> Path:
     return copy_root
 
 
-def pytest_in(repo: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def run_pytest_in(repo: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run pytest inside a copy of the checkout, importing embrm from that copy."""
     env = {**os.environ, "PYTHONPATH": str(repo / "workflow")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
