@@ -34,7 +34,7 @@ class JobProgress:
         try:
             self.logs.poll()
             steps = self.logs.steps()
-        except Exception:  # noqa: BLE001 - a display problem must never stop the workflow
+        except Exception:  # a display problem must never stop the workflow
             steps = []
         for rule, step in steps[:SHOWN_JOBS]:
             yield Text(f" {describe(rule, step)}", style="dim", no_wrap=True, overflow="ellipsis")
@@ -55,7 +55,7 @@ class LogHandler(RichLogHandler):
     def emit(self, record):
         try:
             handled = self._embrm_event(record)
-        except Exception:  # noqa: BLE001 - following logs is extra; the rich display goes on
+        except Exception:  # following logs is extra; the rich display goes on
             handled = False
         if not handled:
             super().emit(record)
