@@ -2,12 +2,25 @@
 # Usage: snakemake --cores all [--configfile F]  (see README.md). An experiment is one config file:
 # F when given, else config.yaml; never a merge of the two (Snakemake would merge --configfile
 # over a `configfile:` it has loaded, so config.yaml is loaded only when no file is given).
+import importlib.util
+import sys
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 if not workflow.overwrite_configfiles:
+    # Snakemake's reader names neither the file nor the line of a YAML syntax error; embrm's does.
+    # (A --configfile is read before this file runs: `make run` and `embrm plan` check it.)
+    if importlib.util.find_spec("embrm"):
+        from embrm.config import read_yaml
+        from embrm.errors import ConfigError
+
+        try:
+            read_yaml("config.yaml")
+        except ConfigError as error:
+            sys.exit(f"error: {error}")
 
     configfile: "config.yaml"
 

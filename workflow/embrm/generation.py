@@ -158,7 +158,9 @@ class Generator:
             decoded = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
             return [cut(text, self.stops) for text in decoded]
 
-        done = run_batches(work_log, fingerprint, groups, f"generate {split}", compute)
+        done = run_batches(
+            work_log, fingerprint, groups, f"generate {split}", compute, unit="responses"
+        )
         flat = [text for index in range(len(groups)) for text in done[index]]
         return [flat[i * responses : (i + 1) * responses] for i in range(len(prompts))]
 
@@ -190,5 +192,12 @@ class Generator:
                 )
             return texts
 
-        done = run_batches(work_log, fingerprint, groups, f"generate {split} (vllm)", compute)
+        done = run_batches(
+            work_log,
+            fingerprint,
+            groups,
+            f"generate {split} (vllm)",
+            compute,
+            unit="responses",
+        )
         return [texts for index in range(len(groups)) for texts in done[index]]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, DataError
+from .progress import report
 
 log = logging.getLogger("embrm")
 
@@ -114,14 +115,17 @@ def batches(order: Sequence[int], size: int) -> list[list[int]]:
 
 
 class Progress:
-    """Log lines with count, rate and ETA, at most every ``every`` seconds (job logs are files)."""
+    """Progress lines (embrm.progress) with count, rate and ETA, at most every ``every`` seconds
+    (job logs are files)."""
 
-    def __init__(self, label: str, total: int, *, done: int = 0, every: float = 10.0):
+    def __init__(
+        self, label: str, total: int, *, done: int = 0, every: float = 10.0, unit: str = "texts"
+    ):
         self.label, self.total, self.done, self.every = label, total, done, every
+        self.unit = unit
         self.start_done = done
         self.started = self.last = time.perf_counter()
-        if done:
-            log.info("%s: resuming at %d/%d", label, done, total)
+        report(label, unit, done, total, details="resuming" if done else "starting")
 
     def update(self, count: int) -> None:
         self.done += count
@@ -130,14 +134,13 @@ class Progress:
             self.last = now
             rate = (self.done - self.start_done) / max(now - self.started, 1e-9)
             eta = (self.total - self.done) / rate if rate > 0 else math.inf
-            log.info(
-                "%s: %d/%d (%.1f%%), %.1f/s, ETA %s",
+            report(
                 self.label,
+                self.unit,
                 self.done,
                 self.total,
-                100.0 * self.done / max(self.total, 1),
-                rate,
-                "-" if math.isinf(eta) else f"{eta / 60:.1f} min",
+                eta_seconds=eta,
+                details=f"{100.0 * self.done / max(self.total, 1):.1f}%, {rate:.1f}/s",
             )
 
 
@@ -182,7 +185,12 @@ class BatchLog:
 
 
 def run_batches(
-    log_path: Path, fingerprint: str, groups: list[list[int]], label: str, compute
+    log_path: Path,
+    fingerprint: str,
+    groups: list[list[int]],
+    label: str,
+    compute,
+    unit: str = "texts",
 ) -> dict[int, list[Any]]:
     """``compute(indices) -> values`` for every batch not yet recorded in ``log_path``.
 
@@ -191,7 +199,7 @@ def run_batches(
     """
     record = BatchLog(log_path, fingerprint)
     done = sum(len(groups[i]) for i in record.done if i < len(groups))
-    progress = Progress(label, sum(map(len, groups)), done=done)
+    progress = Progress(label, sum(map(len, groups)), done=done, unit=unit)
     try:
         for index, group in enumerate(groups):
             if index in record.done:

@@ -28,6 +28,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import DataError
+from ..progress import report
 from . import study
 from .base import (
     PairData,
@@ -54,7 +55,8 @@ def log_progress(env) -> None:
     values = ", ".join(
         f"{data} {metric} {value:.4f}" for data, metric, value, *_ in env.evaluation_result_list
     )
-    log.info("clf-lgb round %d: %s", done, values)
+    # Early stopping may end the fit before the last round.
+    report("clf-lgb", "round", done, env.end_iteration, at_most=True, details=values)
 
 
 class CLFLGBHead(RewardHead):

@@ -37,6 +37,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..progress import report
 from . import study
 from .base import PairData, bce_np, mean64, require
 from .torch_common import (
@@ -134,14 +135,14 @@ class MLPHead(TorchHead):
                     "val_accuracy": val_acc,
                 }
             )
-            log.info(
-                "%s epoch %d: train loss %.4f, val loss %.4f, val accuracy %.4f (%.1f s)",
+            report(
                 self.type_name,
+                "epoch",
                 epoch,
-                train_loss,
-                val_loss,
-                val_acc,
-                time.perf_counter() - started,
+                p["max_epochs"],
+                at_most=True,
+                details=f"train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
+                f"val accuracy {val_acc:.4f} ({time.perf_counter() - started:.1f} s)",
             )
             monitored = val_loss if val_pairs.size else train_loss
             monitored = monitored if np.isfinite(monitored) else float("inf")
@@ -215,13 +216,14 @@ class MLPHead(TorchHead):
                     "val_accuracy": val_acc,
                 }
             )
-            log.info(
-                "%s (study) epoch %d: val loss %.4f, val accuracy %.4f (%.1f s)",
-                self.type_name,
+            report(
+                f"{self.type_name} (study)",
+                "epoch",
                 epoch,
-                val_loss,
-                val_acc,
-                time.perf_counter() - started,
+                p["max_epochs"],
+                at_most=True,
+                details=f"val loss {val_loss:.4f}, val accuracy {val_acc:.4f} "
+                f"({time.perf_counter() - started:.1f} s)",
             )
             if study.should_stop(val_losses, p["patience"]):
                 break

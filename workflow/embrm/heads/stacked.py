@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..progress import report
 from .base import PairData, mean64, pair_accuracy
 from .mlp import MLPHead
 from .torch_common import SCORE_CHUNK_ROWS, Adam, build_mlp, setup_torch
@@ -304,16 +305,14 @@ def _fit_stack(torch, device, x, a, b, heads, data, names) -> int:
                     "val_accuracy": val_acc,
                 }
             )
-            log.info(
-                "%s (stacked, %d models) epoch %d: train loss %.4f, val loss %.4f, "
-                "val accuracy %.4f (%.1f s)",
-                model.name,
-                len(active),
+            report(
+                f"{model.name} (stacked, {len(active)} models)",
+                "epoch",
                 epoch,
-                train_loss,
-                val_loss,
-                val_acc,
-                time.perf_counter() - started,
+                p["max_epochs"],
+                at_most=True,
+                details=f"train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
+                f"val accuracy {val_acc:.4f} ({time.perf_counter() - started:.1f} s)",
             )
             # MLPHead.fit's stopping rule, per model.
             monitored = val_loss if val.size else train_loss

@@ -1,0 +1,130 @@
+"""Compare two results folders of the same experiment, timing aside.
+
+    python benchmarks/compare_results.py results/default /elsewhere/results/default
+
+Checks that a code change left every number of an experiment as it was: arrays (worlds, pairs,
+labels, predictions) must be equal bit for bit, models byte for byte, tables and JSON records
+equal once wall-clock fields are dropped. Logs, benchmarks, MLflow bookkeeping and the HTML report
+describe the invocation rather than the results and are skipped. Prints one line per kind of file
+and every difference; exits 1 if any file differs or exists on one side only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SKIPPED_DIRS = {"logs", "benchmarks", "tracking", "report", ".snakemake"}
+SKIPPED_SUFFIXES = {".html", ".log", ".tmp"}
+# Fields that measure the machine or the moment rather than the experiment.
+TIMING_WORDS = ("seconds", "elapsed", "timestamp", "started", "finished", "duration", "wall")
+
+
+def is_timing(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in TIMING_WORDS)
+
+
+def strip_timing(value):
+    if isinstance(value, dict):
+        return {k: strip_timing(v) for k, v in value.items() if not is_timing(str(k))}
+    if isinstance(value, list):
+        return [strip_timing(v) for v in value]
+    return value
+
+
+def same_arrays(a: Path, b: Path) -> bool:
+    if a.suffix == ".npy":
+        return np.array_equal(np.load(a), np.load(b), equal_nan=True)
+    with np.load(a) as left, np.load(b) as right:
+        if sorted(left.files) != sorted(right.files):
+            return False
+        return all(np.array_equal(left[k], right[k], equal_nan=True) for k in left.files)
+
+
+def same_table(a: Path, b: Path) -> bool:
+    left, right = pd.read_csv(a), pd.read_csv(b)
+    if list(left.columns) != list(right.columns):
+        return False
+    kept = [c for c in left.columns if not is_timing(c)]
+    return left[kept].equals(right[kept])
+
+
+def same_json(a: Path, b: Path) -> bool:
+    return strip_timing(json.loads(a.read_text())) == strip_timing(json.loads(b.read_text()))
+
+
+def same_yaml_or_text(a: Path, b: Path) -> bool:
+    return a.read_bytes() == b.read_bytes()
+
+
+def same_svg(a: Path, b: Path) -> bool:
+    # Matplotlib stamps the drawing date into SVG metadata; the drawing itself must not change.
+    def body(path: Path) -> list[str]:
+        return [line for line in io.StringIO(path.read_text()) if "<dc:date>" not in line]
+
+    return body(a) == body(b)
+
+
+COMPARERS = {
+    ".npy": same_arrays,
+    ".npz": same_arrays,
+    ".csv": same_table,
+    ".json": same_json,
+    ".svg": same_svg,
+}
+
+
+def files(root: Path) -> set[Path]:
+    found = set()
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if not path.is_file() or SKIPPED_DIRS & set(relative.parts[:-1]):
+            continue
+        if path.suffix in SKIPPED_SUFFIXES or path.name.startswith("."):
+            continue
+        found.add(relative)
+    return found
+
+
+def compare(left: Path, right: Path) -> tuple[Counter, list[str]]:
+    ours, theirs = files(left), files(right)
+    problems = [f"only in {left}: {p}" for p in sorted(ours - theirs)]
+    problems += [f"only in {right}: {p}" for p in sorted(theirs - ours)]
+    counts: Counter = Counter()
+    for relative in sorted(ours & theirs):
+        same = COMPARERS.get(relative.suffix, same_yaml_or_text)
+        kind = relative.suffix or relative.name
+        counts[kind] += 1
+        if not same(left / relative, right / relative):
+            problems.append(f"differs: {relative}")
+            counts[f"{kind} differing"] += 1
+    return counts, problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("left", type=Path)
+    parser.add_argument("right", type=Path)
+    args = parser.parse_args(argv)
+    for folder in (args.left, args.right):
+        if not folder.is_dir():
+            parser.error(f"{folder}: not a results folder")
+    counts, problems = compare(args.left, args.right)
+    for kind, count in sorted(counts.items()):
+        print(f"{kind:>20}: {count}")
+    for problem in problems:
+        print(problem)
+    print("identical, timing aside" if not problems else f"{len(problems)} differences")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
