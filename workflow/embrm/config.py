@@ -19,9 +19,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .hashing import stable_hash
-
-__all__ = ["Plan", "Run", "load", "load_schema", "stable_hash", "validate"]
+from .hashing import config_hash, stable_hash  # noqa: F401  (their home before hashing.py)
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
 GRID_AXES = ("worlds", "annotators", "designs", "quantities", "heads", "seeds")
@@ -342,7 +340,3 @@ class Plan:
 
     def unique(self, attribute: str) -> list:
         return sorted({getattr(run, attribute) for run in self.runs}, key=str)
-
-
-def config_hash(config: Mapping) -> str:
-    return stable_hash(config)
