@@ -334,6 +334,12 @@ class Plan:
     def unique(self, attribute: str) -> list:
         return sorted({getattr(run, attribute) for run in self.runs}, key=str)
 
+    @property
+    def scores_per_cell(self) -> bool:
+        """training.scoring: whether one job per cell scores the test set for every model of the
+        cell (cell), rather than each train job for its own model (run)."""
+        return self.config["training"]["scoring"] == "cell"
+
 
 def stable_hash(obj: Any, length: int = 16) -> str:
     """Hash of a JSON-able object, stable across processes and platforms."""
