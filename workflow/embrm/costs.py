@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 CPU_FLOPS_PER_THREAD = 20e9
 GPU_FLOPS = 2e12
@@ -26,7 +27,7 @@ MB = 2**20
 
 @dataclass(frozen=True)
 class Shapes:
-    """(prompts, responses, dimension) of a world's train and test embeddings, and bytes per value."""
+    """(prompts, responses, dimension) of a world's train and test embeddings; bytes per value."""
 
     train: tuple[int, int, int]
     test: tuple[int, int, int]
@@ -84,7 +85,7 @@ class HeadCost:
 
 def network_flops(widths: Sequence[int]) -> float:
     """FLOPs of one response through dense layers of these widths (input first, output last)."""
-    return 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=False))
+    return 2 * sum(a * b for a, b in pairwise(widths))
 
 
 def rows_mb(responses: int, dim: int, copies: float, itemsize: int = 4) -> float:

@@ -28,11 +28,15 @@ def mem_mb_evaluate(wildcards, attempt):
 
 
 def mem_mb_train(wildcards, attempt):
-    return REQUESTS.train(wildcards.world, wildcards.head, int(wildcards.n), attempt).mem_mb
+    return REQUESTS.train(
+        wildcards.world, wildcards.head, int(wildcards.n), attempt
+    ).mem_mb
 
 
 def runtime_train(wildcards, attempt):
-    return REQUESTS.train(wildcards.world, wildcards.head, int(wildcards.n), attempt).runtime
+    return REQUESTS.train(
+        wildcards.world, wildcards.head, int(wildcards.n), attempt
+    ).runtime
 
 
 def _score(wildcards, attempt):

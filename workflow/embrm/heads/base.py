@@ -32,7 +32,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # Training protocols of the study's heads: embrm's own, or the study's released procedure.
 PROTOCOLS = ("embrm", "study")
 FORMAT_VERSION = 1
-# Passes over the pairs charged to a head type that declares no cost of its own (RewardHead.estimate).
+# Passes over the pairs charged to a head type that declares no cost (RewardHead.estimate).
 DEFAULT_FIT_PASSES = 100
 
 
