@@ -198,22 +198,26 @@ def scoring_wiring(per_cell):
     job) writes its run's predictions.npy. `cell`: train jobs only fit; the cell's score job
     (score.smk) writes every run's predictions under scores/<cell>/, and evaluate reads them
     from there with that job's scoring.json."""
-    own = f"{RESULTS}/runs/{RUN}/predictions.npy"
     if not per_cell:
+        own = f"{RESULTS}/runs/{RUN}/predictions.npy"
         return SimpleNamespace(
             train_outputs={"predictions": own},
             stacked_arguments="--score",
             evaluate_input=own,
-            evaluate_file=own,
+            evaluate_file=lambda wildcards, input: input.predictions,
             evaluate_arguments="",
         )
-    cell = f"{RESULTS}/scores/{CELL}"
     return SimpleNamespace(
         train_outputs={},
         stacked_arguments="",
-        evaluate_input=cell,
-        evaluate_file=f"{cell}/{{annotator}}/{{head}}.npy",
-        evaluate_arguments=f"--scoring {cell}/scoring.json --scored-as {{annotator}}/{{head}}",
+        evaluate_input=f"{RESULTS}/scores/{CELL}",
+        evaluate_file=lambda wildcards, input: (
+            f"{input.predictions}/{wildcards.annotator}/{wildcards.head}.npy"
+        ),
+        evaluate_arguments=lambda wildcards, input: (
+            f"--scoring {input.predictions}/scoring.json"
+            f" --scored-as {wildcards.annotator}/{wildcards.head}"
+        ),
     )
 
 

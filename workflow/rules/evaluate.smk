@@ -1,11 +1,16 @@
-# With tracking.mode: jobs the job then logs its run to MLflow (track.smk): the onstart hook hands
-# over the backend in TRACKING_STATE, and the step logs nothing without it; it never fails the
-# job (the end-of-workflow sync logs what it could not).
-EVALUATE_LOG_RUN = (
-    f"; python -m embrm.tracking log-job --state {TRACKING_STATE} --metrics {{output}}"
+EVALUATE = (
+    "python -m embrm evaluate --world {params.world} --predictions {params.predictions}"
+    " --pairs {input.pairs} --labels {input.labels} --annotation-stats {input.stats}"
+    " --train-info {input.info} --curves {input.curves} --run {params.run:q}"
+    " --evaluation {params.evaluation:q} {params.scoring} --device {params.device}"
+    " --out {output} > {log} 2>&1"
+)
+# With tracking.mode: jobs the job then logs its run to MLflow (track.smk): the onstart hook
+# hands over the backend in TRACKING_STATE, and the step logs nothing without it; it never fails
+# the job (the end-of-workflow sync logs what it could not).
+LOG_RUN = (
+    "python -m embrm.tracking log-job --state {params.tracking_state} --metrics {output}"
     " >> {log} 2>&1"
-    if PLAN.logs_runs_from_jobs
-    else ""
 )
 
 
@@ -36,12 +41,9 @@ rule evaluate:
         world=world_dir,
         run=run_record,
         evaluation=as_json(config["evaluation"]),
+        tracking_state=TRACKING_STATE,
         predictions=SCORING.evaluate_file,
         scoring=SCORING.evaluate_arguments,
         device=config["training"]["device"],
     shell:
-        "python -m embrm evaluate --world {params.world} --predictions {params.predictions}"
-        " --pairs {input.pairs} --labels {input.labels} --annotation-stats {input.stats}"
-        " --train-info {input.info} --curves {input.curves} --run {params.run:q}"
-        " --evaluation {params.evaluation:q} {params.scoring} --device {params.device}"
-        " --out {output} > {log} 2>&1" + EVALUATE_LOG_RUN
+        f"{EVALUATE}; {LOG_RUN}" if PLAN.logs_runs_from_jobs else EVALUATE
