@@ -175,10 +175,6 @@ def cell_runs(wildcards):
     return CELL_RUNS[cell_of(wildcards)]
 
 
-def scores_dir(wildcards):
-    return f"{RESULTS}/scores/{cell_of(wildcards)}"
-
-
 def cell_models(wildcards):
     """The model directories of every run in the cell (the score job's inputs)."""
     return [f"{RESULTS}/runs/{run.run_dir}/model" for run in cell_runs(wildcards)]
