@@ -334,6 +334,19 @@ class Plan:
     def unique(self, attribute: str) -> list:
         return sorted({getattr(run, attribute) for run in self.runs}, key=str)
 
+    @property
+    def scores_per_cell(self) -> bool:
+        """training.scoring: whether one job per cell scores the test set for every model of the
+        cell (cell), rather than each train job for its own model (run)."""
+        return self.config["training"]["scoring"] == "cell"
+
+    @property
+    def logs_runs_from_jobs(self) -> bool:
+        """tracking.mode: jobs (tracking enabled): each evaluate job logs its own run to MLflow,
+        rather than the end-of-workflow sync logging every run."""
+        tracking = self.config["tracking"]
+        return tracking["enabled"] and tracking["mode"] == "jobs"
+
 
 def stable_hash(obj: Any, length: int = 16) -> str:
     """Hash of a JSON-able object, stable across processes and platforms."""

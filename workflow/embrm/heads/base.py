@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..costs import Compute, HeadCost, Shapes, network_cost
 from ..errors import ConfigError, DataError
 from ..io import release_pages
 
@@ -31,6 +32,8 @@ DEVICES = ("auto", "cpu", "cuda")
 # Training protocols of the study's heads: embrm's own, or the study's released procedure.
 PROTOCOLS = ("embrm", "study")
 FORMAT_VERSION = 1
+# Passes over the pairs charged to a head type that declares no cost (RewardHead.estimate).
+DEFAULT_FIT_PASSES = 100
 
 
 @dataclass
@@ -335,6 +338,19 @@ class RewardHead(ABC):
     @abstractmethod
     def _load_weights(self, directory: Path) -> None:
         """Read what :meth:`_save_weights` wrote."""
+
+    # Cost model (embrm.costs, embrm.resources): what one model of this type needs, from which
+    # the cluster's memory and wall-time requests are made.
+    @classmethod
+    def estimate(cls, shapes: Shapes, params: Mapping, pairs: int, compute: Compute) -> HeadCost:
+        """Memory and time of one model fitted on ``pairs`` pairs and of its pass over the test
+        set; ``params`` holds every hyperparameter (defaults filled in).
+
+        Head types override this with their own arithmetic. A type that does not is charged like
+        a linear model on the embeddings fitted in :data:`DEFAULT_FIT_PASSES` passes, which can be
+        far off: its requests then only rest on the retry's larger memory and time.
+        """
+        return network_cost(shapes, pairs, compute, hidden=[], epochs=DEFAULT_FIT_PASSES)
 
 
 def predict_together(

@@ -37,6 +37,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..costs import Compute, HeadCost, Shapes, network_cost
 from ..progress import report
 from . import study
 from .base import PairData, bce_np, mean64, require
@@ -258,6 +259,13 @@ class MLPHead(TorchHead):
         loss = mean64(bce_np(prob.astype(np.float64), target))
         accuracy = float(np.mean((prob > 0.5) == (target > 0.5)))
         return loss, accuracy
+
+    # Cost model (embrm.costs): the hidden layers' arithmetic, for every one of max_epochs epochs.
+    @classmethod
+    def estimate(cls, shapes: Shapes, params: Mapping, pairs: int, compute: Compute) -> HeadCost:
+        return network_cost(
+            shapes, pairs, compute, hidden=params["hidden"], epochs=params["max_epochs"]
+        )
 
 
 class BTMLPHead(BTObjective, MLPHead):
