@@ -112,7 +112,16 @@ def tiny_workflow(tmp_path_factory) -> Path:
 
 
 # What a copy of the checkout needs to run its tests and its workflow.
-COPIED = ("Snakefile", "config.yaml", "pyproject.toml", "workflow", "tests", "configs", "docs")
+COPIED = (
+    "Snakefile",
+    "config.yaml",
+    "pyproject.toml",
+    "workflow",
+    "tests",
+    "configs",
+    "docs",
+    "envs",
+)
 
 
 @pytest.fixture
@@ -132,6 +141,9 @@ def repo_copy(tmp_path) -> Path:
     return copy_root
 
 
+# pytest reads any conftest function named pytest_* as a hook and refuses unknown ones;
+# marking it an optional hook keeps the helper's name and makes pytest leave it alone.
+@pytest.hookimpl(optionalhook=True)
 def pytest_in(repo: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run pytest inside a copy of the checkout, importing embrm from that copy."""
     env = {**os.environ, "PYTHONPATH": str(repo / "workflow")}

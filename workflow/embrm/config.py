@@ -252,7 +252,7 @@ def expand_heads(config: Mapping) -> dict[str, dict[str, dict]]:
                     f"config key '{where}.params': the sweep value {swept} gives the head name "
                     f"{name!r}, which is not a valid name (letters, digits and _.+-)"
                 )
-            if name in owner and owner[name] != entry or name in config["heads"] and axes:
+            if (name in owner and owner[name] != entry) or (name in config["heads"] and axes):
                 other = owner.get(name, name)
                 raise ConfigError(
                     f"config key '{where}.params': the sweep names a head {name!r}, which is "
