@@ -175,8 +175,11 @@ def test_list_valued_head_parameters_expand_into_named_heads():
     ("heads", "message"),
     [
         ({"bt-mlp": {"params": {"lr": [1e-3, "fast"]}}}, "config key 'heads.bt-mlp.params.lr"),
-        ({"bt-mlp": {"params": {"lr": []}}}, "config key 'heads.bt-mlp.params.lr'"),
-        ({"bt-mlp": {"params": {"lr": [1e-3, 1e-3]}}}, "config key 'heads.bt-mlp.params.lr'"),
+        ({"bt-mlp": {"params": {"lr": []}}},
+         "config key 'heads.bt-mlp.params.lr': [] is not valid; expected a number or a non-empty "
+         "list of distinct values"),
+        ({"bt-mlp": {"params": {"lr": [1e-3, 1e-3]}}},
+         "config key 'heads.bt-mlp.params.lr': [0.001, 0.001] is not valid"),
         ({"clf-lgb": {"params": {"lr": [1e-3, 3e-4]}}},
          "config key 'heads.clf-lgb.params': 'lr' is not one of"),
         ({"h": {"type": "bt-linear", "params": {"hidden": [[4], [8]]}}},

@@ -90,6 +90,8 @@ def _form(schema: dict) -> str:
     kinds = schema.get("type", "value")
     kinds = kinds if isinstance(kinds, list) else [kinds]
     text = " or ".join(TYPE_NAMES.get(kind, kind) for kind in kinds)
+    if kinds == ["array"] and schema.get("minItems") and schema.get("uniqueItems"):
+        text = "a non-empty list of distinct values"  # a sweep's form
     for key, sign in (("exclusiveMinimum", ">"), ("minimum", ">=")):
         if key in schema:
             text += f" {sign} {schema[key]}"
