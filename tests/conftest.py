@@ -112,7 +112,16 @@ def tiny_workflow(tmp_path_factory) -> Path:
 
 
 # What a copy of the checkout needs to run its tests and its workflow.
-COPIED = ("Snakefile", "config.yaml", "pyproject.toml", "workflow", "tests", "configs", "docs")
+COPIED = (
+    "Snakefile",
+    "config.yaml",
+    "pyproject.toml",
+    "workflow",
+    "tests",
+    "configs",
+    "docs",
+    "envs",
+)
 
 
 @pytest.fixture

@@ -148,7 +148,7 @@ for _head_name in PLAN.unique("head"):
         from embrm.heads.stacked import stack_refusal
 
         _refusal = stack_refusal(
-            _spec["type"], _spec["params"], _spec["members"], f"heads.{_head_name}"
+            _spec["type"], _spec["params"], _spec["members"], PLAN.head_key(_head_name)
         )
         if _refusal:
             print(

@@ -33,6 +33,7 @@ from ..errors import DataError
 from ..progress import report
 from . import study
 from .base import (
+    PROTOCOLS,
     PairData,
     RewardHead,
     mean64,
@@ -101,6 +102,28 @@ class CLFLGBHead(RewardHead):
     )
     # lgb.train in the notebook: objective binary, stock settings, 1,000 rounds, no early stop.
     NOTEBOOK_ROUNDS = 1000
+    PARAMS: ClassVar[dict[str, dict]] = {
+        "protocol": {
+            "enum": list(PROTOCOLS),
+            "description": "embrm: embrm's own training protocol; study: the authors' released "
+            "procedure, quirks included (docs/heads.md)",
+        },
+        "study_member": {
+            "minimum": 0,
+            "description": "protocol study: the released member whose seed and split are used",
+        },
+    }
+    TEST_PARAMS: ClassVar[dict] = {
+        "n_estimators": 400,
+        "learning_rate": 0.1,
+        "num_leaves": 4,
+        "feature_fraction": 1.0,
+        "lambda_l2": 0.0,
+        "early_stopping_rounds": 20,
+    }
+    SAVED_FILES: ClassVar[tuple[str, ...]] = ("model.txt",)
+    # LightGBM trains on the CPU whatever training.device says (a requested GPU is still checked).
+    DEVICES: ClassVar[tuple[str, ...]] = ("cpu",)
 
     @classmethod
     def _check_values(cls, params: dict, where: str) -> None:
