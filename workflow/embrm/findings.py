@@ -814,6 +814,8 @@ def add_bootstrap(
         if not all(_is_array(v) for v in replicates):
             raise RuntimeError(f"world {world}, part {part.part}: seeds without per-draw values")
         matrix = np.stack(list(replicates))
+        if not np.allclose(matrix[:, 0], values[seeds], rtol=1e-9, atol=1e-12):
+            raise RuntimeError(f"world {world}, part {part.part}: the per-draw pass disagrees")
         seed_draws = rng(seed, "findings", "seeds", world, part.part, part.statement).integers(
             0, len(seeds), size=(resamples, len(seeds))
         )
