@@ -820,9 +820,7 @@ def add_bootstrap(
             0, len(seeds), size=(resamples, len(seeds))
         )
         fisher = bool(part.extra.get("fisher"))
-        part.boot_low, part.boot_high = bootstrap_interval(
-            matrix, seed_draws, fisher=fisher
-        )
+        part.boot_low, part.boot_high = bootstrap_interval(matrix, seed_draws, fisher=fisher)
         t_verdict = part.verdict
         boot_verdict = interval_verdict(part.boot_low, part.boot_high, part.threshold)
         part.verdict, part.decided_by = both_intervals(t_verdict, boot_verdict)
