@@ -275,6 +275,15 @@ def test_workflow_writes_findings_report_and_mlflow(tiny_workflow, tmp_path):
     # the tiny grid has one seed: nothing can be decided, and the table says why
     assert set(claims["verdict"]) <= {F.INCONCLUSIVE, F.NOT_TESTED}
     assert "one seed" in " ".join(table["note"].fillna(""))
+    tested = table[(table["part"] != "all") & (table["verdict"] != F.NOT_TESTED)]
+    assert set(tested["decided_by"]) == {F.NO_INTERVAL}
+    # Per-test-prompt values in every run's metrics.json, none in the summary's columns.
+    import json
+
+    record = json.loads(next((results / "runs").rglob("metrics.json")).read_text())
+    assert len(record["per_prompt"]["aggregations"]["mean"]["bon_gain"]) == 40
+    columns = pd.read_csv(results / "summary.csv", nrows=0).columns
+    assert not [c for c in columns if "per_prompt" in c or c == "bon_n"]
     for claim_row in claims.itertuples():
         assert f"{claim_row.claim}. " in md and claim_row.verdict in md
     # MLflow: the findings on the parent run, a metric per decided or undecided claim
