@@ -36,14 +36,16 @@ run: $(STAMP)
 plan: $(STAMP)
 	$(EMBRM) plan $(CONFIG)
 
-test: $(STAMP)
+# The linters run first: a lint error fails `make test` (and CI, .ci/run) before any test runs.
+test: $(STAMP) lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# snakemake --lint exits non-zero on any lint of the rules (a missing log, a hard-coded path).
 lint: $(STAMP)
 	$(BIN)/ruff check workflow tests benchmarks
 	$(BIN)/ruff format --check workflow tests benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow/rules
-	$(BIN)/snakemake --lint
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix workflow tests benchmarks

@@ -117,10 +117,10 @@ COPIED = (
     "config.yaml",
     "pyproject.toml",
     "workflow",
-    "envs",
     "tests",
     "configs",
     "docs",
+    "envs",
 )
 
 

@@ -134,6 +134,7 @@ def test_schema_is_the_yaml_completed_from_the_registries():
     schema, yaml_only = build(), structure()
     jsonschema.Draft202012Validator.check_schema(schema)
     injected = [
+        ("properties", "heads"),
         ("properties", "annotators", "additionalProperties"),
         ("properties", "worlds", "additionalProperties"),
         ("$defs", "design", "enum"),
@@ -193,3 +194,89 @@ def test_schema_embedders_are_the_registry(tmp_path):
     config["worlds"]["tiny"]["embedder"] = {"type": "unregistered"}
     with pytest.raises(ConfigError, match=r"worlds\.tiny\.embedder\.type"):
         validate(config)
+
+
+# -- head sweeps ------------------------------------------------------------------------------
+def with_heads(heads: dict, grid_heads: list[str] | None = None) -> dict:
+    config = deep_merge(TINY_CONFIG, {})
+    config["heads"] = heads
+    config["grid"]["heads"] = grid_heads or list(heads)
+    return config
+
+
+def test_list_valued_head_parameters_expand_into_named_heads():
+    config = with_heads(
+        {
+            "bt-mlp": {"params": {"lr": [1e-3, 3e-4], "patience": [2, 5], "max_epochs": 5}},
+            "small": {"type": "clf-mlp", "params": {"hidden": [[16, 8], []]}},
+            "clf-lgb": {"params": {"n_estimators": 40}},
+        }
+    )
+    plan = Plan(config)
+    assert plan.head_names["bt-mlp"].keys() == {
+        "bt-mlp-lr0.001-patience2",
+        "bt-mlp-lr0.001-patience5",
+        "bt-mlp-lr0.0003-patience2",
+        "bt-mlp-lr0.0003-patience5",
+    }
+    assert list(plan.head_names["small"]) == ["small-hidden16x8", "small-hiddennone"]
+    # grid.heads names the entry; it stands for every head of its sweep.
+    assert {r.head for r in plan.runs} == {*plan.head_names["bt-mlp"], *plan.head_names["small"],
+                                           "clf-lgb"}  # fmt: skip
+    assert len(plan.runs) == 2 * 2 * 7  # designs × betas × heads
+    assert plan.head_spec("bt-mlp-lr0.0003-patience5") == {
+        "params": {"lr": 3e-4, "patience": 5, "max_epochs": 5},
+        "members": 1,
+        "type": "bt-mlp",
+    }
+    assert plan.head_spec("small-hiddennone")["params"] == {"hidden": []}
+    assert plan.head_key("small-hidden16x8") == "heads.small"
+    # Without a list, a head keeps its key as its name and its spec as written.
+    assert plan.head_spec("clf-lgb") == {
+        "params": {"n_estimators": 40},
+        "members": 1,
+        "type": "clf-lgb",
+    }
+    # A list-typed parameter given one list is one value, not a sweep.
+    plain = Plan(with_heads({"bt-mlp": {"params": {"hidden": [16, 8]}}}))
+    assert list(plain.head_names["bt-mlp"]) == ["bt-mlp"]
+
+
+@pytest.mark.parametrize(
+    ("heads", "message"),
+    [
+        ({"bt-mlp": {"params": {"lr": [1e-3, "fast"]}}}, "config key 'heads.bt-mlp.params.lr"),
+        ({"bt-mlp": {"params": {"lr": []}}},
+         "config key 'heads.bt-mlp.params.lr': [] is not valid; expected a number or a non-empty "
+         "list of distinct values"),
+        ({"bt-mlp": {"params": {"lr": [1e-3, 1e-3]}}},
+         "config key 'heads.bt-mlp.params.lr': [0.001, 0.001] is not valid"),
+        ({"clf-lgb": {"params": {"lr": [1e-3, 3e-4]}}},
+         "config key 'heads.clf-lgb.params': 'lr' is not one of"),
+        ({"h": {"type": "bt-linear", "params": {"hidden": [[4], [8]]}}},
+         "config key 'heads.h.params': 'hidden' is not one of"),
+        ({"bt-mlp": {"params": {"val_fraction": [0.2, 1.5]}}},
+         r"config key 'heads.bt-mlp.params.val_fraction': must be in [0, 1) "
+         "(sweep value val_fraction=1.5)"),
+        ({"bt-mlp": {"params": {"protocol": ["embrm", "study"], "weight_decay": 0.1}}},
+         "config key 'heads.bt-mlp.params.weight_decay': is not used by protocol 'study'"),
+        ({"bt-mlp": {"params": {"lr": [0.1, 0.2]}}, "bt-mlp-lr0.1": {"type": "bt-mlp"}},
+         "config key 'heads.bt-mlp.params': the sweep names a head 'bt-mlp-lr0.1', which is "
+         "also a head of 'heads.bt-mlp-lr0.1'"),
+    ],
+)  # fmt: skip
+def test_bad_head_sweeps_name_the_key(heads, message):
+    with pytest.raises(ConfigError) as error:
+        Plan(with_heads(heads))
+    assert message in str(error.value)
+
+
+def test_head_sweep_trains_one_run_per_value_with_its_own_setting(tmp_path):
+    """A dry run plans one train job per swept head, under its own name."""
+    config = with_heads({"bt-mlp": {"params": {"lr": [1e-3, 3e-4]}}})
+    config["grid"]["designs"] = ["same-random"]
+    config["annotators"]["bt"]["beta"] = 1
+    result = snakemake(tmp_path, "--cores", "1", "--dry-run", config=config)
+    text = result.stdout + result.stderr
+    for name in ("bt-mlp-lr0.001", "bt-mlp-lr0.0003"):
+        assert f"/bt-beta1/{name}/" in text

@@ -19,6 +19,7 @@ from embrm.evaluation import (
     clip_n_values,
     dense_ranks,
     evaluate,
+    evaluate_per_prompt,
     pair_accuracy,
     spearman_per_prompt,
     spearman_summary,
@@ -300,3 +301,52 @@ def test_evaluate_stage_scores_every_ensemble_aggregation(tmp_path):
         expected = evaluate(combined, golden, orders, [2, 10, 1000], heldout)
         assert same(record["metrics"][how], expected), how
     assert record["metrics"]["mean"]["bon_gain"] > 0  # predictions are golden plus noise
+    # Per-test-prompt values beside the metrics, per aggregation; tables and MLflow ignore them.
+    per_prompt = record["per_prompt"]
+    assert per_prompt["bon_n"] == golden.shape[1] and set(per_prompt["aggregations"]) == {
+        "mean",
+        "min",
+        "first",
+    }
+    for how, values in per_prompt["aggregations"].items():
+        assert len(values["bon_gain"]) == len(values["spearman"]) == golden.shape[0]
+        assert np.mean(values["bon_gain"]) == pytest.approx(record["metrics"][how]["bon_gain"])
+    assert np.mean(per_prompt["oracle_bon_gain"]) == pytest.approx(
+        record["metrics"]["mean"]["oracle_bon_gain"]
+    )
+    from embrm.summary import run_row
+    from embrm.tracking import run_metrics
+
+    record["run"] = {
+        "world": "tiny",
+        "design": "same-random",
+        "n": 2,
+        "seed": 0,
+        "annotator": "bt-beta1",
+        "head": "bt-mlp",
+        "run_dir": "x",
+    }
+    record["training"]["device"] = "cpu"
+    record["annotation"]["heldout"] = {}
+    without = {k: v for k, v in record.items() if k != "per_prompt"}
+    assert json.dumps(run_row(record), default=str) == json.dumps(run_row(without), default=str)
+    assert run_metrics(record, {}) == run_metrics(without, {})
+
+
+def test_per_prompt_values_reproduce_the_run_metrics():
+    predictions, golden, orders = random_case(30, 20, 6, "ties")
+    heldout = (np.array([0, 5]), np.array([1, 4]), np.array([0, 1]))
+    metrics, per_prompt = evaluate_per_prompt(predictions, golden, orders, [2, 5, 20], heldout)
+    assert same(metrics, evaluate(predictions, golden, orders, [2, 5, 20], heldout))
+    gain, oracle = np.array(per_prompt["bon_gain"]), np.array(per_prompt["oracle_bon_gain"])
+    assert gain.mean() == pytest.approx(metrics["bon_gain"], rel=1e-12)
+    assert oracle.mean() == pytest.approx(metrics["oracle_bon_gain"], rel=1e-12)
+    assert gain.sum() / oracle.sum() == pytest.approx(metrics["bon_gain_normalized"], rel=1e-12)
+    rho = np.array(per_prompt["spearman"])
+    assert np.array_equal(rho, spearman_per_prompt(predictions, golden), equal_nan=True)
+    assert np.nanmean(rho) == pytest.approx(metrics["spearman"], rel=1e-12)
+    # Prompt 3 by hand: the pick at N = 20 in each repeat's order, first on ties.
+    p = 3
+    picks = [golden[p, order[np.argmax(predictions[p, order])]] for order in orders]
+    assert gain[p] == pytest.approx(np.mean(picks) - golden[p].mean(), rel=1e-12)
+    assert oracle[p] == pytest.approx(golden[p].max() - golden[p].mean(), rel=1e-12)

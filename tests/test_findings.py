@@ -275,6 +275,15 @@ def test_workflow_writes_findings_report_and_mlflow(tiny_workflow, tmp_path):
     # the tiny grid has one seed: nothing can be decided, and the table says why
     assert set(claims["verdict"]) <= {F.INCONCLUSIVE, F.NOT_TESTED}
     assert "one seed" in " ".join(table["note"].fillna(""))
+    tested = table[(table["part"] != "all") & (table["verdict"] != F.NOT_TESTED)]
+    assert set(tested["decided_by"]) == {F.NO_INTERVAL}
+    # Per-test-prompt values in every run's metrics.json, none in the summary's columns.
+    import json
+
+    record = json.loads(next((results / "runs").rglob("metrics.json")).read_text())
+    assert len(record["per_prompt"]["aggregations"]["mean"]["bon_gain"]) == 40
+    columns = pd.read_csv(results / "summary.csv", nrows=0).columns
+    assert not [c for c in columns if "per_prompt" in c or c == "bon_n"]
     for claim_row in claims.itertuples():
         assert f"{claim_row.claim}. " in md and claim_row.verdict in md
     # MLflow: the findings on the parent run, a metric per decided or undecided claim
@@ -295,3 +304,173 @@ def test_workflow_writes_findings_report_and_mlflow(tiny_workflow, tmp_path):
     snakemake(tiny_workflow, "--report", str(report))
     page = report.read_text()
     assert "Findings" in page and "Claim 1" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# The bootstrap over seeds and test prompts
+
+
+def with_prompts(frame: pd.DataFrame, prompts: int = 40, spread: float = 0.05, rng_seed: int = 0):
+    """Per-prompt values that reproduce every run's ``bon_gain_normalized``: the oracle's
+    per-prompt gains shared by the world, the run's normalized gain plus independent noise per
+    prompt (centred so that the ratio of means is the run's value)."""
+    rng = np.random.default_rng(rng_seed)
+    oracle = rng.uniform(2.0, 4.0, prompts)
+    out = {}
+    for _, row in frame.iterrows():
+        noise = rng.normal(0.0, spread, prompts)
+        noise -= (noise * oracle).sum() / oracle.sum()
+        out[F.run_key(row)] = {
+            "bon_gain": (row["bon_gain_normalized"] + noise) * oracle,
+            "oracle_bon_gain": oracle,
+        }
+    return out
+
+
+def prompt_world(heterogeneity: float, effect: float = 0.05, prompts: int = 60, rng_seed: int = 1):
+    """Same- and cross-prompt random pairs, one head, five seeds. On test prompt p cross − same
+    is ``effect + heterogeneity · z_p``, z_p fixed (every seed is scored on the same prompts);
+    seeds add little."""
+    rng = np.random.default_rng(rng_seed)
+    oracle = rng.uniform(2.0, 4.0, prompts)
+    z = rng.standard_normal(prompts)
+    z -= (z * oracle).sum() / oracle.sum()  # the planted effect is exactly ``effect``
+    rows, per_prompt = [], {}
+    for seed, pairing in itertools.product(range(5), ("same", "cross")):
+        normalized = 0.5 + rng.normal(0, 0.005) + rng.normal(0, 0.05, prompts)
+        if pairing == "cross":
+            normalized = normalized + effect + heterogeneity * z
+        row = {
+            "world": "w",
+            "design": f"{pairing}-random",
+            "n": 2000,
+            "annotator": "bt-beta1",
+            "beta": 1.0,
+            "head": "bt-mlp",
+            "seed": seed,
+            "bon_gain_normalized": (normalized * oracle).sum() / oracle.sum(),
+            "annotation_mean_abs_dr": 2.5 if pairing == "cross" else 1.1,
+            "annotation_realized_error_rate": 0.3,
+        }
+        rows.append(row)
+        per_prompt[F.run_key(row)] = {"bon_gain": normalized * oracle, "oracle_bon_gain": oracle}
+    return pd.DataFrame(rows), per_prompt
+
+
+def part_row(table: pd.DataFrame, part: str, contains: str) -> pd.Series:
+    rows = table[(table["part"] == part) & table["statement"].str.contains(contains)]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_prompt_heterogeneity_widens_the_bootstrap_interval():
+    frame, per_prompt = prompt_world(heterogeneity=0.3)
+    table = F.findings(frame, per_prompt=per_prompt)
+    row = part_row(table, "3a", "random")
+    assert row["effect"] == pytest.approx(0.05, abs=0.01)
+    t_width, boot_width = row["ci_high"] - row["ci_low"], row["boot_high"] - row["boot_low"]
+    # The seeds agree (the t-interval excludes 0), the prompts do not: 0.3 / √60 per prompt draw.
+    assert row["ci_low"] > 0 and boot_width > 3 * t_width
+    assert row["boot_low"] < 0 < row["boot_high"]
+    assert row["verdict"] == F.INCONCLUSIVE and row["decided_by"] == F.BY_BOOTSTRAP
+    assert np.isnan(row["seeds_needed"]) and "more test prompts" in row["note"]
+    assert claim(table, "3") == F.INCONCLUSIVE
+    # The same statistic with the test prompts held fixed is as narrow as the seeds make it.
+    cross = frame[frame["design"] == "cross-random"].sort_values("seed")
+    same = frame[frame["design"] == "same-random"].sort_values("seed")
+    keys = [[F.run_key(r) for _, r in part.iterrows()] for part in (cross, same)]
+    counts = F.prompt_counts(60, 500, np.random.default_rng(0))
+    values = [
+        F.resampled_values(
+            np.stack([per_prompt[k]["bon_gain"] for k in side]),
+            np.stack([per_prompt[k]["oracle_bon_gain"] for k in side]),
+            counts,
+            F.METRIC,
+        )
+        for side in keys
+    ]
+    differences = values[0] - values[1]  # (seeds, 1 + draws)
+    draws = np.random.default_rng(1).integers(0, 5, size=(500, 5))
+    low, high = F.bootstrap_interval(differences, draws)
+    fixed_low, fixed_high = F.bootstrap_interval(differences, draws, prompts=False)
+    assert high - low > 5 * (fixed_high - fixed_low)
+    assert fixed_low > 0 and low < 0
+
+
+def test_homogeneous_prompt_effect_is_decided_by_both_intervals():
+    frame, per_prompt = prompt_world(heterogeneity=0.0)
+    row = part_row(F.findings(frame, per_prompt=per_prompt), "3a", "random")
+    assert row["verdict"] == F.REPLICATED and row["decided_by"] == F.BOTH
+    assert row["boot_low"] > 0 and row["boot_low"] < row["effect"] < row["boot_high"]
+
+
+def test_bootstrap_is_deterministic_and_seeded():
+    frame, per_prompt = prompt_world(heterogeneity=0.3)
+    first = F.findings(frame, per_prompt=per_prompt, resamples=400)
+    again = F.findings(frame, per_prompt=per_prompt, resamples=400)
+    pd.testing.assert_frame_equal(first, again)
+    other = F.findings(frame, per_prompt=per_prompt, resamples=400, seed=1)
+    row, other_row = part_row(first, "3a", "random"), part_row(other, "3a", "random")
+    assert row["boot_low"] != other_row["boot_low"]
+    assert row["boot_low"] == pytest.approx(other_row["boot_low"], abs=0.03)
+
+
+def test_every_claim_gets_a_bootstrap_interval_on_the_planted_grid():
+    frame = summary(gain=planted)
+    per_prompt = with_prompts(frame)
+    table = F.findings(frame, per_prompt=per_prompt, resamples=300)
+    plain = F.findings(frame)
+    tested = table[(table["part"] != "all") & (table["verdict"] != F.NOT_TESTED)]
+    assert len(tested) > 20 and tested["boot_low"].notna().all()
+    assert (tested["boot_low"] <= tested["effect"]).all()
+    assert (tested["effect"] <= tested["boot_high"]).all()
+    # The t-interval columns are those of the findings without per-prompt values.
+    for column in ("effect", "ci_low", "ci_high", "p_value", "effect_size_dz"):
+        pd.testing.assert_series_equal(table[column], plain[column])
+    # Claims 1-3 replicated on both; claim 4 (Fisher z of r) too.
+    assert {claim(table, c) for c in "1234"} == {F.REPLICATED}
+    assert set(tested["decided_by"]) == {F.BOTH}
+
+
+def test_runs_without_per_prompt_values_fall_back_to_the_t_interval(tmp_path):
+    frame, per_prompt = prompt_world(heterogeneity=0.3)
+    plain = F.findings(frame)
+    row = part_row(plain, "3a", "random")
+    assert row["verdict"] == F.REPLICATED and row["decided_by"] == F.T_ONLY
+    assert np.isnan(row["boot_low"])
+    old = dict(per_prompt)
+    old.pop(next(iter(old)))  # one run evaluated before per-prompt values were stored
+    table = F.findings(frame, per_prompt=old)
+    assert part_row(table, "3a", "random")["decided_by"] == F.T_ONLY
+    pd.testing.assert_series_equal(table["verdict"], plain["verdict"])
+    md = F.markdown(table)
+    assert "1 of 10 runs have no per-prompt values" in md and "t-interval over seeds alone" in md
+    # Values that do not reproduce the summary's are not used either.
+    shifted = {k: {**v, "bon_gain": v["bon_gain"] + 0.1} for k, v in per_prompt.items()}
+    why = F.prompt_draws("w", F.prepare(frame), F.METRIC, shifted)[1]
+    assert "do not reproduce" in why
+    # Written with metrics files: old records (no per_prompt key) are read as missing.
+    from embrm.io import write_json
+
+    paths = []
+    for i, (_, run) in enumerate(frame.iterrows()):
+        record = {"run": {k: run[k] for k in F.RUN_KEYS}}
+        if i:
+            values = per_prompt[F.run_key(run)]
+            record["per_prompt"] = {
+                "bon_n": 50,
+                "oracle_bon_gain": values["oracle_bon_gain"].tolist(),
+                "aggregations": {"mean": {"bon_gain": values["bon_gain"].tolist()}},
+            }
+        paths.append(tmp_path / f"run{i}.json")
+        write_json(paths[-1], record)
+    assert len(F.read_per_prompt(paths)) == len(frame) - 1
+    frame.to_csv(tmp_path / "summary.csv", index=False)
+    written = F.write(
+        tmp_path / "summary.csv", tmp_path / "f.csv", tmp_path / "f.md", metric_files=paths
+    )
+    assert part_row(written, "3a", "random")["decided_by"] == F.T_ONLY
+    full = F.write(
+        tmp_path / "summary.csv", tmp_path / "g.csv", tmp_path / "g.md", metric_files=paths[1:]
+    )
+    assert part_row(full, "3a", "random")["decided_by"] == F.T_ONLY  # the summary's run is missing

@@ -85,6 +85,8 @@ def _form(schema: dict) -> str:
     kinds = schema.get("type", "value")
     kinds = kinds if isinstance(kinds, list) else [kinds]
     text = " or ".join(TYPE_NAMES.get(kind, kind) for kind in kinds)
+    if kinds == ["array"] and schema.get("minItems") and schema.get("uniqueItems"):
+        text = "a non-empty list of distinct values"  # a sweep's form
     for key, sign in (("exclusiveMinimum", ">"), ("minimum", ">=")):
         if key in schema:
             text += f" {sign} {schema[key]}"
@@ -104,16 +106,7 @@ def validate(config: Mapping) -> dict:
 
 
 def _check_references(config: dict) -> None:
-    from .heads import HEAD_TYPES
-
-    for name, head in config["heads"].items():
-        head_type = head.get("type", name)
-        if head_type not in HEAD_TYPES:
-            raise ConfigError(
-                f"config key 'heads.{name}': unknown head type '{head_type}'; "
-                f"expected one of {sorted(HEAD_TYPES)} (or set 'type')"
-            )
-        HEAD_TYPES[head_type].check_params(head.get("params", {}), f"heads.{name}.params")
+    expand_heads(config)  # every head of every sweep is built-checked by its type's rules
     blocks = [("grid", config["grid"])] + [
         (f"extra_grids[{i}]", block) for i, block in enumerate(config["extra_grids"])
     ]
@@ -204,6 +197,77 @@ def expand_annotators(config: dict) -> dict[str, dict[str, list[dict]]]:
     return expanded
 
 
+def format_value(value: Any) -> str:
+    """:func:`format_number`, and a list of numbers as '64x32' ('none' when empty)."""
+    if isinstance(value, list):
+        return "x".join(map(format_number, value)) or "none"
+    return format_number(value)
+
+
+def expand_heads(config: Mapping) -> dict[str, dict[str, dict]]:
+    """Map each head entry to its grid values: ``{entry: {name: spec}}``.
+
+    A ``spec`` has ``type``, ``members`` and ``params``. List-valued hyperparameters (per the
+    type's :func:`~embrm.heads.sweep_values`) are grid axes, crossed like annotator parameters:
+    each combination is one head named ``<entry>-<param><value>...`` over the swept parameters
+    in sorted order (``bt-mlp-lr0.001``). An entry without a sweep is one head named as its key,
+    with its spec as written. Every combination passes its type's ``check_params``; errors name
+    the entry's key.
+    """
+    from .heads import HEAD_TYPES, sweep_values
+
+    expanded: dict[str, dict[str, dict]] = {}
+    owner: dict[str, str] = {}
+    for entry, raw in config["heads"].items():
+        where = f"heads.{entry}"
+        head_type = raw.get("type", entry)
+        if head_type not in HEAD_TYPES:
+            raise ConfigError(
+                f"config key '{where}': unknown head type '{head_type}'; "
+                f"expected one of {sorted(HEAD_TYPES)} (or set 'type')"
+            )
+        cls = HEAD_TYPES[head_type]
+        spec = dict(raw)
+        spec.setdefault("type", entry)
+        spec.setdefault("members", 1)
+        spec.setdefault("params", {})
+        params = spec["params"]
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"config key '{where}.params': expected a mapping of hyperparameters")
+        axes = {}
+        for key in sorted(params):
+            values = sweep_values(cls, key, params[key])
+            if values is not None:
+                axes[key] = values
+        heads: dict[str, dict] = {}
+        for point in itertools.product(*axes.values()):
+            chosen = dict(zip(axes, point, strict=True))
+            name = "-".join([entry, *(f"{k}{format_value(v)}" for k, v in chosen.items())])
+            swept = ", ".join(f"{k}={v!r}" for k, v in chosen.items())
+            if not re.fullmatch(NAME_PATTERN, name):
+                raise ConfigError(
+                    f"config key '{where}.params': the sweep value {swept} gives the head name "
+                    f"{name!r}, which is not a valid name (letters, digits and _.+-)"
+                )
+            if (name in owner and owner[name] != entry) or (name in config["heads"] and axes):
+                other = owner.get(name, name)
+                raise ConfigError(
+                    f"config key '{where}.params': the sweep names a head {name!r}, which is "
+                    f"also a head of 'heads.{other}'; rename one of them"
+                )
+            one = {**spec, "params": {**params, **chosen}}
+            try:
+                cls.check_params(one["params"], f"{where}.params")
+            except ConfigError as error:
+                if not chosen:
+                    raise
+                raise ConfigError(f"{error} (sweep value {swept})") from None
+            heads[name] = one if chosen else spec
+            owner[name] = entry
+        expanded[entry] = heads
+    return expanded
+
+
 @dataclass(frozen=True, order=True)
 class Run:
     """One grid cell: a head trained on one annotated pair set with one seed."""
@@ -253,6 +317,13 @@ class Plan:
             label: spec
             for labels in self.annotator_labels.values()
             for label, spec in labels.items()
+        }
+        self.head_names = expand_heads(self.config)
+        self.head_specs = {
+            name: spec for names in self.head_names.values() for name, spec in names.items()
+        }
+        self.head_entries = {
+            name: entry for entry, names in self.head_names.items() for name in names
         }
         self.runs = self._expand()
         self._check_annotators()
@@ -314,13 +385,14 @@ class Plan:
             labels = [
                 label for entry in axes["annotators"] for label in self.annotator_labels[entry]
             ]
+            heads = [name for entry in axes["heads"] for name in self.head_names[entry]]
             for world, design, n, seed, annotator, head in itertools.product(
                 axes["worlds"],
                 axes["designs"],
                 axes["quantities"],
                 axes["seeds"],
                 dict.fromkeys(labels),
-                axes["heads"],
+                dict.fromkeys(heads),
             ):
                 cells.add(Run(world, design, n, seed, annotator, head))
         return sorted(cells)
@@ -329,14 +401,28 @@ class Plan:
         return self.config["worlds"][world]
 
     def head_spec(self, head: str) -> dict:
-        spec = dict(self.config["heads"][head])
-        spec.setdefault("type", head)
-        spec.setdefault("members", 1)
-        spec.setdefault("params", {})
-        return spec
+        """``type``, ``members`` and ``params`` of a head by its run name (a sweep's value)."""
+        return copy.deepcopy(self.head_specs[head])
+
+    def head_key(self, head: str) -> str:
+        """The config key a head's settings come from: ``heads.<entry>``."""
+        return f"heads.{self.head_entries[head]}"
 
     def annotator_spec(self, label: str) -> dict:
         return self.annotator_specs[label]
 
     def unique(self, attribute: str) -> list:
         return sorted({getattr(run, attribute) for run in self.runs}, key=str)
+
+    @property
+    def scores_per_cell(self) -> bool:
+        """training.scoring: whether one job per cell scores the test set for every model of the
+        cell (cell), rather than each train job for its own model (run)."""
+        return self.config["training"]["scoring"] == "cell"
+
+    @property
+    def logs_runs_from_jobs(self) -> bool:
+        """tracking.mode: jobs (tracking enabled): each evaluate job logs its own run to MLflow,
+        rather than the end-of-workflow sync logging every run."""
+        tracking = self.config["tracking"]
+        return tracking["enabled"] and tracking["mode"] == "jobs"

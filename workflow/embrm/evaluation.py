@@ -168,6 +168,19 @@ def oracle_picks(
     return _picked_golden(golden, pick_positions(golden, orders, ns, device))
 
 
+def _best_of_n_picks(predictions, golden, orders, n_values, oracle, device):
+    """(N values, golden rewards of the picks, of the oracle's picks, golden) as float arrays."""
+    predictions = np.asarray(predictions)
+    golden = np.asarray(golden, dtype=np.float64)
+    orders = np.asarray(orders)
+    _check(predictions, golden, orders)
+    ns = clip_n_values(n_values, golden.shape[1])
+    picked = _picked_golden(golden, pick_positions(predictions, orders, ns, device))
+    if oracle is None:
+        oracle = oracle_picks(golden, orders, ns, device=device)
+    return ns, picked, oracle, golden
+
+
 def best_of_n(
     predictions: np.ndarray,
     golden: np.ndarray,
@@ -182,15 +195,14 @@ def best_of_n(
     ``oracle`` (from :func:`oracle_picks`) can be passed to score several prediction arrays
     against the same test set without recomputing it. ``device`` picks with torch there.
     """
-    predictions = np.asarray(predictions)
-    golden = np.asarray(golden, dtype=np.float64)
-    orders = np.asarray(orders)
-    _check(predictions, golden, orders)
-    ns = clip_n_values(n_values, golden.shape[1])
-    picked = _picked_golden(golden, pick_positions(predictions, orders, ns, device))
-    if oracle is None:
-        oracle = oracle_picks(golden, orders, ns, device=device)
-    return _bon_summary(ns, picked, oracle, golden)
+    return _bon_summary(*_best_of_n_picks(predictions, golden, orders, n_values, oracle, device))
+
+
+def bon_gain_per_prompt(picked: np.ndarray, golden: np.ndarray) -> np.ndarray:
+    """(P,) Best-of-N gain at the largest N of each test prompt: the golden reward of the pick,
+    averaged over repeats, minus the prompt's mean golden reward. Their mean over prompts is the
+    run's ``bon_gain`` (every prompt has K responses)."""
+    return picked[:, :, -1].mean(axis=0) - golden.mean(axis=1)
 
 
 def best_of_n_loop(
@@ -244,7 +256,10 @@ def spearman_per_prompt(predictions: np.ndarray, golden: np.ndarray) -> np.ndarr
 
 def spearman_summary(predictions: np.ndarray, golden: np.ndarray) -> dict:
     """Mean per-prompt Spearman over the prompts where it is defined, and their share."""
-    rho = spearman_per_prompt(predictions, golden)
+    return _spearman_summary(spearman_per_prompt(predictions, golden))
+
+
+def _spearman_summary(rho: np.ndarray) -> dict:
     defined = np.isfinite(rho)
     return {
         "spearman": float(rho[defined].mean()) if defined.any() else float("nan"),
@@ -284,11 +299,41 @@ def evaluate(
     device: str | None = None,
 ) -> dict:
     """All test metrics of one (P, K) prediction array; Best-of-N with torch on ``device``."""
+    return evaluate_per_prompt(
+        predictions, golden, orders, n_values, heldout, oracle=oracle, device=device
+    )[0]
+
+
+def evaluate_per_prompt(
+    predictions: np.ndarray,
+    golden: np.ndarray,
+    orders: np.ndarray,
+    n_values,
+    heldout: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    oracle: np.ndarray | None = None,
+    device: str | None = None,
+) -> tuple[dict, dict]:
+    """:func:`evaluate`'s metrics, and the per-test-prompt values behind them: ``bon_gain`` and
+    ``oracle_bon_gain`` at the largest N and ``spearman`` (NaN where undefined), (P,) lists each.
+
+    The per-prompt values are kept apart from the metrics so that no table or tracker takes
+    them for scalar metrics; the findings resample test prompts with them.
+    """
     predictions = np.asarray(predictions, dtype=np.float64)
     golden = np.asarray(golden, dtype=np.float64)
     if not np.isfinite(predictions).all():
         raise ValueError("predictions contain NaN or inf")
-    metrics = best_of_n(predictions, golden, orders, n_values, oracle=oracle, device=device)
-    metrics.update(spearman_summary(predictions, golden))
+    ns, picked, oracle, golden = _best_of_n_picks(
+        predictions, golden, orders, n_values, oracle, device
+    )
+    metrics = _bon_summary(ns, picked, oracle, golden)
+    rho = spearman_per_prompt(predictions, golden)
+    metrics.update(_spearman_summary(rho))
     metrics.update(pair_accuracy(predictions.ravel(), golden.ravel(), *heldout))
-    return metrics
+    per_prompt = {
+        "bon_gain": bon_gain_per_prompt(picked, golden).tolist(),
+        "oracle_bon_gain": bon_gain_per_prompt(oracle, golden).tolist(),
+        "spearman": rho.tolist(),
+    }
+    return metrics, per_prompt

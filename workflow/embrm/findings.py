@@ -24,15 +24,24 @@ share of the oracle's gain, counts as a match). A claim's verdict combines its p
 when every tested part is, contradicted when any part is, inconclusive otherwise. A part the
 grid's axes cannot test is listed as ``not tested`` with the reason.
 
-Intervals are over seeds only. The evaluation keeps one Best-of-N value per run, not one per
-test prompt, so there is no bootstrap over test prompts: every seed is scored on the same test
-prompts, and the verdicts are about this world's test set.
+Beside the t-interval over seeds, each part gets a two-level bootstrap interval over seeds and
+test prompts, from the per-test-prompt values every run's ``metrics.json`` stores (key
+``per_prompt``). The test prompts are crossed with the seeds (every run of a world is scored on
+the same prompts), so one replicate draws the prompts once, with replacement, for every run and
+seed of the world, recomputes each run's value on them, and then draws the seeds with
+replacement; the interval is the percentile interval of the part's statistic over the
+replicates. The t-interval treats the test set as fixed; the bootstrap also covers the test
+prompts, but with few seeds its seed level is too narrow (no t quantile). So the verdict stands on
+both: replicated (contradicted) only when both intervals lie on the claimed (other) side of the
+threshold, inconclusive otherwise; ``decided_by`` names the interval that kept a part undecided.
+Runs without per-prompt values (results written before they were stored) fall back to the
+t-interval alone, and the table says so.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -46,6 +55,11 @@ POWER = 0.8
 ERROR_THRESHOLD = 0.10  # the study's boundary between low and high label error
 MARGIN = 0.02  # "matches": within 2% of the oracle's gain
 MAX_SEEDS = 10_000  # seeds-needed figures above this are reported as this cap
+RESAMPLES = 2000  # bootstrap replicates over seeds and test prompts
+BOOTSTRAP_SEED = 0  # fixed: the same results give the same bootstrap interval
+# Metrics whose per-run value the stored per-prompt values reproduce on any set of prompts.
+PROMPT_METRICS = ("bon_gain_normalized", "bon_gain")
+RUN_KEYS = ("world", "design", "n", "annotator", "head", "seed")
 
 REPLICATED, CONTRADICTED, INCONCLUSIVE, NOT_TESTED = (
     "replicated",
@@ -81,10 +95,21 @@ COLUMNS = [
     "ci_high",
     "effect_size_dz",
     "p_value",
+    "boot_low",
+    "boot_high",
     "verdict",
+    "decided_by",
     "seeds_needed",
     "note",
 ]
+# decided_by: which interval settles the verdict
+BOTH, BY_T, BY_BOOTSTRAP, T_ONLY = (
+    "both intervals",
+    "t-interval",
+    "bootstrap interval",
+    "t-interval only (no per-prompt values)",
+)
+NO_INTERVAL = "no interval (one seed)"
 
 
 @dataclass
@@ -105,7 +130,10 @@ class Part:
     ci_high: float = float("nan")
     effect_size_dz: float = float("nan")
     p_value: float = float("nan")
+    boot_low: float = float("nan")
+    boot_high: float = float("nan")
     verdict: str = NOT_TESTED
+    decided_by: str = ""
     seeds_needed: float = float("nan")
     note: str = ""
     extra: dict = field(default_factory=dict)
@@ -182,8 +210,131 @@ def decide_correlation(per_seed_r, confidence: float = CONFIDENCE) -> dict:
     return out
 
 
+def interval_verdict(low: float, high: float, threshold: float) -> str:
+    """The verdict an interval gives on its own."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return INCONCLUSIVE
+    if low > threshold:
+        return REPLICATED
+    if high < threshold:
+        return CONTRADICTED
+    return INCONCLUSIVE
+
+
+def both_intervals(t_verdict: str, boot_verdict: str) -> tuple[str, str]:
+    """The verdict on both intervals (decided only when both decide it the same way) and the
+    interval that settles it."""
+    if t_verdict == boot_verdict:
+        return t_verdict, BOTH
+    if t_verdict != INCONCLUSIVE and boot_verdict == INCONCLUSIVE:
+        return INCONCLUSIVE, BY_BOOTSTRAP
+    if t_verdict == INCONCLUSIVE and boot_verdict != INCONCLUSIVE:
+        return INCONCLUSIVE, BY_T
+    return INCONCLUSIVE, BOTH  # opposite sides: no verdict
+
+
+def prompt_counts(prompts: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(1 + resamples, P) times each test prompt is drawn: row 0 every prompt once (the value on
+    the test set itself), then one draw of P prompts with replacement per replicate."""
+    draws = rng.integers(0, prompts, size=(resamples, prompts))
+    counts = np.zeros((resamples + 1, prompts))
+    counts[0] = 1
+    np.add.at(counts, (1 + np.arange(resamples)[:, None], draws), 1)
+    return counts
+
+
+def resampled_values(gain: np.ndarray, oracle: np.ndarray, counts: np.ndarray, metric: str):
+    """(runs, 1 + resamples) value of each run on each draw of test prompts.
+
+    ``gain`` and ``oracle`` are (runs, P) per-prompt Best-of-N gains at the largest N of the run
+    and of the golden oracle. ``bon_gain`` is the mean of the drawn prompts' gains;
+    ``bon_gain_normalized`` the run's mean over the drawn prompts divided by the oracle's (a ratio
+    of means, as the evaluation computes it on all prompts).
+    """
+    if metric not in PROMPT_METRICS:
+        raise ValueError(f"no per-prompt values for metric {metric!r}")
+    total = gain @ counts.T / counts.sum(axis=1)
+    if metric == "bon_gain":
+        return total
+    oracle_total = oracle @ counts.T / counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(oracle_total > 0, total / oracle_total, np.nan)
+
+
+def bootstrap_interval(
+    replicates: np.ndarray,
+    seed_draws: np.ndarray,
+    confidence: float = CONFIDENCE,
+    *,
+    fisher: bool = False,
+    prompts: bool = True,
+) -> tuple[float, float]:
+    """Percentile interval of the mean over resampled seeds of a per-seed statistic.
+
+    ``replicates`` is (S, 1 + B): column 0 the seed's statistic on the test prompts themselves,
+    column 1 + b on replicate b's draw of prompts (the same draw for every seed). ``seed_draws``
+    is (B, S): the seeds drawn, with replacement, in replicate b. ``prompts=False`` keeps the
+    test prompts fixed (a bootstrap over seeds only). ``fisher``: the statistic is a correlation,
+    averaged as Fisher's z and reported back as r.
+    """
+    replicates = np.asarray(replicates, dtype=float)
+    seeds, columns = replicates.shape
+    resamples = seed_draws.shape[0]
+    if seeds < 2:
+        return float("nan"), float("nan")
+    if prompts and columns < 1 + resamples:
+        raise ValueError(f"{resamples} seed draws for {columns - 1} prompt draws")
+    if fisher:
+        replicates = np.arctanh(np.clip(replicates, -0.999999, 0.999999))
+    source = replicates[:, 1 : 1 + resamples] if prompts else replicates[:, [0] * resamples]
+    means = np.take_along_axis(source.T, seed_draws, axis=1).mean(axis=1)
+    means = means[np.isfinite(means)]
+    if means.size == 0:
+        return float("nan"), float("nan")
+    low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    if fisher:
+        low, high = np.tanh(low), np.tanh(high)
+    return float(low), float(high)
+
+
 # ---------------------------------------------------------------------------------------------
 # Pairing
+#
+# Every claim is computed twice on a world whose runs have per-prompt values: once on each run's
+# value (a float), once on its values over the bootstrap's draws of test prompts (an array, in
+# the same ``value`` column). The pairing code is the same; only the two averages below and the
+# test at the end (``_part``) see the difference.
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, np.ndarray)
+
+
+def _array_mean(values: pd.Series):
+    """Mean over cells of per-draw arrays, skipping missing cells like pandas' mean does."""
+    import warnings
+
+    arrays = [v for v in values if _is_array(v)]
+    if not arrays:
+        return np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a draw where every cell is missing
+        return np.nanmean(np.stack(arrays), axis=0)
+
+
+def _holds_arrays(column: pd.Series) -> bool:
+    return column.dtype == object and any(_is_array(v) for v in column)
+
+
+def _point(values: pd.Series) -> pd.Series:
+    """The value on the test prompts themselves (column 0 of a per-draw array)."""
+    return values.map(lambda v: v[0] if _is_array(v) else v).astype(float)
+
+
+def _pivot(frame: pd.DataFrame, index: list[str], columns: str, values: str) -> pd.DataFrame:
+    if _holds_arrays(frame[values]):
+        return frame.groupby([*index, columns])[values].agg(_array_mean).unstack(columns)
+    return frame.pivot_table(index=index, columns=columns, values=values)
 
 
 def _family(frame: pd.DataFrame) -> pd.Series:
@@ -233,16 +384,24 @@ def paired(frame: pd.DataFrame, factor: str, low, high, keys: list[str]) -> pd.D
 
 def per_seed(differences: pd.DataFrame, column: str = "difference") -> pd.Series:
     """The replicate: mean paired difference within each seed."""
+    if _holds_arrays(differences[column]):
+        return differences.groupby("seed")[column].agg(_array_mean)
     return differences.groupby("seed")[column].mean()
 
 
 def _part(world, claim, part, statement, test, values, threshold, cells, note="") -> Part:
-    if not np.isfinite(np.asarray(values, dtype=float)).any():
+    values = pd.Series(values)
+    if not np.isfinite(_point(values)).any():
         return _untested(world, claim, part, statement, "no setting of the grid pairs these runs")
+    if _holds_arrays(values):  # the per-draw pass: keep the arrays, decide nothing
+        row = Part(world, claim, part, statement, test=test, cells=int(cells))
+        row.extra["draws"] = values
+        return row
     result = decide(values, threshold)
     extra_note = result.pop("note", "")
     row = Part(world, claim, part, statement, test=test, cells=int(cells), **result)
     row.note = "; ".join(x for x in (note, extra_note) if x)
+    row.extra["per_seed"] = values
     return row
 
 
@@ -386,7 +545,7 @@ def claim2(world: str, frame: pd.DataFrame) -> list[Part]:
                 _untested(world, "2", part_grace, f"classifiers degrade less with {words}", reason)
             )
             continue
-        drops = diff.pivot_table(index=[*group, "seed"], columns="head", values="difference")
+        drops = _pivot(diff, [*group, "seed"], "head", "difference")
         for reference in bt:
             for head in clf:
                 if reference not in drops or head not in drops:
@@ -454,9 +613,7 @@ def claim3(world: str, frame: pd.DataFrame) -> list[Part]:
         rows.append(_untested(world, "3", "3d", statement, "diversified not run with both"))
     # Ordering of the gains between candidate rules: settings (pairs, annotator, head, seed)
     # that ran both rules, difference of the cross − same differences.
-    wide = matched.pivot_table(
-        index=["n", "annotator", "head", "seed"], columns="candidates", values="difference"
-    )
+    wide = _pivot(matched, ["n", "annotator", "head", "seed"], "candidates", "difference")
     orderings = [
         ("3b", "similar", "random", "largest for similar: (cross − same) similar minus random"),
         (
@@ -499,12 +656,17 @@ def claim4(world: str, frame: pd.DataFrame) -> list[Part]:
         "Pearson r, over matched settings, between the cross − same mean |Δr| of the annotated "
         "pairs and the cross − same gain (rises with it)"
     )
-    matched = cross_minus_same(frame).dropna(subset=["dr_difference", "difference"])
+    matched = cross_minus_same(frame)
+    matched = matched[np.isfinite(_point(matched["difference"]))].dropna(subset=["dr_difference"])
     correlations, points = {}, 0
     for seed, rows in matched.groupby("seed"):
         # The gap varies between candidate rules by design; within one rule only by chance.
-        if len(rows) >= 3 and rows["candidates"].nunique() >= 2 and rows["difference"].std():
-            correlations[seed] = float(np.corrcoef(rows["dr_difference"], rows["difference"])[0, 1])
+        point = _point(rows["difference"])
+        if len(rows) >= 3 and rows["candidates"].nunique() >= 2 and point.std():
+            if _holds_arrays(rows["difference"]):
+                correlations[seed] = _correlations(rows["dr_difference"], rows["difference"])
+            else:
+                correlations[seed] = float(np.corrcoef(rows["dr_difference"], point)[0, 1])
             points += len(rows)
     if not correlations:
         reason = (
@@ -512,20 +674,30 @@ def claim4(world: str, frame: pd.DataFrame) -> list[Part]:
             "differ by design), three or more matched settings per seed"
         )
         return [_untested(world, "4", "4", statement, reason)]
+    test = (
+        "t-test over seeds of Fisher's z of the per-seed Pearson r, r > 0; "
+        "effect and interval are r"
+    )
+    series = pd.Series(correlations)
+    if _holds_arrays(series):
+        part = Part(world, "4", "4", statement, test=test, cells=points)
+        part.extra.update(draws=series, fisher=True)
+        return [part]
     result = decide_correlation(list(correlations.values()))
     note = result.pop("note", "")
-    part = Part(
-        world,
-        "4",
-        "4",
-        statement,
-        test="t-test over seeds of Fisher's z of the per-seed Pearson r, r > 0; "
-        "effect and interval are r",
-        cells=points,
-        **result,
-    )
+    part = Part(world, "4", "4", statement, test=test, cells=points, **result)
     part.note = note
+    part.extra.update(per_seed=series, fisher=True)
     return [part]
+
+
+def _correlations(x: pd.Series, draws: pd.Series) -> np.ndarray:
+    """Pearson r between ``x`` and each draw's values (one array per row of ``draws``)."""
+    x = x.to_numpy(dtype=float)
+    y = np.stack(list(draws))  # (cells, 1 + resamples)
+    xc, yc = x - x.mean(), y - y.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (xc @ yc) / np.sqrt((xc @ xc) * (yc * yc).sum(axis=0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,15 +724,150 @@ def combine(parts: list[Part]) -> tuple[str, str]:
     return REPLICATED, "; ".join(notes)
 
 
-def findings(summary: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
-    """One row per claim (part ``all``: the combined verdict) and per tested part, per world."""
+# ---------------------------------------------------------------------------------------------
+# The bootstrap over seeds and test prompts
+
+
+def run_key(values) -> tuple:
+    """The identity of a run in the summary and in its metrics.json."""
+    world, design, n, annotator, head, seed = (values[k] for k in RUN_KEYS)
+    return (str(world), str(design), int(n), str(annotator), str(head), int(seed))
+
+
+def read_per_prompt(metric_files) -> dict[tuple, dict]:
+    """Per-test-prompt values of each run that has them: run key -> ``bon_gain`` and
+    ``oracle_bon_gain`` arrays (the ensemble's primary aggregation, like the summary's columns)."""
+    from .io import read_json
+    from .summary import PRIMARY_AGGREGATION
+
+    out = {}
+    for path in metric_files:
+        record = read_json(path)
+        stored = record.get("per_prompt")
+        if not stored:  # written before per-prompt values were stored
+            continue
+        values = stored["aggregations"][PRIMARY_AGGREGATION]
+        out[run_key(record["run"])] = {
+            "bon_gain": np.asarray(values["bon_gain"], dtype=float),
+            "oracle_bon_gain": np.asarray(stored["oracle_bon_gain"], dtype=float),
+        }
+    return out
+
+
+def prompt_draws(
+    world: str,
+    data: pd.DataFrame,
+    metric: str,
+    per_prompt: dict | None,
+    resamples: int = RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[pd.DataFrame | None, str]:
+    """The world's runs with ``value`` replaced by their values on the bootstrap's draws of test
+    prompts (arrays: the test prompts themselves, then one per replicate), or None and why not."""
+    from .seeding import rng
+
+    if per_prompt is None:
+        return None, "no per-run metrics given"
+    if metric not in PROMPT_METRICS:
+        return None, f"no per-prompt values of {metric}"
+    keys = [run_key(row) for _, row in data.iterrows()]
+    missing = sum(key not in per_prompt for key in keys)
+    if missing:
+        return None, (
+            f"{missing} of {len(keys)} runs have no per-prompt values (results written before "
+            "they were stored; rerun their evaluate jobs)"
+        )
+    sizes = {per_prompt[k]["bon_gain"].size for k in keys}
+    sizes |= {per_prompt[k]["oracle_bon_gain"].size for k in keys}
+    if len(sizes) != 1:
+        return None, "runs differ in their number of test prompts"
+    gain = np.stack([per_prompt[k]["bon_gain"] for k in keys])
+    oracle = np.stack([per_prompt[k]["oracle_bon_gain"] for k in keys])
+    counts = prompt_counts(gain.shape[1], resamples, rng(seed, "findings", "prompts", world))
+    values = resampled_values(gain, oracle, counts, metric)
+    if not np.allclose(values[:, 0], data["value"], rtol=1e-9, atol=1e-12, equal_nan=True):
+        return None, f"the per-prompt values do not reproduce {metric} of the summary"
+    draws = data.copy()
+    draws["value"] = pd.Series(list(values), index=data.index, dtype=object)
+    return draws, ""
+
+
+def add_bootstrap(
+    world: str,
+    parts: list[Part],
+    draws: list[Part],
+    resamples: int = RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> None:
+    """Each tested part's bootstrap interval, and its verdict on both intervals (in place)."""
+    from .seeding import rng
+
+    if [(p.part, p.statement) for p in parts] != [(p.part, p.statement) for p in draws]:
+        raise RuntimeError(f"world {world}: the per-draw pass tested other parts")
+    for part, drawn in zip(parts, draws, strict=True):
+        if part.verdict == NOT_TESTED:
+            continue
+        values = part.extra["per_seed"].astype(float)
+        seeds = values.index[np.isfinite(values)]
+        replicates = drawn.extra["draws"].reindex(seeds)
+        if len(seeds) < 2:
+            part.decided_by = NO_INTERVAL
+            continue
+        if not all(_is_array(v) for v in replicates):
+            raise RuntimeError(f"world {world}, part {part.part}: seeds without per-draw values")
+        matrix = np.stack(list(replicates))
+        if not np.allclose(matrix[:, 0], values[seeds], rtol=1e-9, atol=1e-12):
+            raise RuntimeError(f"world {world}, part {part.part}: the per-draw pass disagrees")
+        seed_draws = rng(seed, "findings", "seeds", world, part.part, part.statement).integers(
+            0, len(seeds), size=(resamples, len(seeds))
+        )
+        fisher = bool(part.extra.get("fisher"))
+        part.boot_low, part.boot_high = bootstrap_interval(matrix, seed_draws, fisher=fisher)
+        t_verdict = part.verdict
+        boot_verdict = interval_verdict(part.boot_low, part.boot_high, part.threshold)
+        part.verdict, part.decided_by = both_intervals(t_verdict, boot_verdict)
+        if part.decided_by == BY_BOOTSTRAP:
+            part.note = "; ".join(
+                x
+                for x in (
+                    part.note,
+                    f"{t_verdict} on the t-interval over seeds, but the bootstrap interval over "
+                    "seeds and test prompts contains the threshold: more test prompts, not "
+                    "seeds, would decide it",
+                )
+                if x
+            )
+            part.seeds_needed = float("nan")
+
+
+def findings(
+    summary: pd.DataFrame,
+    metric: str = METRIC,
+    per_prompt: dict | None = None,
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> pd.DataFrame:
+    """One row per claim (part ``all``: the combined verdict) and per tested part, per world.
+
+    ``per_prompt`` (from :func:`read_per_prompt`) adds the bootstrap over seeds and test prompts;
+    without it, or for a world where a run lacks per-prompt values, the verdicts stand on the
+    t-interval over seeds alone (``decided_by`` says so).
+    """
     frame = prepare(summary, metric)
-    rows = []
+    rows, fallbacks = [], {}
     for world, data in frame.groupby("world", sort=True):
+        drawn, why = prompt_draws(str(world), data, metric, per_prompt, resamples, seed)
+        if drawn is None:
+            fallbacks[str(world)] = why
         for claim, test in (("1", claim1), ("2", claim2), ("3", claim3), ("4", claim4)):
             parts = test(str(world), data)
+            if drawn is not None:
+                add_bootstrap(str(world), parts, test(str(world), drawn), resamples, seed)
             for part in parts:
                 part.metric = metric
+                if part.verdict != NOT_TESTED and not part.decided_by:
+                    part.decided_by = T_ONLY
             verdict, note = combine(parts)
             seeds = max((p.seeds for p in parts), default=0)
             rows.append(
@@ -576,8 +883,12 @@ def findings(summary: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
                 )
             )
             rows.extend(parts)
-    table = pd.DataFrame([{k: v for k, v in asdict(r).items() if k != "extra"} for r in rows])
-    return table[COLUMNS]
+    names = [f.name for f in fields(Part) if f.name != "extra"]
+    table = pd.DataFrame([{k: getattr(r, k) for k in names} for r in rows])[COLUMNS]
+    # Why a world's verdicts stand on the t-interval alone (read by the pages).
+    table.attrs["bootstrap_fallback"] = fallbacks
+    table.attrs["resamples"] = resamples
+    return table
 
 
 def claim_scores(table: pd.DataFrame) -> dict[str, float]:
@@ -616,6 +927,33 @@ def _interval(row) -> str:
     return f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
 
 
+def _boot_interval(row) -> str:
+    if not np.isfinite(row["boot_low"]):
+        return "–"
+    return f"[{row['boot_low']:+.3f}, {row['boot_high']:+.3f}]"
+
+
+def bootstrap_lines(table: pd.DataFrame) -> list[str]:
+    """What the bootstrap intervals stand on, and the worlds that have none (and why)."""
+    fallback = table.attrs.get("bootstrap_fallback", {})
+    resamples = table.attrs.get("resamples", RESAMPLES)
+    worlds = sorted(set(table["world"].astype(str)))
+    lines = []
+    with_draws = [w for w in worlds if w not in fallback]
+    if with_draws:
+        lines.append(
+            f"- bootstrap over seeds and test prompts: {resamples:,} replicates, seed "
+            f"{BOOTSTRAP_SEED}" + (f" (worlds {', '.join(with_draws)})" if fallback else "")
+        )
+    for world in worlds:
+        if world in fallback:
+            lines.append(
+                f"- world {world}: no bootstrap over test prompts ({fallback[world]}); "
+                "verdicts on the t-interval over seeds alone"
+            )
+    return lines
+
+
 def _seeds_needed(row) -> str:
     value = row["seeds_needed"]
     if not np.isfinite(value):
@@ -648,15 +986,18 @@ def markdown(table: pd.DataFrame, meta: dict | None = None) -> str:
         "",
         f"Each claim is split into parts; each part is a paired test over seeds of `{metric}` "
         f"(share of the oracle's Best-of-N gain). Effect: mean paired difference; interval: "
-        f"{CONFIDENCE:.0%} t-interval over seeds; d_z: effect over its standard deviation "
-        "across seeds. **replicated**: the interval lies on the claimed side of the threshold "
-        '(0, or −{m:g} for "matches or beats"); **contradicted**: on the other side; '
-        "**inconclusive**: it contains the threshold, and *seeds needed* is what a t-test would "
-        "need for {p:.0%} power at the observed effect and spread. Intervals are over seeds "
-        "only: per-prompt values are not stored, so there is no bootstrap over test prompts "
-        "(every seed is scored on the same test prompts).".format(m=MARGIN, p=POWER),
+        f"{CONFIDENCE:.0%} t-interval over seeds; bootstrap: {CONFIDENCE:.0%} percentile "
+        "interval of a bootstrap over seeds and test prompts (the same draw of prompts for "
+        "every run and seed of a world); d_z: effect over its standard deviation "
+        "across seeds. **replicated**: both intervals lie on the claimed side of the threshold "
+        '(0, or −{m:g} for "matches or beats"); **contradicted**: both on the other side; '
+        "**inconclusive**: otherwise; *decided by* names the interval that settles it, and "
+        "*seeds needed* is what a t-test would need for {p:.0%} power at the observed effect "
+        "and spread (left empty when the test prompts, not the seeds, keep it "
+        "undecided).".format(m=MARGIN, p=POWER),
         "",
         *_worlds_note(meta),
+        *bootstrap_lines(table),
         "",
     ]
     for world, rows in table.groupby("world", sort=True):
@@ -671,17 +1012,17 @@ def markdown(table: pd.DataFrame, meta: dict | None = None) -> str:
             )
         lines += [
             "",
-            "| part | statement | seeds | cells | effect | 95% interval | d_z | p | verdict | "
-            "seeds needed | note |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| part | statement | seeds | cells | effect | 95% t-interval | bootstrap | d_z | p | "
+            "verdict | decided by | seeds needed | note |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for _, row in rows[rows["part"] != "all"].iterrows():
             lines.append(
                 f"| {row['part']} | {_escape_md(row['statement'])} | {row['seeds'] or '–'} | "
                 f"{row['cells'] or '–'} | {_fmt(row['effect'])} | {_interval(row)} | "
-                f"{_fmt(row['effect_size_dz'], 2)} | "
-                f"{_p(row['p_value'])} | "
-                f"{row['verdict']} | {_seeds_needed(row)} | {_escape_md(row['note'])} |"
+                f"{_boot_interval(row)} | {_fmt(row['effect_size_dz'], 2)} | "
+                f"{_p(row['p_value'])} | {row['verdict']} | {row['decided_by'] or ''} | "
+                f"{_seeds_needed(row)} | {_escape_md(row['note'])} |"
             )
         lines.append("")
     lines += [
@@ -724,6 +1065,7 @@ def html(table: pd.DataFrame, meta: dict | None = None) -> str:
     for world, rows in table.groupby("world", sort=True):
         shown = rows.copy()
         shown["interval"] = [_interval(r) for _, r in shown.iterrows()]
+        shown["bootstrap"] = [_boot_interval(r) for _, r in shown.iterrows()]
         shown["seeds needed"] = [_seeds_needed(r) for _, r in shown.iterrows()]
         columns = [
             "claim",
@@ -734,8 +1076,10 @@ def html(table: pd.DataFrame, meta: dict | None = None) -> str:
             "cells",
             "effect",
             "interval",
+            "bootstrap",
             "effect_size_dz",
             "p_value",
+            "decided_by",
             "seeds needed",
             "note",
         ]
@@ -748,6 +1092,8 @@ def html(table: pd.DataFrame, meta: dict | None = None) -> str:
     meta_html = "".join(
         f"<li>{html_lib.escape(str(k))}: {html_lib.escape(str(v))}</li>"
         for k, v in (meta or {}).items()
+    ) + "".join(
+        f"<li>{html_lib.escape(line.removeprefix('- '))}</li>" for line in bootstrap_lines(table)
     )
     intro = (
         "A verdict per claim of the study: replicated, contradicted, inconclusive (with the "
@@ -771,13 +1117,19 @@ def grid_meta(summary: pd.DataFrame) -> dict:
     return meta
 
 
-def write(summary_path, csv_path, md_path, rst_path=None, html_path=None) -> pd.DataFrame:
-    """Read the summary, test every claim, write the findings table and its pages atomically."""
+def write(
+    summary_path, csv_path, md_path, rst_path=None, html_path=None, metric_files=None
+) -> pd.DataFrame:
+    """Read the summary, test every claim, write the findings table and its pages atomically.
+
+    ``metric_files``: the runs' metrics.json, whose per-prompt values give the bootstrap over
+    test prompts (without them, the t-interval over seeds alone)."""
     from .figures import read_summary
     from .io import atomic_path
 
     summary = read_summary(summary_path)
-    table = findings(summary)
+    per_prompt = None if metric_files is None else read_per_prompt(metric_files)
+    table = findings(summary, per_prompt=per_prompt)
     meta = grid_meta(summary)
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False)

@@ -269,7 +269,7 @@ def evaluate(
     import csv
 
     from .evaluation import bon_orders, clip_n_values, oracle_picks
-    from .evaluation import evaluate as score
+    from .evaluation import evaluate_per_prompt as score
     from .heads.ensemble import AGGREGATIONS, combine
     from .world import World
 
@@ -307,7 +307,7 @@ def evaluate(
     n_values = clip_n_values(evaluation["n_values"], responses)
     oracle = oracle_picks(golden, orders, n_values, device=bon_device)
     aggregations = AGGREGATIONS if predictions.shape[0] > 1 else ("mean",)
-    results = {
+    scored = {
         how: score(
             combine(predictions, how),
             golden,
@@ -318,6 +318,18 @@ def evaluate(
             device=bon_device,
         )
         for how in aggregations
+    }
+    results = {how: metrics for how, (metrics, _) in scored.items()}
+    # Per-test-prompt values (the findings' bootstrap over test prompts) live beside the metrics,
+    # not in them: summary.csv and MLflow read only ``metrics``. The oracle's is every run's.
+    first = scored[aggregations[0]][1]
+    per_prompt = {
+        "bon_n": n_values[-1],
+        "oracle_bon_gain": first["oracle_bon_gain"],
+        "aggregations": {
+            how: {k: v for k, v in values.items() if k != "oracle_bon_gain"}
+            for how, (_, values) in scored.items()
+        },
     }
     evaluate_seconds = time.perf_counter() - started
     with open(curves_path) as handle:
@@ -341,6 +353,7 @@ def evaluate(
                 "aggregations": list(aggregations),
             },
             "metrics": results,
+            "per_prompt": per_prompt,
             "evaluate_seconds": evaluate_seconds,
             "evaluate_device": bon_device or "cpu",
         },

@@ -5,6 +5,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 # Jobs run `python -m embrm` in the workflow's environment, so the package must be installed there
 # (`make` does it; otherwise `pip install -e .`). Parsing only needs it on the path.
@@ -133,8 +134,6 @@ def run_record(wildcards):
     )
 
 
-# training.scoring: cell moves test-set scoring out of the train jobs into one score job per cell.
-SCORE_PER_CELL = config["training"]["scoring"] == "cell"
 CELL_RUNS = {}
 for planned in PLAN.runs:
     CELL_RUNS.setdefault(CELL.format(**planned.as_dict()), []).append(planned)
@@ -157,7 +156,7 @@ for _head_name in PLAN.unique("head"):
         from embrm.heads.stacked import stack_refusal
 
         _refusal = stack_refusal(
-            _spec["type"], _spec["params"], _spec["members"], f"heads.{_head_name}"
+            _spec["type"], _spec["params"], _spec["members"], PLAN.head_key(_head_name)
         )
         if _refusal:
             print(
@@ -184,10 +183,6 @@ def cell_runs(wildcards):
     return CELL_RUNS[cell_of(wildcards)]
 
 
-def scores_dir(wildcards):
-    return f"{RESULTS}/scores/{cell_of(wildcards)}"
-
-
 def cell_models(wildcards):
     """The model directories of every run in the cell (the score job's inputs)."""
     return [f"{RESULTS}/runs/{run.run_dir}/model" for run in cell_runs(wildcards)]
@@ -201,26 +196,42 @@ def model_arguments(wildcards):
     )
 
 
-def predictions_input(wildcards):
-    """What evaluate waits for: the run's own predictions, or its cell's scores directory."""
-    if SCORE_PER_CELL:
-        return scores_dir(wildcards)
-    return f"{RESULTS}/runs/{run_of(wildcards).run_dir}/predictions.npy"
+def scoring_wiring(per_cell):
+    """Where the test set is scored (training.scoring, Plan.scores_per_cell), as the rules need
+    it; the only place the rules consult the mode. `run`: each train job (or a stacked cell's
+    job) writes its run's predictions.npy. `cell`: train jobs only fit; the cell's score job
+    (score.smk) writes every run's predictions under scores/<cell>/, and evaluate reads them
+    from there with that job's scoring.json."""
+    if not per_cell:
+        own = f"{RESULTS}/runs/{RUN}/predictions.npy"
+        return SimpleNamespace(
+            train_outputs={"predictions": own},
+            stacked_arguments="--score",
+            evaluate_input=own,
+            evaluate_file=lambda wildcards, input: input.predictions,
+            evaluate_arguments="",
+        )
+    return SimpleNamespace(
+        train_outputs={},
+        stacked_arguments="",
+        evaluate_input=f"{RESULTS}/scores/{CELL}",
+        evaluate_file=lambda wildcards, input: (
+            f"{input.predictions}/{wildcards.annotator}/{wildcards.head}.npy"
+        ),
+        evaluate_arguments=lambda wildcards, input: (
+            f"--scoring {input.predictions}/scoring.json"
+            f" --scored-as {wildcards.annotator}/{wildcards.head}"
+        ),
+    )
 
 
-def predictions_file(wildcards):
-    if SCORE_PER_CELL:
-        return f"{scores_dir(wildcards)}/{wildcards.annotator}/{wildcards.head}.npy"
-    return predictions_input(wildcards)
+SCORING = scoring_wiring(PLAN.scores_per_cell)
 
 
-def scoring_arguments(wildcards):
-    """evaluate's pointer to the shared pass that scored the run (training.scoring: cell)."""
-    if not SCORE_PER_CELL:
-        return ""
-    return (
-        f"--scoring {scores_dir(wildcards)}/scoring.json"
-        f" --scored-as {wildcards.annotator}/{wildcards.head}"
+def output_argument(name):
+    """Params: `--<name> FILE` when the job declares an output of that name, else nothing."""
+    return lambda wildcards, output: (
+        f"--{name} {output.get(name)}" if name in output.keys() else ""
     )
 
 

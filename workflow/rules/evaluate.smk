@@ -1,7 +1,23 @@
+EVALUATE = (
+    "python -m embrm evaluate --world {params.world} --predictions {params.predictions}"
+    " --pairs {input.pairs} --labels {input.labels} --annotation-stats {input.stats}"
+    " --train-info {input.info} --curves {input.curves} --run {params.run:q}"
+    " --evaluation {params.evaluation:q} {params.scoring} --device {params.device}"
+    " --out {output} > {log} 2>&1"
+)
+# With tracking.mode: jobs the job then logs its run to MLflow (track.smk): the onstart hook
+# hands over the backend in TRACKING_STATE, and the step logs nothing without it; it never fails
+# the job (the end-of-workflow sync logs what it could not).
+LOG_RUN = (
+    "python -m embrm.tracking log-job --state {params.tracking_state} --metrics {output}"
+    " >> {log} 2>&1"
+)
+
+
 rule evaluate:
     input:
         world=world_inputs,
-        predictions=predictions_input,
+        predictions=SCORING.evaluate_input,
         pairs=run_pairs,
         labels=run_labels,
         stats=run_annotation_stats,
@@ -26,16 +42,8 @@ rule evaluate:
         run=run_record,
         evaluation=as_json(config["evaluation"]),
         tracking_state=TRACKING_STATE,
-        predictions=predictions_file,
-        scoring=scoring_arguments,
+        predictions=SCORING.evaluate_file,
+        scoring=SCORING.evaluate_arguments,
         device=config["training"]["device"],
-    # With tracking.mode: jobs the run is logged to MLflow as soon as it is scored; that step
-    # never fails the job (the end-of-workflow sync logs what it could not). See track.smk.
     shell:
-        "python -m embrm evaluate --world {params.world} --predictions {params.predictions}"
-        " --pairs {input.pairs} --labels {input.labels} --annotation-stats {input.stats}"
-        " --train-info {input.info} --curves {input.curves} --run {params.run:q}"
-        " --evaluation {params.evaluation:q} {params.scoring} --device {params.device}"
-        " --out {output} > {log} 2>&1"
-        "; if [ -s {params.tracking_state} ]; then python -m embrm.tracking log-job"
-        " --state {params.tracking_state} --metrics {output} >> {log} 2>&1; fi"
+        f"{EVALUATE}; {LOG_RUN}" if PLAN.logs_runs_from_jobs else EVALUATE

@@ -31,6 +31,7 @@ config["_findings_page"] = (
 rule findings:
     input:
         f"{RESULTS}/summary.parquet",
+        runs=metrics_files(),  # per-test-prompt values: the bootstrap over test prompts
     output:
         csv=report(
             f"{RESULTS}/findings.csv",

@@ -4,9 +4,8 @@ TRAIN_OUTPUTS = {
     "model": directory(f"{RESULTS}/runs/{RUN}/model"),
     "curves": f"{RESULTS}/runs/{RUN}/curves.csv",
     "info": f"{RESULTS}/runs/{RUN}/train.json",
+    **SCORING.train_outputs,
 }
-if not SCORE_PER_CELL:
-    TRAIN_OUTPUTS["predictions"] = f"{RESULTS}/runs/{RUN}/predictions.npy"
 
 
 rule train:
@@ -36,9 +35,7 @@ rule train:
         world=world_dir,
         head=lambda w: as_json(PLAN.head_spec(w.head)),
         device=config["training"]["device"],
-        predictions=lambda w, output: (
-            "" if SCORE_PER_CELL else f"--predictions {output.predictions}"
-        ),
+        predictions=output_argument("predictions"),
     shell:
         "python -m embrm train --world {params.world} --pairs {input.pairs}"
         " --labels {input.labels} --head {params.head:q} --seed {wildcards.seed}"

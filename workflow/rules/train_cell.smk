@@ -28,7 +28,7 @@ if STACK:
             world=world_dir,
             runs=stacked_runs_json,
             device=config["training"]["device"],
-            score="" if SCORE_PER_CELL else "--score",
+            score=SCORING.stacked_arguments,
         shell:
             "python -m embrm train-cell --world {params.world} --pairs {input.pairs}"
             " --runs {params.runs:q} --seed {wildcards.seed} --threads {threads}"
@@ -52,9 +52,7 @@ if STACK:
         resources:
             runtime=runtime_light,
         params:
-            predictions=lambda w, output: (
-                "" if SCORE_PER_CELL else f"--predictions {output.predictions}"
-            ),
+            predictions=output_argument("predictions"),
         shell:
             "python -m embrm unstack --cell {input} --name {wildcards.annotator}/{wildcards.head}"
             " --model-dir {output.model} --curves {output.curves} --info {output.info}"

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..costs import Compute, HeadCost, Shapes, network_cost
 from ..errors import ConfigError, DataError
 from ..io import release_pages
 
@@ -31,6 +32,8 @@ DEVICES = ("auto", "cpu", "cuda")
 # Training protocols of the study's heads: embrm's own, or the study's released procedure.
 PROTOCOLS = ("embrm", "study")
 FORMAT_VERSION = 1
+# Passes over the pairs charged to a head type that declares no cost (RewardHead.estimate).
+DEFAULT_FIT_PASSES = 100
 
 
 @dataclass
@@ -173,6 +176,21 @@ def _check_type(value: Any, default: Any, where: str, key: str) -> None:
         raise _type_error(where, key, "a string", value)
 
 
+def _default_schema(default: Any) -> dict:
+    """The JSON-schema type a hyperparameter's default implies (what :func:`_check_type` accepts)."""
+    if isinstance(default, bool):
+        return {"type": "boolean"}
+    if isinstance(default, int):
+        return {"type": "integer"}
+    if isinstance(default, float):
+        return {"type": "number"}
+    if isinstance(default, list):
+        return {"type": "array", "items": {"type": "integer", "minimum": 1}}
+    if isinstance(default, str):
+        return {"type": "string"}
+    return {}
+
+
 def require(condition: bool, where: str, key: str, message: str) -> None:
     """Raise a ConfigError naming ``where.key`` unless ``condition`` holds."""
     if not condition:
@@ -191,6 +209,38 @@ class RewardHead(ABC):
     defaults: ClassVar[dict] = {}
     # Hyperparameters that ``protocol: study`` fixes (heads with a ``protocol`` parameter only).
     study_ignores: ClassVar[tuple[str, ...]] = ()
+
+    # -- What a head type declares about itself. The config schema's per-type parameter blocks
+    # (embrm.heads.heads_schema) and the generic tests (tests/test_heads.py) are derived from
+    # these, so adding a head touches neither.
+    # JSON-schema refinements per parameter (description, enum, ...), merged over the type its
+    # default gives (see :meth:`param_schema`); ranges stay in :meth:`_check_values`.
+    PARAMS: ClassVar[dict[str, dict]] = {}
+    # Settings that fit the tests' small task (8 dimensions, 1,500 pairs) in about a second.
+    TEST_PARAMS: ClassVar[dict] = {}
+    # Files :meth:`_save_weights` writes next to ``head.json``.
+    SAVED_FILES: ClassVar[tuple[str, ...]] = ()
+    # Devices the head trains on: ``cuda`` means it uses a GPU (and fails when none is visible).
+    DEVICES: ClassVar[tuple[str, ...]] = ("cpu",)
+    # Curve columns the head fills with finite values at every epoch (under its default
+    # protocol); a closed-form head may leave losses NaN and declare only what it measures.
+    CURVES: ClassVar[tuple[str, ...]] = ("train_loss", "val_loss", "val_accuracy")
+
+    @classmethod
+    def param_schema(cls) -> dict[str, dict]:
+        """One JSON-schema fragment per hyperparameter: the type of its default (as
+        :func:`_check_type` reads it) refined by ``PARAMS``, with the default in the description.
+
+        Fragments carry no ``default`` key: filling defaults stays with the class, so a
+        validated config holds only what its file says.
+        """
+        out = {}
+        for key, default in cls.defaults.items():
+            fragment = {**_default_schema(default), **cls.PARAMS.get(key, {})}
+            text = fragment.get("description", "").rstrip(". ")
+            fragment["description"] = f"{text}. Default: {json.dumps(default)}".lstrip(". ")
+            out[key] = fragment
+        return out
 
     def __init__(self, *, seed: int = 0, device: str = "auto", threads: int = 1, **params):
         self.check_params(params, f"heads.{self.type_name}.params")
@@ -335,6 +385,19 @@ class RewardHead(ABC):
     @abstractmethod
     def _load_weights(self, directory: Path) -> None:
         """Read what :meth:`_save_weights` wrote."""
+
+    # Cost model (embrm.costs, embrm.resources): what one model of this type needs, from which
+    # the cluster's memory and wall-time requests are made.
+    @classmethod
+    def estimate(cls, shapes: Shapes, params: Mapping, pairs: int, compute: Compute) -> HeadCost:
+        """Memory and time of one model fitted on ``pairs`` pairs and of its pass over the test
+        set; ``params`` holds every hyperparameter (defaults filled in).
+
+        Head types override this with their own arithmetic. A type that does not is charged like
+        a linear model on the embeddings fitted in :data:`DEFAULT_FIT_PASSES` passes, which can be
+        far off: its requests then only rest on the retry's larger memory and time.
+        """
+        return network_cost(shapes, pairs, compute, hidden=[], epochs=DEFAULT_FIT_PASSES)
 
 
 def predict_together(

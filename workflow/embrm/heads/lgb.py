@@ -22,15 +22,18 @@ config that asks for a GPU that is not there fails the same way for every head.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
+from ..costs import Compute, HeadCost, Shapes, rows_mb
 from ..errors import DataError
 from ..progress import report
 from . import study
 from .base import (
+    PROTOCOLS,
     PairData,
     RewardHead,
     mean64,
@@ -45,6 +48,14 @@ log = logging.getLogger("embrm")
 
 # Long fits (the study's D = 2048 takes minutes) report their progress this often.
 LOG_EVERY_ROUNDS = 100
+# Speeds for the cost model (CPU seconds on one core, docs/slurm.md): about 25 ns per pointwise
+# row × sampled feature × boosting round, and 0.2 µs per response and tree when scoring (measured
+# 0.15 µs at D = 2048). Boosting usually stops early (a few hundred rounds at the default learning
+# rate): at most EXPECTED_ROUNDS are charged; a fit that needs far more exceeds its wall time and
+# is retried with twice as much.
+SECONDS_PER_CELL = 25e-9
+PREDICT_SECONDS_PER_TREE = 2e-7
+EXPECTED_ROUNDS = 1000
 
 
 def log_progress(env) -> None:
@@ -91,6 +102,28 @@ class CLFLGBHead(RewardHead):
     )
     # lgb.train in the notebook: objective binary, stock settings, 1,000 rounds, no early stop.
     NOTEBOOK_ROUNDS = 1000
+    PARAMS: ClassVar[dict[str, dict]] = {
+        "protocol": {
+            "enum": list(PROTOCOLS),
+            "description": "embrm: embrm's own training protocol; study: the authors' released "
+            "procedure, quirks included (docs/heads.md)",
+        },
+        "study_member": {
+            "minimum": 0,
+            "description": "protocol study: the released member whose seed and split are used",
+        },
+    }
+    TEST_PARAMS: ClassVar[dict] = {
+        "n_estimators": 400,
+        "learning_rate": 0.1,
+        "num_leaves": 4,
+        "feature_fraction": 1.0,
+        "lambda_l2": 0.0,
+        "early_stopping_rounds": 20,
+    }
+    SAVED_FILES: ClassVar[tuple[str, ...]] = ("model.txt",)
+    # LightGBM trains on the CPU whatever training.device says (a requested GPU is still checked).
+    DEVICES: ClassVar[tuple[str, ...]] = ("cpu",)
 
     @classmethod
     def _check_values(cls, params: dict, where: str) -> None:
@@ -299,3 +332,16 @@ class CLFLGBHead(RewardHead):
         self.device_ = "cpu"
         self.booster_ = lgb.Booster(model_file=str(path))
         self.best_epoch_ = self.booster_.current_iteration()
+
+    # Cost model (embrm.costs). Training: histograms over the pointwise rows (two per pair) and
+    # the sampled features, per boosting round; LightGBM also holds float64 and binned copies of
+    # the rows (six in all). Scoring walks every tree once per response.
+    @classmethod
+    def estimate(cls, shapes: Shapes, params: Mapping, pairs: int, compute: Compute) -> HeadCost:
+        rounds = min(params["n_estimators"], EXPECTED_ROUNDS)
+        cells = 2 * pairs * shapes.dim * params["feature_fraction"] * rounds
+        return HeadCost(
+            fit_mb=rows_mb(shapes.annotated(pairs), shapes.dim, 6),
+            fit_seconds=cells * SECONDS_PER_CELL / compute.threads,
+            score_seconds=shapes.rows("test") * rounds * PREDICT_SECONDS_PER_TREE / compute.threads,
+        )

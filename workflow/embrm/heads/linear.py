@@ -16,10 +16,12 @@ and pairwise validation accuracy on the same held-out split as the MLP heads.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
 
+from ..costs import Compute, HeadCost, Shapes, network_cost
 from .base import PairData, mean64, require
 from .torch_common import BTObjective, CLFObjective, TorchHead, build_mlp
 
@@ -148,6 +150,11 @@ class LinearHead(TorchHead):
             last["val_accuracy"],
         )
         return self
+
+    # Cost model (embrm.costs): one weight per dimension, at most max_iter L-BFGS iterations.
+    @classmethod
+    def estimate(cls, shapes: Shapes, params: Mapping, pairs: int, compute: Compute) -> HeadCost:
+        return network_cost(shapes, pairs, compute, hidden=[], epochs=params["max_iter"])
 
 
 class BTLinearHead(BTObjective, LinearHead):

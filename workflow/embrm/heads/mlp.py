@@ -37,9 +37,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..costs import Compute, HeadCost, Shapes, network_cost
 from ..progress import report
 from . import study
-from .base import PairData, bce_np, mean64, require
+from .base import PROTOCOLS, PairData, bce_np, mean64, require
 from .torch_common import (
     Adam,
     BTObjective,
@@ -68,6 +69,24 @@ class MLPHead(TorchHead):
     }
     # Overrides the study protocol has no use for (it fixes these by its procedure).
     study_ignores: ClassVar[tuple[str, ...]] = ("weight_decay", "min_steps_per_epoch")
+    PARAMS: ClassVar[dict[str, dict]] = {
+        "protocol": {
+            "enum": list(PROTOCOLS),
+            "description": "embrm: embrm's own training protocol; study: the authors' released "
+            "procedure, quirks included (docs/heads.md)",
+        },
+        "study_member": {
+            "minimum": 0,
+            "description": "protocol study: the released member whose seed and split are used",
+        },
+        "hidden": {"description": "hidden layer widths ([] is a linear model)"},
+    }
+    TEST_PARAMS: ClassVar[dict] = {
+        "hidden": [32, 16],
+        "batch_size": 256,
+        "max_epochs": 15,
+        "lr": 1e-2,
+    }
 
     @classmethod
     def _check_values(cls, params: dict, where: str) -> None:
@@ -258,6 +277,13 @@ class MLPHead(TorchHead):
         loss = mean64(bce_np(prob.astype(np.float64), target))
         accuracy = float(np.mean((prob > 0.5) == (target > 0.5)))
         return loss, accuracy
+
+    # Cost model (embrm.costs): the hidden layers' arithmetic, for every one of max_epochs epochs.
+    @classmethod
+    def estimate(cls, shapes: Shapes, params: Mapping, pairs: int, compute: Compute) -> HeadCost:
+        return network_cost(
+            shapes, pairs, compute, hidden=params["hidden"], epochs=params["max_epochs"]
+        )
 
 
 class BTMLPHead(BTObjective, MLPHead):

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..costs import MB, network_flops
 from ..errors import ConfigError, DataError
 from ..progress import report
 from .base import PairData, mean64, pair_accuracy
@@ -64,6 +65,15 @@ SUPPORTED_PARAMS = frozenset(
 )
 # Values of a `protocol` key this module reproduces, should heads gain one.
 SUPPORTED_PROTOCOLS = ("embrm",)
+
+
+def stacked_model_mb(params: dict, dim: int, pairs: int) -> float:
+    """Cost model (embrm.resources): MB that one stacked model adds to a train_cell job: its
+    weights, gradients, Adam's two moments and the best copy (five sets), and a batch's
+    activations (two responses per pair, the input and two values per hidden unit)."""
+    weights = network_flops([dim, *params["hidden"], 1]) / 2
+    batch = 2 * min(params["batch_size"], pairs)
+    return (weights * 5 + batch * (dim + 2 * sum(params["hidden"]))) * 4 / MB
 
 
 def stack_refusal(head_type: str, params: dict, members: int, where: str) -> str | None:

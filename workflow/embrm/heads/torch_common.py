@@ -206,6 +206,9 @@ class FitData:
 class TorchHead(RewardHead):
     """A torch ``nn.Sequential`` reward model; subclasses add an objective and a training loop."""
 
+    SAVED_FILES: ClassVar[tuple[str, ...]] = ("model.safetensors",)
+    DEVICES: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+
     def _hidden(self) -> list[int]:
         return list(self.params.get("hidden", []))
 

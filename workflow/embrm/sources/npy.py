@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..costs import MB, Shapes
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, open_npy, release_pages, write_npy
 from ..seeding import rng
@@ -330,3 +331,16 @@ def build(spec: dict, out_dir: Path) -> None:
             f"{spec['train']['embeddings']} ({dims['train']})"
         )
     write_world_info(out_dir, {**spec, "resolved": resolved}, stats)
+
+
+# Cost model (embrm.costs, embrm.resources). Memory: a block read, its finiteness mask and the
+# transposed block being written, each charged ESTIMATE_BLOCK_MB, four times BLOCK_BYTES (a margin
+# kept from the first estimate, not measured). Time: streaming the arrays at MB_PER_SECOND.
+ESTIMATE_BLOCK_MB = 256
+MB_PER_SECOND = 50
+
+
+def estimate(shapes: Shapes) -> tuple[float, float]:
+    """(working MB, seconds) of building an npy world of these shapes."""
+    values = sum(shapes.values(split) for split in ("train", "test"))
+    return 3 * ESTIMATE_BLOCK_MB, values * shapes.itemsize / MB / MB_PER_SECOND

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..costs import MB, Shapes
 from ..io import npy_writer, release_pages, write_npy
 from ..seeding import rng
 from ..world import FILES, linear_probe, reward_stats, write_world_info
@@ -204,3 +205,15 @@ def build(spec: dict, out_dir: Path) -> None:
         rng(spec["seed"], "synthetic", "probe"),
     )
     write_world_info(out_dir, dict(spec), stats)
+
+
+# Cost model (embrm.costs, embrm.resources): about 0.2 µs of one core per embedding value.
+SECONDS_PER_VALUE = 2e-7
+
+
+def estimate(shapes: Shapes) -> tuple[float, float]:
+    """(working MB, seconds) of building a world of these shapes: blocks of float64
+    intermediates, about three alive at once, and generation per embedding value."""
+    block = min(BLOCK_ROWS, max(shapes.rows("train"), shapes.rows("test")))
+    seconds = sum(shapes.values(split) for split in ("train", "test")) * SECONDS_PER_VALUE
+    return block * shapes.dim * 8 * 3 / MB, seconds

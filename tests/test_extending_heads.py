@@ -1,0 +1,105 @@
+"""Adding a head is one module and its registry entry: nothing in tests/ or the schema is edited.
+
+In a private copy of the checkout, the example of docs/heads.md ("Adding a head") is added exactly
+as the page shows it; the generic head tests then pass for it, and a tiny grid sweeps it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import REPO, TINY_CONFIG, deep_merge, run_pytest_in, snakemake
+from embrm.heads import HEAD_TYPES
+
+DOCS = REPO / "docs" / "heads.md"
+REGISTRY = Path("workflow/embrm/heads/__init__.py")
+
+
+def docs_example() -> dict:
+    """The module, its path and the registry entry that docs/heads.md's example adds."""
+    section = DOCS.read_text().split("## Adding a head\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    module = next(b for b in blocks if "class " in b)
+    registry = next(b for b in blocks if "HEAD_TYPES" in b)
+    # The module's path is the last one the page names before showing its code.
+    before = section[: section.index(module)]
+    path = re.findall(r"`(workflow/embrm/heads/\w+\.py)`", before)[-1]
+    imports = [line for line in registry.splitlines() if line.startswith("from .")]
+    entries = re.findall(r'^\s+"([\w.+-]+)": (\w+),$', registry, flags=re.M)
+    assert len(imports) == 1 and len(entries) == 1, "the example adds one import and one entry"
+    (head_type, class_name) = entries[0]
+    return {
+        "module": module,
+        "path": path,
+        "import": imports[0],
+        "entry": f'    "{head_type}": {class_name},',
+        "type": head_type,
+    }
+
+
+def add_docs_head(copy: Path) -> str:
+    """Add the docs' head to the copy: one new module, one import and one line in the dict."""
+    example = docs_example()
+    module = copy / example["path"]
+    assert not module.exists()
+    module.write_text(example["module"])
+    registry = copy / REGISTRY
+    lines = registry.read_text().splitlines()
+    last_import = max(i for i, line in enumerate(lines) if line.startswith("from ."))
+    lines.insert(last_import + 1, example["import"])
+    start = next(i for i, line in enumerate(lines) if line.startswith("HEAD_TYPES"))
+    end = next(i for i in range(start, len(lines)) if lines[i] == "}")
+    lines.insert(end, example["entry"])
+    registry.write_text("\n".join(lines) + "\n")
+    return example["type"]
+
+
+def test_docs_example_is_a_new_head_type():
+    example = docs_example()
+    assert example["type"] not in HEAD_TYPES
+    assert not (REPO / example["path"]).exists()
+
+
+@pytest.mark.slow
+def test_docs_head_passes_the_generic_head_tests(repo_copy):
+    head_type = add_docs_head(repo_copy)
+    # Every test of tests/test_heads.py except the other heads' own parametrized cases: the
+    # registry-wide tests (schema block, config, prediction checks) now include the new head.
+    others = " or ".join(HEAD_TYPES)
+    result = run_pytest_in(repo_copy, "tests/test_heads.py", "-rA", "-k", f"not ({others})")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    passed = set(re.findall(rf"PASSED tests/test_heads\.py::(\w+)\[{head_type}\]", output))
+    assert {
+        "test_registry_entry_declares_what_the_generic_tests_need",
+        "test_head_learns_a_separable_reward",
+        "test_fit_returns_self_and_params_round_trip",
+        "test_saved_head_reloads_and_predicts_identically",
+        "test_same_seed_same_predictions_at_1_and_2_threads",
+        "test_ensemble_members_predict_stack_and_reload",
+        "test_nan_in_training_embeddings_names_the_file_and_row",
+    } <= passed, output[-3000:]
+    assert "PASSED tests/test_heads.py::test_schema_heads_block_is_derived_from_the_registry" in (
+        output
+    )
+
+
+@pytest.mark.slow
+def test_docs_head_runs_in_a_tiny_grid_with_a_sweep(repo_copy, tmp_path):
+    head_type = add_docs_head(repo_copy)
+    config = deep_merge(TINY_CONFIG, {"annotators": {"bt": {"model": "bt", "beta": 10}}})
+    config["heads"] = {head_type: {"params": {"alpha": [0.5, 2.0]}}}
+    config["grid"].update(designs=["same-random"], heads=[head_type])
+    summary_csv = "results/default/summary.csv"  # the runs and their table; no figures
+    snakemake(tmp_path / "run", "--cores", "2", summary_csv, config=config, repo=repo_copy)
+    summary = pd.read_csv(tmp_path / "run" / summary_csv)
+    assert sorted(summary["head"]) == [f"{head_type}-alpha0.5", f"{head_type}-alpha2"]
+    assert set(summary["head_type"]) == {head_type}
+    assert dict(zip(summary["head"], summary["head_param_alpha"], strict=True)) == {
+        f"{head_type}-alpha0.5": 0.5,
+        f"{head_type}-alpha2": 2.0,
+    }
+    assert summary["spearman"].gt(0).all() and summary["bon_gain"].notna().all()
