@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import findings as F
-from .figures import Figure, _has_matched, _title, head_palette, read_summary
-from .summary import t_interval
+from .. import findings as F
+from ..summary import t_interval
+from . import Figure, _has_matched, _title, head_palette, read_summary
 
 METRIC = F.METRIC
 # World parameters that span the sensitivity plane, as summary columns.

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import atomic_path
-from .summary import degenerate, flatten_settings, t_interval
+from ..io import atomic_path
+from ..summary import degenerate, flatten_settings, t_interval
 
 log = logging.getLogger("embrm")
 
@@ -835,7 +835,7 @@ FIGURES = {
 
 
 # Figures defined in their own modules join the registry here (after the helpers they use).
-from .figures_active import LEARNING_CURVES  # noqa: E402
+from .active import LEARNING_CURVES  # noqa: E402
 
 FIGURES[LEARNING_CURVES.name] = LEARNING_CURVES
 
