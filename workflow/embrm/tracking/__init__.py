@@ -44,9 +44,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .config import stable_hash
-from .io import read_json, write_json
+from .. import __version__
+from ..config import stable_hash
+from ..io import read_json, write_json
 
 log = logging.getLogger("embrm")
 
