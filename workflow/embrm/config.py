@@ -7,9 +7,7 @@ Errors name the key path (``grid.quantities[1]``) and what was expected.
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -20,6 +18,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .hashing import config_hash, stable_hash  # noqa: F401  (their home before hashing.py)
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
@@ -333,13 +332,3 @@ class Plan:
 
     def unique(self, attribute: str) -> list:
         return sorted({getattr(run, attribute) for run in self.runs}, key=str)
-
-
-def stable_hash(obj: Any, length: int = 16) -> str:
-    """Hash of a JSON-able object, stable across processes and platforms."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-def config_hash(config: Mapping) -> str:
-    return stable_hash(config)

@@ -6,7 +6,7 @@
 #                      end as the safety net and puts figures and tables on the parent run.
 # This file owns the workflow's onstart/onsuccess/onerror hooks (Snakemake keeps one of each).
 from embrm import tracking as embrm_tracking
-from embrm.config import config_hash
+from embrm.hashing import config_hash
 
 
 localrules:

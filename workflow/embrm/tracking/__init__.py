@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..config import stable_hash
+from ..hashing import stable_hash
 from ..io import read_json, write_json
 
 log = logging.getLogger("embrm")
