@@ -771,8 +771,8 @@ def grid_meta(summary: pd.DataFrame) -> dict:
 
 def write(summary_path, csv_path, md_path, rst_path=None, html_path=None) -> pd.DataFrame:
     """Read the summary, test every claim, write the findings table and its pages atomically."""
-    from .figures import read_summary
     from .io import atomic_path
+    from .summary import read_summary
 
     summary = read_summary(summary_path)
     table = findings(summary)

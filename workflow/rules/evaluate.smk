@@ -37,5 +37,5 @@ rule evaluate:
         " --train-info {input.info} --curves {input.curves} --run {params.run:q}"
         " --evaluation {params.evaluation:q} {params.scoring} --device {params.device}"
         " --out {output} > {log} 2>&1"
-        "; if [ -s {params.tracking_state} ]; then python -m embrm.tracking log-job"
+        "; if [ -s {params.tracking_state} ]; then python -m embrm tracking log-job"
         " --state {params.tracking_state} --metrics {output} >> {log} 2>&1; fi"

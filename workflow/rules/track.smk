@@ -1,4 +1,4 @@
-# MLflow tracking (workflow/embrm/tracking.py; docs/tracking.md).
+# MLflow tracking (workflow/embrm/tracking/; docs/tracking.md).
 #
 # tracking.mode: sync  the `track` rule logs every run at the end, from one process.
 # tracking.mode: jobs  the onstart hook creates database, experiment and parent run before any
