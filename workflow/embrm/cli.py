@@ -1,5 +1,6 @@
-"""``python -m embrm <command>``: every command of embrm, registered once in :data:`COMMANDS`.
+"""``python -m embrm <command>``: the workflow's stages and tools as subcommands.
 
+Each command is registered once, with its options and its function, in :data:`COMMANDS`.
 Snakemake's per-job rules call these; they are equally usable by hand. One command per workflow
 stage; ``text <stage>`` runs the text-world stages as separate jobs (``world`` runs them in one
 process); ``tracking <step>`` holds the MLflow logging steps of the workflow. Settings arrive as
