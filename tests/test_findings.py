@@ -212,8 +212,8 @@ def structured(tau: float, shared: float, lam: float, rng_seed: int) -> pd.DataF
 
 
 def test_findings_figures_render(tmp_path):
-    from embrm.figures_findings import FINDINGS_FIGURES as FIGURES
-    from embrm.figures_findings import available, map_points, render
+    from embrm.figures.findings import FINDINGS_FIGURES as FIGURES
+    from embrm.figures.findings import available, map_points, render
 
     plane = pd.concat(
         [

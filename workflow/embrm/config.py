@@ -7,9 +7,7 @@ Errors name the key path (``grid.quantities[1]``) and what was expected.
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -425,12 +423,3 @@ class Plan:
         tracking = self.config["tracking"]
         return tracking["enabled"] and tracking["mode"] == "jobs"
 
-
-def stable_hash(obj: Any, length: int = 16) -> str:
-    """Hash of a JSON-able object, stable across processes and platforms."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-def config_hash(config: Mapping) -> str:
-    return stable_hash(config)

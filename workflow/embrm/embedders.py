@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import stable_hash
 from .errors import ConfigError, DataError
+from .hashing import stable_hash
 from .hfmodels import (
     Progress,
     batches,

@@ -2,7 +2,7 @@
 # docs/findings.md). findings.md is the report's first page: when it exists, its verdicts are put
 # on the landing page (workflow/report/workflow.rst reads them from FINDINGS_PAGE below), and the
 # full table is the report's "Findings" entry.
-from embrm import figures_findings
+from embrm.figures import findings as figures_findings
 
 
 localrules:

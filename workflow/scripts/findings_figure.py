@@ -2,7 +2,7 @@
 
 import logging
 
-from embrm.figures_findings import render
+from embrm.figures.findings import render
 
 logging.basicConfig(
     filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"

@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import findings as F
-from .figures import Figure, _has_matched, _title, head_palette, read_summary
-from .summary import t_interval
+from .. import findings as F
+from ..summary import read_summary, t_interval
+from .settings import _has_matched
+from .spec import Figure
+from .style import _title, head_palette
 
 METRIC = F.METRIC
 # World parameters that span the sensitivity plane, as summary columns.
@@ -297,7 +299,7 @@ def render(name: str, summary_path: str | Path, png: str | Path, svg: str | Path
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from .io import atomic_path
+    from ..io import atomic_path
 
     spec = FINDINGS_FIGURES[name]
     summary = read_summary(summary_path)
