@@ -422,4 +422,3 @@ class Plan:
         rather than the end-of-workflow sync logging every run."""
         tracking = self.config["tracking"]
         return tracking["enabled"] and tracking["mode"] == "jobs"
-
