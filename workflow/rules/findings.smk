@@ -59,7 +59,8 @@ rule findings:
 
 rule findings_figure:
     input:
-        f"{RESULTS}/summary.parquet",
+        summary=f"{RESULTS}/summary.parquet",
+        findings=f"{RESULTS}/findings.csv",
     output:
         png=report(
             f"{RESULTS}/figures/{{finding}}.png",
