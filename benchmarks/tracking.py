@@ -5,7 +5,7 @@ them to ``--runs`` records (other seeds, so other run keys) in a temporary direc
 measures against a fresh sqlite database:
 
 * the sync creating every run, and a second sync finding them all unchanged;
-* one ``python -m embrm.tracking log-job`` process (what each evaluate job adds in jobs mode),
+* one ``python -m embrm tracking log-job`` process (what each evaluate job adds in jobs mode),
   wall and CPU seconds, and the part of it that is importing MLflow.
 
 Usage: python benchmarks/tracking.py [--results results/default] [--runs 200] [--artifacts curves]
@@ -109,7 +109,7 @@ def main() -> int:
             },
             state,
         )
-        job = [sys.executable, "-m", "embrm.tracking", "log-job", "--state", str(state)]
+        job = [sys.executable, "-m", "embrm", "tracking", "log-job", "--state", str(state)]
         job_times = [timed([*job, "--metrics", str(f)], env) for f in files[:3]]
     wall = sorted(t[0] for t in job_times)[1]
     cpu = sorted(t[1] for t in job_times)[1]

@@ -212,8 +212,8 @@ def structured(tau: float, shared: float, lam: float, rng_seed: int) -> pd.DataF
 
 
 def test_findings_figures_render(tmp_path):
-    from embrm.figures_findings import FINDINGS_FIGURES as FIGURES
-    from embrm.figures_findings import available, map_points, render
+    from embrm.figures.findings import FINDINGS_FIGURES as FIGURES
+    from embrm.figures.findings import available, map_points, render
 
     plane = pd.concat(
         [
@@ -474,3 +474,38 @@ def test_runs_without_per_prompt_values_fall_back_to_the_t_interval(tmp_path):
         tmp_path / "summary.csv", tmp_path / "g.csv", tmp_path / "g.md", metric_files=paths[1:]
     )
     assert part_row(full, "3a", "random")["decided_by"] == F.T_ONLY  # the summary's run is missing
+
+
+def test_findings_figure_shows_the_findings_table(tmp_path):
+    """The figure draws findings.csv as the findings stage wrote it: its verdicts (colours) and
+    its bootstrap intervals, not a recomputation from the summary."""
+    from embrm.figures.findings import VERDICT_COLOURS, render
+
+    frame = summary(gain=planted)
+    table = F.findings(frame)
+    tested = (table["part"] != "all") & table["effect"].notna()
+    # a table whose every part the bootstrap kept undecided, with a wide interval
+    table.loc[tested, "verdict"] = F.INCONCLUSIVE
+    table.loc[tested, "boot_low"] = table.loc[tested, "effect"] - 5.0
+    table.loc[tested, "boot_high"] = table.loc[tested, "effect"] + 5.0
+    summary_path, findings_path = tmp_path / "summary.parquet", tmp_path / "findings.csv"
+    frame.to_parquet(summary_path)
+    table.to_csv(findings_path, index=False)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from embrm.figures import head_palette
+    from embrm.figures.findings import FINDINGS_FIGURES, read_findings
+
+    figure = FINDINGS_FIGURES["findings"].draw(
+        frame, head_palette(frame["head"]), table=read_findings(findings_path)
+    )
+    lines = [line for ax in figure.axes for line in ax.get_lines()]
+    colours = {line.get_color() for line in lines if line.get_marker() == "o"}
+    assert colours == {VERDICT_COLOURS[F.INCONCLUSIVE]}
+    widths = [np.ptp(line.get_xdata()) for line in lines if line.get_gid() == "bootstrap"]
+    assert len(widths) == tested.sum()
+    assert widths == pytest.approx([10.0] * len(widths))
+    render("findings", summary_path, tmp_path / "f.png", tmp_path / "f.svg", findings_path)
+    assert (tmp_path / "f.png").stat().st_size > 10_000

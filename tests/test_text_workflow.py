@@ -217,4 +217,4 @@ def test_paper_config_plans_gpu_jobs(tmp_path):
     for rule in ("text_prompts", "text_generate", "text_score", "text_embed", "text_world"):
         assert rule in out
     assert "gpu=1" in out.replace(" ", "")
-    assert "python -m embrm.text generate" in out
+    assert "python -m embrm text generate" in out

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, TINY_CONFIG, deep_merge, snakemake
-from embrm.config import ConfigError, Plan, config_hash, validate
+from embrm.config import ConfigError, Plan, validate
+from embrm.hashing import config_hash
 from embrm.io import read_json, write_json
 from embrm.tracking import (
     CONTENT_TAG,

@@ -1,7 +1,10 @@
-"""``embrm <stage>``: one subcommand per workflow stage.
+"""``python -m embrm <command>``: the workflow's stages and tools as subcommands.
 
-Snakemake's per-job rules call these; they are equally usable by hand. Settings arrive as JSON
-(``--spec``) exactly as the validated config holds them. A user-fixable problem prints
+Each command is registered once, with its options and its function, in :data:`COMMANDS`.
+Snakemake's per-job rules call these; they are equally usable by hand. One command per workflow
+stage; ``text <stage>`` runs the text-world stages as separate jobs (``world`` runs them in one
+process); ``tracking <step>`` holds the MLflow logging steps of the workflow. Settings arrive as
+JSON (``--spec``) exactly as the validated config holds them. A user-fixable problem prints
 ``error: …`` naming the key or file and exits with status 2; no output is left half-written.
 """
 
@@ -12,8 +15,39 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from .errors import ConfigError, EmbrmError
+
+# Commands under a group run as ``embrm <group> <command>``.
+GROUPS = {
+    "text": "the text-world stages as separate jobs",
+    "tracking": "MLflow logging steps of the workflow",
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # "train", or "<group> <name>" ("text generate")
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]  # None: success
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentParser], None]):
+    """Register the decorated function as command ``name`` with the options ``arguments`` adds."""
+
+    def register(run):
+        if name in COMMANDS:
+            raise ValueError(f"command {name!r} registered twice")
+        COMMANDS[name] = Command(name, help_text, arguments, run)
+        return run
+
+    return register
 
 
 def json_arg(text: str):
@@ -23,17 +57,25 @@ def json_arg(text: str):
         raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="embrm", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="stage", required=True)
+# ---------------------------------------------------------------------------------------------
+# The workflow's stages
 
-    p = sub.add_parser("world", help="build a world directory (embeddings + golden rewards)")
+
+def _world_arguments(p):
     p.add_argument("--spec", type=json_arg, required=True, help="the world's config entry as JSON")
     p.add_argument("--out", required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="auto")
 
-    p = sub.add_parser("pairs", help="draw training and held-out pairs for a design")
+
+@command("world", "build a world directory (embeddings + golden rewards)", _world_arguments)
+def _world(args):
+    from . import stages
+
+    stages.build_world(args.spec, args.out, threads=args.threads, device=args.device)
+
+
+def _pairs_arguments(p):
     p.add_argument("--world", required=True)
     p.add_argument("--design", required=True)
     p.add_argument("--n", type=int, required=True)
@@ -41,7 +83,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--heldout", type=int, required=True)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("annotate", help="label pairs with a simulated annotator")
+
+@command("pairs", "draw training and held-out pairs for a design", _pairs_arguments)
+def _pairs(args):
+    from . import stages
+
+    stages.make_pairs(args.world, args.design, args.n, args.seed, args.heldout, args.out)
+
+
+def _annotate_arguments(p):
     p.add_argument("--world", required=True)
     p.add_argument("--pairs", required=True)
     p.add_argument("--annotator", type=json_arg, required=True)
@@ -50,7 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--stats", required=True)
 
-    p = sub.add_parser("train", help="train a head (or ensemble); optionally score the test set")
+
+@command("annotate", "label pairs with a simulated annotator", _annotate_arguments)
+def _annotate(args):
+    from . import stages
+
+    stages.annotate(
+        args.world, args.pairs, args.annotator, args.scale, args.seed, args.out, args.stats
+    )
+
+
+def _train_arguments(p):
     p.add_argument("--world", required=True)
     p.add_argument("--pairs", required=True)
     p.add_argument("--labels", required=True)
@@ -65,7 +125,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--curves", required=True)
     p.add_argument("--info", required=True)
 
-    p = sub.add_parser("evaluate", help="score test predictions: Best-of-N, Spearman, accuracy")
+
+@command("train", "train a head (or ensemble); optionally score the test set", _train_arguments)
+def _train(args):
+    from . import stages
+
+    stages.train(
+        args.world,
+        args.pairs,
+        args.labels,
+        args.head,
+        args.seed,
+        threads=args.threads,
+        device=args.device,
+        model_dir=args.model_dir,
+        predictions_out=args.predictions,
+        curves_out=args.curves,
+        info_out=args.info,
+    )
+
+
+def _evaluate_arguments(p):
     p.add_argument("--world", required=True)
     p.add_argument("--predictions", required=True)
     p.add_argument("--pairs", required=True)
@@ -84,9 +164,29 @@ def _parser() -> argparse.ArgumentParser:
         help="training.device: cuda (or auto after GPU training) picks Best-of-N on the GPU",
     )
 
-    p = sub.add_parser(
-        "score", help="score several saved models with one read of the test embeddings"
+
+@command("evaluate", "score test predictions: Best-of-N, Spearman, accuracy", _evaluate_arguments)
+def _evaluate(args):
+    from . import stages
+
+    stages.evaluate(
+        args.world,
+        args.predictions,
+        args.pairs,
+        args.labels,
+        args.annotation_stats,
+        args.train_info,
+        args.curves,
+        args.run,
+        args.evaluation,
+        args.out,
+        scoring_path=args.scoring,
+        scoring_name=args.scored_as,
+        device=args.device,
     )
+
+
+def _score_arguments(p):
     p.add_argument("--world", required=True)
     p.add_argument(
         "--model",
@@ -99,9 +199,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="directory for <NAME>.npy and scoring.json")
 
-    p = sub.add_parser(
-        "train-cell", help="train a cell's MLP runs together (stacked weights, one process)"
+
+@command(
+    "score", "score several saved models with one read of the test embeddings", _score_arguments
+)
+def _score(args):
+    from . import stages
+
+    stages.score(
+        args.world,
+        model_arguments(args.model),
+        args.out,
+        threads=args.threads,
+        device=args.device,
     )
+
+
+def _train_cell_arguments(p):
     p.add_argument("--world", required=True)
     p.add_argument("--pairs", required=True)
     p.add_argument(
@@ -116,7 +230,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--score", action="store_true", help="also write each run's test predictions")
     p.add_argument("--out", required=True, help="directory for <name>/{model,curves.csv,...}")
 
-    p = sub.add_parser("unstack", help="give one run of a stacked cell its own run outputs")
+
+@command(
+    "train-cell",
+    "train a cell's MLP runs together (stacked weights, one process)",
+    _train_cell_arguments,
+)
+def _train_cell(args):
+    from . import stages
+
+    stages.train_cell(
+        args.world,
+        args.pairs,
+        args.runs,
+        args.seed,
+        threads=args.threads,
+        device=args.device,
+        out_dir=args.out,
+        score=args.score,
+    )
+
+
+def _unstack_arguments(p):
     p.add_argument("--cell", required=True, help="the train-cell output directory")
     p.add_argument("--name", required=True, help="the run's name in it (annotator/head)")
     p.add_argument("--model-dir", required=True)
@@ -124,7 +259,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--info", required=True)
     p.add_argument("--predictions")
 
-    p = sub.add_parser("active", help="choose and label an active design's pairs, in rounds")
+
+@command("unstack", "give one run of a stacked cell its own run outputs", _unstack_arguments)
+def _unstack(args):
+    from . import stages
+
+    stages.unstack(
+        args.cell,
+        args.name,
+        model_out=args.model_dir,
+        curves_out=args.curves,
+        info_out=args.info,
+        predictions_out=args.predictions,
+    )
+
+
+def _active_arguments(p):
     p.add_argument("--world", required=True)
     p.add_argument("--design", required=True)
     p.add_argument("--n", type=int, required=True)
@@ -142,9 +292,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--labels-out", required=True)
     p.add_argument("--stats-out", required=True)
 
-    p = sub.add_parser(
-        "budget", help="labels needed to reach a target normalized Best-of-N gain, per head"
+
+@command("active", "choose and label an active design's pairs, in rounds", _active_arguments)
+def _active(args):
+    from .active.rounds import stage
+
+    stage(
+        args.world,
+        args.design,
+        args.n,
+        args.seed,
+        args.annotator,
+        args.scale,
+        args.head,
+        args.active,
+        args.evaluation,
+        args.heldout,
+        args.state,
+        pairs_out=args.pairs_out,
+        labels_out=args.labels_out,
+        stats_out=args.stats_out,
+        threads=args.threads,
+        device=args.device,
     )
+
+
+def _budget_arguments(p):
     p.add_argument("summary", help="summary.csv/.parquet, a results directory or experiment name")
     p.add_argument(
         "--target", type=float, action="append", help="share of the oracle's gain (repeatable)"
@@ -153,138 +326,204 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="also write the table here")
     p.add_argument("--html", help="also write the table as a report page here")
 
-    for name in ("plan", "validate"):
-        p = sub.add_parser(
-            name,
-            help="check an experiment's config file and inputs; print the completed config, "
-            "its runs and their count (what `snakemake --configfile FILE` runs)",
-        )
-        p.add_argument("config", help="the experiment's config file")
-        p.add_argument(
-            "--quiet", action="store_true", help="print only the summary line (for scripts)"
-        )
-        p.add_argument(
-            "--name", action="store_true", help="print only the experiment's name (for scripts)"
-        )
-    return parser
+
+@command(
+    "budget",
+    "labels needed to reach a target normalized Best-of-N gain, per head",
+    _budget_arguments,
+)
+def _budget(args):
+    from .active.budget import run_cli
+
+    run_cli(args.summary, args.target or [0.6, 0.7, 0.8], args.confidence, args.csv, args.html)
 
 
-def run_stage(parser: argparse.ArgumentParser, dispatch, argv: list[str] | None) -> int:
-    """Parse ``argv``, log to stderr, run ``dispatch(args)``; a user-fixable error exits 2."""
-    args = parser.parse_args(argv)
+def _plan_arguments(p):
+    p.add_argument("config", help="the experiment's config file")
+    p.add_argument("--quiet", action="store_true", help="print only the summary line (for scripts)")
+    p.add_argument(
+        "--name", action="store_true", help="print only the experiment's name (for scripts)"
+    )
+
+
+_PLAN_HELP = (
+    "check an experiment's config file and inputs; print the completed config, its runs and "
+    "their count (what `snakemake --configfile FILE` runs)"
+)
+
+
+@command("validate", _PLAN_HELP, _plan_arguments)
+@command("plan", _PLAN_HELP, _plan_arguments)
+def _plan(args):
+    from .plan import describe
+
+    print(describe(args.config, quiet=args.quiet, name_only=args.name))
+
+
+# ---------------------------------------------------------------------------------------------
+# The text-world stages (workflow/rules/text.smk), each on its own job
+
+
+def _text_arguments(*more: str, device: bool = False):
+    """Options of a text stage: ``--spec``, the files ``more`` (required), device settings."""
+
+    def arguments(p):
+        p.add_argument(
+            "--spec", type=json_arg, required=True, help="the world's config entry as JSON"
+        )
+        if device:
+            p.add_argument("--threads", type=int, default=1)
+            p.add_argument("--device", default="auto")
+        for option in more:
+            if option == "--split":
+                p.add_argument("--split", choices=["train", "test"], required=True)
+            else:
+                p.add_argument(option, required=True)
+
+    return arguments
+
+
+@command("text prompts", "select prompts (hf source)", _text_arguments("--out"))
+def _text_prompts(args):
+    from .sources import text
+
+    text.stage_prompts(args.spec, args.out)
+
+
+@command(
+    "text generate",
+    "sample K responses per prompt (hf source)",
+    _text_arguments("--prompts", "--out", device=True),
+)
+def _text_generate(args):
+    from .sources import text
+
+    text.stage_generate(args.spec, args.prompts, args.out, device=args.device, threads=args.threads)
+
+
+@command(
+    "text score",
+    "golden rewards from the reward model (hf source)",
+    _text_arguments("--responses", "--out", device=True),
+)
+def _text_score(args):
+    from .sources import text
+
+    text.stage_score(args.spec, args.responses, args.out, device=args.device, threads=args.threads)
+
+
+@command(
+    "text table", "read your table into the texts table (table source)", _text_arguments("--out")
+)
+def _text_table(args):
+    from .sources import text
+
+    text.stage_table(args.spec, args.out)
+
+
+@command(
+    "text embed",
+    "embed one split of the texts table",
+    _text_arguments("--texts", "--split", "--out", device=True),
+)
+def _text_embed(args):
+    from .sources import text
+
+    summary = text.stage_embed(
+        args.spec, args.texts, args.split, args.out, device=args.device, threads=args.threads
+    )
+    logging.getLogger("embrm").info("embedded: %s", summary)
+
+
+@command(
+    "text world",
+    "assemble the world directory",
+    _text_arguments("--texts", "--train-embeddings", "--test-embeddings", "--out"),
+)
+def _text_world(args):
+    from .sources import text
+
+    embeddings = {"train": args.train_embeddings, "test": args.test_embeddings}
+    text.stage_world(args.spec, args.texts, embeddings, args.out)
+
+
+# ---------------------------------------------------------------------------------------------
+# MLflow logging steps (embrm.tracking): tracking never fails a job or the workflow
+
+
+def _tracking_start_arguments(p):
+    p.add_argument("--spec", type=json.loads, required=True)
+    p.add_argument("--state", required=True)
+
+
+@command("tracking start", "create database, experiment and parent run", _tracking_start_arguments)
+def _tracking_start(args):
+    from .tracking import start_invocation
+
+    state = start_invocation(args.spec, args.state)
+    if "error" in state:
+        print(
+            f"warning: MLflow at {state['uri']} is unavailable ({state['error']}); results "
+            "stay on disk and are logged when it is back",
+            file=sys.stderr,
+        )
+
+
+def _tracking_log_job_arguments(p):
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--state", required=True)
+
+
+@command("tracking log-job", "log one run from its metrics.json", _tracking_log_job_arguments)
+def _tracking_log_job(args):
+    from .tracking import log_job
+
+    log_job(args.metrics, args.state)
+
+
+def _tracking_finish_arguments(p):
+    p.add_argument("--state", required=True)
+    p.add_argument("--status", choices=["FINISHED", "FAILED", "KILLED"], default="FINISHED")
+
+
+@command("tracking finish", "close the parent run", _tracking_finish_arguments)
+def _tracking_finish(args):
+    from .tracking import finish_invocation
+
+    finish_invocation(args.state, args.status)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing and running
+
+
+def parser() -> argparse.ArgumentParser:
+    """The parser of every registered command (groups as nested subcommands)."""
+    top = argparse.ArgumentParser(prog="embrm", description=__doc__.splitlines()[0])
+    subparsers = {"": top.add_subparsers(dest="command", required=True)}
+    for name, spec in COMMANDS.items():
+        group, _, leaf = name.rpartition(" ")
+        if group not in subparsers:
+            g = subparsers[""].add_parser(group, help=GROUPS[group], description=GROUPS[group])
+            subparsers[group] = g.add_subparsers(dest="step", required=True)
+        p = subparsers[group].add_parser(leaf, help=spec.help, description=spec.help)
+        spec.arguments(p)
+        p.set_defaults(_command=spec)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, log to stderr, run the command; a user-fixable error exits 2."""
+    args = parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s embrm %(levelname)s %(message)s"
     )
     try:
-        dispatch(args)
+        status = args._command.run(args)
     except EmbrmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_stage(_parser(), _dispatch, argv)
-
-
-def _dispatch(args: argparse.Namespace) -> None:
-    from . import stages
-
-    if args.stage == "world":
-        stages.build_world(args.spec, args.out, threads=args.threads, device=args.device)
-    elif args.stage == "pairs":
-        stages.make_pairs(args.world, args.design, args.n, args.seed, args.heldout, args.out)
-    elif args.stage == "annotate":
-        stages.annotate(
-            args.world, args.pairs, args.annotator, args.scale, args.seed, args.out, args.stats
-        )
-    elif args.stage == "train":
-        stages.train(
-            args.world,
-            args.pairs,
-            args.labels,
-            args.head,
-            args.seed,
-            threads=args.threads,
-            device=args.device,
-            model_dir=args.model_dir,
-            predictions_out=args.predictions,
-            curves_out=args.curves,
-            info_out=args.info,
-        )
-    elif args.stage == "evaluate":
-        stages.evaluate(
-            args.world,
-            args.predictions,
-            args.pairs,
-            args.labels,
-            args.annotation_stats,
-            args.train_info,
-            args.curves,
-            args.run,
-            args.evaluation,
-            args.out,
-            scoring_path=args.scoring,
-            scoring_name=args.scored_as,
-            device=args.device,
-        )
-    elif args.stage == "score":
-        stages.score(
-            args.world,
-            model_arguments(args.model),
-            args.out,
-            threads=args.threads,
-            device=args.device,
-        )
-    elif args.stage == "train-cell":
-        stages.train_cell(
-            args.world,
-            args.pairs,
-            args.runs,
-            args.seed,
-            threads=args.threads,
-            device=args.device,
-            out_dir=args.out,
-            score=args.score,
-        )
-    elif args.stage == "unstack":
-        stages.unstack(
-            args.cell,
-            args.name,
-            model_out=args.model_dir,
-            curves_out=args.curves,
-            info_out=args.info,
-            predictions_out=args.predictions,
-        )
-    elif args.stage == "active":
-        from .active.rounds import stage
-
-        stage(
-            args.world,
-            args.design,
-            args.n,
-            args.seed,
-            args.annotator,
-            args.scale,
-            args.head,
-            args.active,
-            args.evaluation,
-            args.heldout,
-            args.state,
-            pairs_out=args.pairs_out,
-            labels_out=args.labels_out,
-            stats_out=args.stats_out,
-            threads=args.threads,
-            device=args.device,
-        )
-    elif args.stage == "budget":
-        from .active.budget import run_cli
-
-        run_cli(args.summary, args.target or [0.6, 0.7, 0.8], args.confidence, args.csv, args.html)
-    elif args.stage in ("plan", "validate"):
-        from .plan import describe
-
-        print(describe(args.config, quiet=args.quiet, name_only=args.name))
+    return status or 0
 
 
 # Names become relative paths under the output directory: no empty, hidden or parent parts.

@@ -1124,8 +1124,8 @@ def write(
 
     ``metric_files``: the runs' metrics.json, whose per-prompt values give the bootstrap over
     test prompts (without them, the t-interval over seeds alone)."""
-    from .figures import read_summary
     from .io import atomic_path
+    from .summary import read_summary
 
     summary = read_summary(summary_path)
     per_prompt = None if metric_files is None else read_per_prompt(metric_files)

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import stable_hash
 from .embedders import pick_device, texts_digest
 from .errors import ConfigError
+from .hashing import stable_hash
 from .hfmodels import (
     load_model,
     load_tokenizer,

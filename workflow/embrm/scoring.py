@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import stable_hash
 from .embedders import pick_device, render, texts_digest
 from .errors import ConfigError, DataError
+from .hashing import stable_hash
 from .hfmodels import (
     batches,
     length_order,

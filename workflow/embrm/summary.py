@@ -349,6 +349,12 @@ def write_tables(
     return summary
 
 
+def read_summary(path: str | Path) -> pd.DataFrame:
+    """The summary table as :func:`write_tables` wrote it (``.parquet``, else CSV)."""
+    path = Path(path)
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
 def config_html(config: dict, runs: int, figures: dict, skipped: dict) -> str:
     """The report's configuration page: grid size, figures drawn or not (and why), the YAML."""
     import yaml

@@ -9,7 +9,7 @@ EVALUATE = (
 # hands over the backend in TRACKING_STATE, and the step logs nothing without it; it never fails
 # the job (the end-of-workflow sync logs what it could not).
 LOG_RUN = (
-    "python -m embrm.tracking log-job --state {params.tracking_state} --metrics {output}"
+    "python -m embrm tracking log-job --state {params.tracking_state} --metrics {output}"
     " >> {log} 2>&1"
 )
 

@@ -2,7 +2,7 @@
 # docs/findings.md). findings.md is the report's first page: when it exists, its verdicts are put
 # on the landing page (workflow/report/workflow.rst reads them from FINDINGS_PAGE below), and the
 # full table is the report's "Findings" entry.
-from embrm import figures_findings
+from embrm.figures import findings as figures_findings
 
 
 localrules:
@@ -59,7 +59,8 @@ rule findings:
 
 rule findings_figure:
     input:
-        f"{RESULTS}/summary.parquet",
+        summary=f"{RESULTS}/summary.parquet",
+        findings=f"{RESULTS}/findings.csv",
     output:
         png=report(
             f"{RESULTS}/figures/{{finding}}.png",

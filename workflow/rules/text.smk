@@ -23,7 +23,7 @@ rule text_prompts:
     params:
         spec=WORLDS.spec_json,
     shell:
-        "python -m embrm.text prompts --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "python -m embrm text prompts --spec {params.spec:q} --out {output} > {log} 2>&1"
 
 
 rule text_generate:
@@ -45,7 +45,7 @@ rule text_generate:
     params:
         spec=WORLDS.spec_json,
     shell:
-        "python -m embrm.text generate --spec {params.spec:q} --prompts {input}"
+        "python -m embrm text generate --spec {params.spec:q} --prompts {input}"
         " --out {output} --threads {threads} > {log} 2>&1"
 
 
@@ -68,7 +68,7 @@ rule text_score:
     params:
         spec=WORLDS.spec_json,
     shell:
-        "python -m embrm.text score --spec {params.spec:q} --responses {input}"
+        "python -m embrm text score --spec {params.spec:q} --responses {input}"
         " --out {output} --threads {threads} > {log} 2>&1"
 
 
@@ -88,7 +88,7 @@ rule text_table:
     params:
         spec=WORLDS.spec_json,
     shell:
-        "python -m embrm.text table --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "python -m embrm text table --spec {params.spec:q} --out {output} > {log} 2>&1"
 
 
 rule text_embed:
@@ -111,5 +111,5 @@ rule text_embed:
     params:
         spec=WORLDS.spec_json,
     shell:
-        "python -m embrm.text embed --spec {params.spec:q} --texts {input}"
+        "python -m embrm text embed --spec {params.spec:q} --texts {input}"
         " --split {wildcards.split} --out {output} --threads {threads} > {log} 2>&1"

@@ -1,4 +1,4 @@
-# MLflow tracking (workflow/embrm/tracking.py; docs/tracking.md).
+# MLflow tracking (workflow/embrm/tracking/; docs/tracking.md).
 #
 # tracking.mode: sync  the `track` rule logs every run at the end, from one process.
 # tracking.mode: jobs  the onstart hook creates database, experiment and parent run before any
@@ -6,7 +6,7 @@
 #                      end as the safety net and puts figures and tables on the parent run.
 # This file owns the workflow's onstart/onsuccess/onerror hooks (Snakemake keeps one of each).
 from embrm import tracking as embrm_tracking
-from embrm.config import config_hash
+from embrm.hashing import config_hash
 
 
 localrules:

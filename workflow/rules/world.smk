@@ -61,6 +61,6 @@ rule text_world:
         spec=WORLDS.spec_json,
         out=world_dir,
     shell:
-        "python -m embrm.text world --spec {params.spec:q} --texts {input.texts}"
+        "python -m embrm text world --spec {params.spec:q} --texts {input.texts}"
         " --train-embeddings {input.train} --test-embeddings {input.test}"
         " --out {params.out} > {log} 2>&1"

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import stable_hash
 from ..errors import ConfigError, DataError
+from ..hashing import stable_hash
 from ..io import read_json, read_npz, write_json, write_npz
 from ..seeding import rng
 from . import RULES, parse

@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import findings as F
-from .figures import Figure, _has_matched, _title, head_palette, read_summary
-from .summary import t_interval
+from .. import findings as F
+from ..summary import read_summary, t_interval
+from .settings import _has_matched
+from .spec import Figure
+from .style import _title, head_palette
 
 METRIC = F.METRIC
 # World parameters that span the sensitivity plane, as summary columns.
@@ -165,9 +167,17 @@ def draw_cross_prompt_map(summary: pd.DataFrame, palette: dict):
     return figure
 
 
-def _effects(summary: pd.DataFrame) -> pd.DataFrame:
-    table = F.findings(summary)
+def _effects(summary: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The tested parts: from the findings table the findings stage wrote (its verdicts and
+    bootstrap intervals), else recomputed from the summary (t-intervals over seeds only)."""
+    if table is None:
+        table = F.findings(summary)
     return table[(table["part"] != "all") & table["effect"].notna()]
+
+
+def read_findings(path: str | Path) -> pd.DataFrame:
+    """findings.csv as the findings stage wrote it (claim and part names stay strings)."""
+    return pd.read_csv(path, dtype={"claim": str, "part": str})
 
 
 VERDICT_COLOURS = {
@@ -177,12 +187,14 @@ VERDICT_COLOURS = {
 }
 
 
-def draw_findings(summary: pd.DataFrame, palette: dict):
+def draw_findings(summary: pd.DataFrame, palette: dict, table: pd.DataFrame | None = None):
     """One row per tested part: effect and paired 95% interval, coloured by verdict; claims 1–3
-    (differences of the normalized gain) share an x-axis, claim 4 (a correlation) has its own."""
+    (differences of the normalized gain) share an x-axis, claim 4 (a correlation) has its own.
+    With the findings table, the bootstrap interval over seeds and test prompts is drawn below
+    each t-interval, as a thin line."""
     import matplotlib.pyplot as plt
 
-    effects = _effects(summary)
+    effects = _effects(summary, table)
     seeds = int(summary["seed"].nunique())
     worlds = sorted(effects["world"].unique()) or ["–"]
     figure, axes = plt.subplots(
@@ -204,6 +216,9 @@ def draw_findings(summary: pd.DataFrame, palette: dict):
                 colour = VERDICT_COLOURS.get(r.verdict, "grey")
                 if np.isfinite(r.ci_low):
                     ax.plot([r.ci_low, r.ci_high], [yi, yi], color=colour, linewidth=2)
+                boot = (getattr(r, "boot_low", np.nan), getattr(r, "boot_high", np.nan))
+                if np.isfinite(boot).all():
+                    ax.plot(boot, [yi - 0.25] * 2, color=colour, linewidth=0.8, gid="bootstrap")
                 ax.plot(r.effect, yi, "o", color=colour)
                 if r.threshold < 0:
                     ax.plot([r.threshold], [yi], "|", color="black", markersize=10)
@@ -230,8 +245,9 @@ def draw_findings(summary: pd.DataFrame, palette: dict):
     _title(
         _Grid(figure),
         "Findings: effect per tested part",
-        f"mean paired difference over {seeds} seed(s) with its 95% t-interval; colour: verdict; "
-        "a bar mark: the non-inferiority threshold of a 'matches or beats' part",
+        f"mean paired difference over {seeds} seed(s) with its 95% t-interval (thin line below: "
+        "bootstrap over seeds and test prompts, where stored); colour: verdict; a bar mark: the "
+        "non-inferiority threshold of a 'matches or beats' part",
     )
     return figure
 
@@ -250,7 +266,8 @@ FINDINGS_FIGURES = [
         draw_findings,
         "Every tested part of the study's claims (findings.md): the mean paired difference "
         "(runs that share world, seed and everything but the factor compared) with its 95% "
-        "t-interval over seeds, coloured by the verdict. Claims 1–3 are differences of the "
+        "t-interval over seeds and, as a thin line below it, the bootstrap interval over seeds "
+        "and test prompts, coloured by the verdict of findings.md. Claims 1–3 are differences of the "
         "normalized Best-of-N gain (share of the oracle's gain): a part is replicated when its "
         "interval lies above 0 (or above the small negative margin marked on 'matches or "
         "beats' parts). Claim 4 is the correlation between the cross − same reward gap of the "
@@ -289,15 +306,26 @@ def available(settings: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     return drawable, skipped
 
 
-def render(name: str, summary_path: str | Path, png: str | Path, svg: str | Path) -> None:
-    """Draw findings figure ``name`` from the summary table and save it as PNG and SVG."""
+# Figures drawn from the findings stage's own table, so that they show its verdicts.
+FROM_FINDINGS_TABLE = {"findings"}
+
+
+def render(
+    name: str,
+    summary_path: str | Path,
+    png: str | Path,
+    svg: str | Path,
+    findings_path: str | Path | None = None,
+) -> None:
+    """Draw findings figure ``name`` from the summary table (and findings.csv, for the figures
+    that show the findings' verdicts) and save it as PNG and SVG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from .io import atomic_path
+    from ..io import atomic_path
 
     spec = FINDINGS_FIGURES[name]
     summary = read_summary(summary_path)
@@ -305,7 +333,10 @@ def render(name: str, summary_path: str | Path, png: str | Path, svg: str | Path
         raise ValueError(f"{summary_path}: figure {spec.label!r} needs {spec.needs}")
     sns.set_theme(style="whitegrid", context="notebook")
     plt.rcParams["svg.hashsalt"] = "embrm"  # byte-identical SVGs for the same results
-    figure = spec.draw(summary, head_palette(summary["head"]))
+    extra = {}
+    if name in FROM_FINDINGS_TABLE and findings_path is not None:
+        extra["table"] = read_findings(findings_path)
+    figure = spec.draw(summary, head_palette(summary["head"]), **extra)
     metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
     for path, fmt in ((png, "png"), (svg, "svg")):
         with atomic_path(path) as tmp:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .active import is_active
-from .active.curves import has_curves, learning_points
-from .figures import Figure, _heads, _log_ticks
-from .summary import t_interval
+from ..active import is_active
+from ..active.curves import has_curves, learning_points
+from ..summary import t_interval
+from .spec import Figure
+from .style import _heads, _log_ticks
 
 PANEL_METRICS = {"bon_gain": "Best-of-N gain", "spearman": "Spearman (per prompt)"}
 
