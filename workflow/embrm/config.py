@@ -294,14 +294,6 @@ class Run:
 
         return get(self.design).settings
 
-    @property
-    def prompt_pairing(self) -> str:
-        return self.design_settings["prompt_pairing"]
-
-    @property
-    def candidates(self) -> str:
-        return self.design_settings["candidates"]
-
     def as_dict(self) -> dict:
         return asdict(self)
 

@@ -1,10 +1,12 @@
-"""Figure 2: Best-of-N gain against annotation quality β, with the realized label error."""
+"""Figure 2: Best-of-N gain against annotation quality (β, or another model's own quality knob),
+with the realized label error."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from .settings import _annotator_keys, _beta_rows
+from ..settings import quality
+from .settings import _quality_keys, _quality_rows, quality_symbol
 from .spec import BON_CAPTION, Figure
 from .style import _line_panels, _log_ticks, _n_max_label, _title
 
@@ -12,21 +14,24 @@ from .style import _line_panels, _log_ticks, _n_max_label, _title
 def draw_gain_vs_beta(summary: pd.DataFrame, palette: dict):
     from matplotlib.ticker import FixedLocator, NullLocator
 
-    keys = ["world", "design", "n", *_annotator_keys(summary)]
+    summary = summary.assign(quality=quality(summary))
+    rows = _quality_rows(summary)
+    symbol = quality_symbol(summary[rows])
+    keys = ["world", "design", "n", *_quality_keys(summary)]
     grid, per_seed, note = _line_panels(
         summary,
-        _beta_rows(summary),
-        "beta",
+        rows,
+        "quality",
         keys,
         ["n", "design"],
         palette,
-        "annotation quality β (log scale)",
+        f"annotation quality {symbol} (log scale)",
         f"{_n_max_label(summary)} gain (golden reward)",
     )
     single = per_seed["panel"].nunique() == 1
     for panel, ax in [("", grid.ax)] if single else grid.axes_dict.items():
         rows = per_seed if single else per_seed[per_seed["panel"] == panel]
-        errors = rows.groupby("beta")["annotation_realized_error_rate"].mean()
+        errors = rows.groupby("quality")["annotation_realized_error_rate"].mean()
         betas = list(errors.index)
         _log_ticks(ax, betas)
         top = ax.secondary_xaxis("top")
@@ -39,7 +44,7 @@ def draw_gain_vs_beta(summary: pd.DataFrame, palette: dict):
         ax.set_title(ax.get_title(), pad=36)
     _title(
         grid,
-        "Best-of-N gain vs annotation quality β",
+        f"Best-of-N gain vs annotation quality {symbol}",
         f"{note}points: mean over seeds, bars: 95% interval; top axis: share of training labels "
         "that contradict the golden order",
     )
@@ -50,8 +55,9 @@ FIGURE = Figure(
     "gain_vs_beta",
     2,
     "Best-of-N gain vs annotation quality",
-    "two or more values of β within one combination of world, design, number of pairs and head",
-    lambda frame: bool(_beta_rows(frame).any()),
+    "two or more values of an annotator's quality (β for bt and thurstone) within one combination "
+    "of world, design, number of pairs, head and the annotator's other parameters",
+    lambda frame: bool(_quality_rows(frame).any()),
     draw_gain_vs_beta,
     "Best-of-N gain against annotation quality β (log scale), one line per head and "
     "one panel per world, design and number of pairs (averaged over the number of pairs, "

@@ -12,10 +12,17 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..summary import flatten_settings
+from ..annotators import MODELS
+from ..designs import DESIGNS
+from ..settings import plan_settings as run_settings
+from ..settings import quality, quality_column
 from .spec import Figure
 
-CANDIDATE_ORDER = ["random", "similar", "diversified"]
+# Candidate rules of the designs that deal their own pairs, in registry order: the same- versus
+# cross-prompt figures match runs on them (active designs have the learning-curve figure).
+CANDIDATE_ORDER = list(
+    dict.fromkeys(d.settings["candidates"] for d in DESIGNS.values() if not d.active)
+)
 # The columns that identify a setting in the figures (the annotator label includes β).
 SETTING_KEYS = ["design", "n", "annotator"]
 
@@ -31,33 +38,34 @@ def _test_responses(spec: dict) -> int | None:
 
 
 def plan_settings(plan) -> pd.DataFrame:
-    """One row per planned run with the columns the figure checks use (as in the summary)."""
-    rows = []
+    """One row per planned run with the columns the figure checks use: the run's settings as the
+    summary holds them (:func:`embrm.settings.plan_settings`) and its number of Best-of-N sizes."""
+    frame = run_settings(plan)
     n_values = plan.config["evaluation"]["n_values"]
-    for run in plan.runs:
-        spec = plan.annotator_spec(run.annotator)
-        world = plan.world_spec(run.world)
-        responses = _test_responses(world)
-        ns = {min(int(n), responses) if responses else int(n) for n in n_values}
-        beta = spec.get("beta")
-        rows.append(
-            {
-                "world": run.world,
-                "source": world["source"],
-                "design": run.design,
-                "prompt_pairing": run.prompt_pairing,
-                "candidates": run.candidates,
-                "n": run.n,
-                "seed": run.seed,
-                "annotator": run.annotator,
-                "annotator_model": spec["model"],
-                "beta": float(beta) if isinstance(beta, int | float) else np.nan,
-                **flatten_settings("annotator_", spec, skip=("model", "beta")),
-                "head": run.head,
-                "bon_points": len(ns),
-            }
-        )
-    return pd.DataFrame(rows)
+    points = {}
+    for world in plan.unique("world"):
+        responses = _test_responses(plan.world_spec(world))
+        points[world] = len({min(int(n), responses) if responses else int(n) for n in n_values})
+    frame["bon_points"] = frame["world"].map(points)
+    return frame
+
+
+def quality_columns() -> set[str]:
+    """The summary columns that hold some model's quality knob (``beta``, ``annotator_ability``)."""
+    return {quality_column(m) for m in MODELS if quality_column(m)}
+
+
+def quality_symbol(frame: pd.DataFrame) -> str:
+    """How axes name the quality of the rows' annotators: the knob's symbol (β), or one per
+    model when the models' knobs differ."""
+    symbols = {}
+    for model in dict.fromkeys(frame.get("annotator_model", [])):
+        knob = MODELS[model].quality if model in MODELS else None
+        if knob:
+            symbols[model] = MODELS[model].parameters[knob].get("title", knob)
+    if len(set(symbols.values())) == 1:
+        return next(iter(symbols.values()))
+    return "(" + ", ".join(f"{model}: {symbol}" for model, symbol in symbols.items()) + ")"
 
 
 def _annotator_keys(frame: pd.DataFrame) -> list[str]:
@@ -75,11 +83,18 @@ def _varies_within(frame: pd.DataFrame, axis: str, others: list[str]) -> pd.Seri
     return (counts >= 2) & values.notna()
 
 
-def _beta_rows(frame: pd.DataFrame) -> pd.Series:
-    positive = frame.get("beta", pd.Series(np.nan, index=frame.index))
+def _quality_keys(frame: pd.DataFrame) -> list[str]:
+    """Annotator columns other than the quality knobs: the model and its other parameters."""
+    return [c for c in _annotator_keys(frame) if c not in quality_columns()]
+
+
+def _quality_rows(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose annotator's quality knob (β, or any model's own) takes two or more positive
+    values with everything else fixed."""
+    positive = quality(frame)
     positive = positive.where(np.isfinite(positive) & (positive > 0))
-    others = ["world", "design", "n", "head", *_annotator_keys(frame)]
-    return _varies_within(frame.assign(beta=positive), "beta", others)
+    others = ["world", "design", "n", "head", *_quality_keys(frame)]
+    return _varies_within(frame.assign(quality=positive), "quality", others)
 
 
 def _n_rows(frame: pd.DataFrame) -> pd.Series:

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
+from ..designs import get as get_design
 from ..hashing import stable_hash
 from ..io import read_json
+from ..settings import quality_text
 
 ARTIFACT_CHOICES = ("predictions", "curves", "metrics")
 ARTIFACT_FILES = {
@@ -128,19 +130,13 @@ def run_key(record: dict) -> str:
 def run_name(record: dict) -> str:
     """``clf-lgb · cross/random · β=1 · n=10000 · seed 3 · synthetic``."""
     run = record["run"]
-    prompt, candidates = run["design"].split("-", 1)
-    spec = record["annotation"]["annotator"]
-    if "beta" in spec:
-        quality = (
-            f"β={spec['beta']:g}"
-            if spec.get("model") == "bt"
-            else f"{spec['model']} β={spec['beta']:g}"
-        )
-    else:
-        quality = run["annotator"]
+    design = get_design(run["design"]).settings
+    # An annotator whose only parameter is its quality knob is named by it (β=1, thurstone β=1);
+    # any other by its label, which spells every parameter.
+    quality = quality_text(record["annotation"]["annotator"]) or run["annotator"]
     return (
-        f"{run['head']} · {prompt}/{candidates} · {quality} · n={run['n']} · seed {run['seed']}"
-        f" · {run['world']}"
+        f"{run['head']} · {design['prompt_pairing']}/{design['candidates']} · {quality} · "
+        f"n={run['n']} · seed {run['seed']} · {run['world']}"
     )
 
 
@@ -154,9 +150,13 @@ def _flatten(prefix: str, value, out: dict) -> None:
 
 def run_params(record: dict) -> dict[str, str]:
     run, annotation, training = record["run"], record["annotation"], record["training"]
-    prompt, candidates = run["design"].split("-", 1)
+    design = get_design(run["design"]).settings
     params: dict = {k: run[k] for k in CELL_FIELDS}
-    params.update(source=run.get("source", ""), pairing=prompt, candidates=candidates)
+    params.update(
+        source=run.get("source", ""),
+        pairing=design["prompt_pairing"],
+        candidates=design["candidates"],
+    )
     for k, v in run.get("world_spec", {}).items():
         if k != "source":
             _flatten(f"world.{k}", v, params)
