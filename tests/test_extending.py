@@ -94,7 +94,17 @@ def test_a_new_annotator_model_runs_in_the_workflow(repo_copy, tmp_path):
     workdir = tmp_path / "run"
     config = tiny_grid(annotators=["heavy"], designs=["same-random"])
     config["annotators"] = {"heavy": {"model": "cauchy", "gamma": [1, 4]}}
-    snakemake(workdir, "--cores", "2", "results/default/summary.csv", config=config, repo=repo_copy)
+    figure = "results/default/figures/gain_vs_beta.png"  # drawn over γ, the model's own knob
+    snakemake(
+        workdir,
+        "--cores",
+        "2",
+        "results/default/summary.csv",
+        figure,
+        config=config,
+        repo=repo_copy,
+    )
+    assert (workdir / figure).stat().st_size > 0
     summary = pd.read_csv(workdir / "results" / "default" / "summary.csv").set_index("annotator")
     assert set(summary.index) == {"cauchy-gamma1", "cauchy-gamma4"}
     assert (summary["annotator_model"] == "cauchy").all() and summary["beta"].isna().all()
@@ -108,6 +118,13 @@ def test_a_new_annotator_model_runs_in_the_workflow(repo_copy, tmp_path):
     assert sorted(json.loads(quality)) == [1.0, 4.0]
     errors = summary["annotation_realized_error_rate"]
     assert errors["cauchy-gamma4"] < errors["cauchy-gamma1"]
+    metrics = next((workdir / "results" / "default" / "runs").rglob("cauchy-gamma4/*/metrics.json"))
+    name = registered(
+        repo_copy,
+        "__import__('embrm.tracking.record').tracking.record.run_name("
+        f"__import__('embrm.io').io.read_json({str(metrics)!r}))",
+    )
+    assert " · cauchy γ=4 · " in name
 
 
 @pytest.mark.slow
