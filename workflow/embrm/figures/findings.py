@@ -21,6 +21,7 @@ import pandas as pd
 from .. import findings as F
 from ..summary import read_summary, t_interval
 from .settings import _has_matched
+from .settings import available as available_of
 from .spec import Figure
 from .style import _title, head_palette
 
@@ -297,13 +298,7 @@ FINDINGS_FIGURES = {fig.name: fig for fig in FINDINGS_FIGURES}
 
 def available(settings: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     """The findings figures the grid can draw, and why the others are not drawn."""
-    drawable, skipped = [], {}
-    for name, fig in FINDINGS_FIGURES.items():
-        if fig.drawable(settings):
-            drawable.append(name)
-        else:
-            skipped[name] = f"figure {fig.label!r} needs {fig.needs}; the grid has none"
-    return drawable, skipped
+    return available_of(settings, FINDINGS_FIGURES)
 
 
 # Figures drawn from the findings stage's own table, so that they show its verdicts.
