@@ -1059,7 +1059,7 @@ def html(table: pd.DataFrame, meta: dict | None = None) -> str:
     """The findings as a self-contained HTML page (the report's Findings entry)."""
     import html as html_lib
 
-    from .summary import html_page
+    from .pages import html_page
 
     body = []
     for world, rows in table.groupby("world", sort=True):

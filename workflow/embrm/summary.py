@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_path, read_json
+from .pages import html_page
 from .settings import (
     SETTING_PREFIXES,
     base_settings,
@@ -264,26 +265,6 @@ def aggregate(summary: pd.DataFrame) -> pd.DataFrame:
     )
     # One concat, not column-by-column inserts: wide grids have hundreds of metric columns.
     return pd.concat([out.index.to_frame(index=False), out.reset_index(drop=True)], axis=1)
-
-
-_STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1em; color: #1f2937; }
-h1 { font-size: 1.2em; } p { max-width: 60em; }
-table { border-collapse: collapse; font-size: 12px; }
-th, td { border: 1px solid #d1d5db; padding: 2px 6px; text-align: right; white-space: nowrap; }
-th { background: #f3f4f6; position: sticky; top: 0; }
-tr:nth-child(even) td { background: #f9fafb; }
-table.grid td { text-align: left; white-space: normal; }
-"""
-
-
-def html_page(title: str, intro: str, body: str) -> str:
-    """A self-contained HTML page (inline style, no scripts, no external resources)."""
-    return (
-        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>{body}</body></html>\n"
-    )
 
 
 def _table_html(frame: pd.DataFrame) -> str:

@@ -191,7 +191,7 @@ def run_cli(source, targets, confidence: float, csv_out=None, html_out=None) -> 
 
     from ..errors import ConfigError
     from ..io import atomic_path
-    from ..summary import html_page
+    from ..pages import html_page
 
     for target in targets:
         if not 0 < target <= 1:
