@@ -40,13 +40,19 @@ def strip_timing(value):
     return value
 
 
+def equal(left: np.ndarray, right: np.ndarray) -> bool:
+    # NaN equals NaN in numbers; strings and booleans compare as they are.
+    numeric = np.issubdtype(left.dtype, np.inexact) and np.issubdtype(right.dtype, np.inexact)
+    return np.array_equal(left, right, equal_nan=numeric)
+
+
 def same_arrays(a: Path, b: Path) -> bool:
     if a.suffix == ".npy":
-        return np.array_equal(np.load(a), np.load(b), equal_nan=True)
+        return equal(np.load(a), np.load(b))
     with np.load(a) as left, np.load(b) as right:
         if sorted(left.files) != sorted(right.files):
             return False
-        return all(np.array_equal(left[k], right[k], equal_nan=True) for k in left.files)
+        return all(equal(left[k], right[k]) for k in left.files)
 
 
 def same_table(a: Path, b: Path) -> bool:

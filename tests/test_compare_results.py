@@ -21,7 +21,7 @@ def write_results(root, *, prediction=0.5, seconds=1.0, log="a"):
     run = root / "runs" / "w" / "seed0"
     run.mkdir(parents=True)
     np.save(run / "predictions.npy", np.array([0.1, prediction, np.nan]))
-    np.savez(root / "runs" / "pairs.npz", a=np.arange(3), b=np.arange(3))
+    np.savez(root / "runs" / "pairs.npz", a=np.arange(3), design=np.array(["same", "cross"]))
     (run / "metrics.json").write_text(
         json.dumps({"metrics": {"spearman": 0.7, "train_seconds": seconds}})
     )
