@@ -1,4 +1,4 @@
-"""Adding a head is one module and its registry entry: nothing in tests/ or the schema is edited.
+"""Adding a head is one module and one registry line: nothing in tests/ or the schema is edited.
 
 In a private copy of the checkout, the example of docs/heads.md ("Adding a head") is added exactly
 as the page shows it; the generic head tests then pass for it, and a tiny grid sweeps it.
@@ -19,39 +19,31 @@ REGISTRY = Path("workflow/embrm/heads/__init__.py")
 
 
 def docs_example() -> dict:
-    """The module, its path and the registry entry that docs/heads.md's example adds."""
+    """The module, its path and the registry line that docs/heads.md's example adds."""
     section = DOCS.read_text().split("## Adding a head\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     module = next(b for b in blocks if "class " in b)
-    registry = next(b for b in blocks if "HEAD_TYPES" in b)
+    registry = next(b for b in blocks if b.startswith("MODULES"))
     # The module's path is the last one the page names before showing its code.
     before = section[: section.index(module)]
     path = re.findall(r"`(workflow/embrm/heads/\w+\.py)`", before)[-1]
-    imports = [line for line in registry.splitlines() if line.startswith("from .")]
-    entries = re.findall(r'^\s+"([\w.+-]+)": (\w+),$', registry, flags=re.M)
-    assert len(imports) == 1 and len(entries) == 1, "the example adds one import and one entry"
-    (head_type, class_name) = entries[0]
-    return {
-        "module": module,
-        "path": path,
-        "import": imports[0],
-        "entry": f'    "{head_type}": {class_name},',
-        "type": head_type,
-    }
+    entries = re.findall(r'^    "(\w+)",$', registry, flags=re.M)
+    assert len(entries) == 1, "the example adds one line to MODULES"
+    types = re.findall(r'^    type_name = "([\w.+-]+)"$', module, flags=re.M)
+    assert len(types) == 1, "the example module defines one head type"
+    return {"module": module, "path": path, "entry": f'    "{entries[0]}",', "type": types[0]}
 
 
 def add_docs_head(copy: Path) -> str:
-    """Add the docs' head to the copy: one new module, one import and one line in the dict."""
+    """Add the docs' head to the copy: one new module and one line in MODULES."""
     example = docs_example()
     module = copy / example["path"]
     assert not module.exists()
     module.write_text(example["module"])
     registry = copy / REGISTRY
     lines = registry.read_text().splitlines()
-    last_import = max(i for i, line in enumerate(lines) if line.startswith("from ."))
-    lines.insert(last_import + 1, example["import"])
-    start = next(i for i, line in enumerate(lines) if line.startswith("HEAD_TYPES"))
-    end = next(i for i in range(start, len(lines)) if lines[i] == "}")
+    start = next(i for i, line in enumerate(lines) if line.startswith("MODULES = ("))
+    end = next(i for i in range(start, len(lines)) if lines[i] == ")")
     lines.insert(end, example["entry"])
     registry.write_text("\n".join(lines) + "\n")
     return example["type"]

@@ -1,6 +1,7 @@
-"""The head registry: adding a head is one module and its entry in ``HEAD_TYPES``.
+"""The head registry: adding a head is one module and one line in :data:`MODULES`.
 
-Every entry is a :class:`~embrm.heads.base.RewardHead` subclass; the config's ``heads.<name>.type``
+Each registered module lists its :class:`~embrm.heads.base.RewardHead` subclasses in ``HEADS``;
+:data:`HEAD_TYPES` maps each class's ``type_name`` to it. The config's ``heads.<name>.type``
 must be one of these keys and ``heads.<name>.params`` is validated by the class's ``check_params``.
 Everything else about head types is derived from here: the config schema's ``heads`` block
 (:func:`heads_schema`), what a list-valued hyperparameter means (:func:`sweep_values`) and the
@@ -10,25 +11,29 @@ generic tests. Modules are light to import (torch and LightGBM load only when a 
 from __future__ import annotations
 
 import copy
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from .base import PairData, RewardHead
-from .lgb import CLFLGBHead
-from .linear import BTLinearHead, CLFLinearHead
-from .mlp import BTMLPHead, CLFMLPHead
 
+# The registry: one line per module of this package that defines heads (the module's HEADS).
+# The order is the order of the schema's enum and of the figures' legends.
+MODULES = (
+    "mlp",
+    "lgb",
+    "linear",
+)
 HEAD_TYPES: dict[str, type[RewardHead]] = {
-    "bt-mlp": BTMLPHead,
-    "clf-mlp": CLFMLPHead,
-    "clf-lgb": CLFLGBHead,
-    "bt-linear": BTLinearHead,
-    "clf-linear": CLFLinearHead,
+    head.type_name: head
+    for module in MODULES
+    for head in import_module(f"{__name__}.{module}").HEADS
 }
 
 __all__ = [
     "HEAD_TYPES",
+    "MODULES",
     "PairData",
     "RewardHead",
     "head_class",

@@ -345,3 +345,7 @@ class CLFLGBHead(RewardHead):
             fit_seconds=cells * SECONDS_PER_CELL / compute.threads,
             score_seconds=shapes.rows("test") * rounds * PREDICT_SECONDS_PER_TREE / compute.threads,
         )
+
+
+# What this module registers (embrm.heads.MODULES).
+HEADS = (CLFLGBHead,)

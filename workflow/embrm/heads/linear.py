@@ -165,3 +165,7 @@ class BTLinearHead(BTObjective, LinearHead):
 
 class CLFLinearHead(CLFObjective, LinearHead):
     type_name = "clf-linear"
+
+
+# What this module registers (embrm.heads.MODULES).
+HEADS = (BTLinearHead, CLFLinearHead)

@@ -292,3 +292,7 @@ class BTMLPHead(BTObjective, MLPHead):
 
 class CLFMLPHead(CLFObjective, MLPHead):
     type_name = "clf-mlp"
+
+
+# What this module registers (embrm.heads.MODULES).
+HEADS = (BTMLPHead, CLFMLPHead)
