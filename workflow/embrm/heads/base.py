@@ -31,6 +31,18 @@ PREDICT_CHUNK_ROWS = (1024, 65_536)  # lower and upper bound on rows per chunk
 DEVICES = ("auto", "cpu", "cuda")
 # Training protocols of the study's heads: embrm's own, or the study's released procedure.
 PROTOCOLS = ("embrm", "study")
+# The parameters of a head that trains under either protocol (schema fragments, RewardHead.PARAMS).
+PROTOCOL_PARAMS = {
+    "protocol": {
+        "enum": list(PROTOCOLS),
+        "description": "embrm: embrm's own training protocol; study: the authors' released "
+        "procedure, quirks included (docs/heads.md)",
+    },
+    "study_member": {
+        "minimum": 0,
+        "description": "protocol study: the released member whose seed and split are used",
+    },
+}
 FORMAT_VERSION = 1
 # Passes over the pairs charged to a head type that declares no cost (RewardHead.estimate).
 DEFAULT_FIT_PASSES = 100

@@ -33,7 +33,7 @@ from ..errors import DataError
 from ..progress import report
 from . import study
 from .base import (
-    PROTOCOLS,
+    PROTOCOL_PARAMS,
     PairData,
     RewardHead,
     mean64,
@@ -103,15 +103,7 @@ class CLFLGBHead(RewardHead):
     # lgb.train in the notebook: objective binary, stock settings, 1,000 rounds, no early stop.
     NOTEBOOK_ROUNDS = 1000
     PARAMS: ClassVar[dict[str, dict]] = {
-        "protocol": {
-            "enum": list(PROTOCOLS),
-            "description": "embrm: embrm's own training protocol; study: the authors' released "
-            "procedure, quirks included (docs/heads.md)",
-        },
-        "study_member": {
-            "minimum": 0,
-            "description": "protocol study: the released member whose seed and split are used",
-        },
+        **PROTOCOL_PARAMS,
     }
     TEST_PARAMS: ClassVar[dict] = {
         "n_estimators": 400,

@@ -40,7 +40,7 @@ import numpy as np
 from ..costs import Compute, HeadCost, Shapes, network_cost
 from ..progress import report
 from . import study
-from .base import PROTOCOLS, PairData, bce_np, mean64, require
+from .base import PROTOCOL_PARAMS, PairData, bce_np, mean64, require
 from .torch_common import (
     Adam,
     BTObjective,
@@ -70,15 +70,7 @@ class MLPHead(TorchHead):
     # Overrides the study protocol has no use for (it fixes these by its procedure).
     study_ignores: ClassVar[tuple[str, ...]] = ("weight_decay", "min_steps_per_epoch")
     PARAMS: ClassVar[dict[str, dict]] = {
-        "protocol": {
-            "enum": list(PROTOCOLS),
-            "description": "embrm: embrm's own training protocol; study: the authors' released "
-            "procedure, quirks included (docs/heads.md)",
-        },
-        "study_member": {
-            "minimum": 0,
-            "description": "protocol study: the released member whose seed and split are used",
-        },
+        **PROTOCOL_PARAMS,
         "hidden": {"description": "hidden layer widths ([] is a linear model)"},
     }
     TEST_PARAMS: ClassVar[dict] = {
