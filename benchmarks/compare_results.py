@@ -1,6 +1,7 @@
 """Compare two results folders of the same experiment, timing aside.
 
     python benchmarks/compare_results.py results/default /elsewhere/results/default
+    python benchmarks/compare_results.py A B --ignore per_prompt   # a record added on purpose
 
 Checks that a code change left every number of an experiment as it was: arrays (worlds, pairs,
 labels, predictions) must be equal bit for bit, models byte for byte, tables and JSON records
@@ -21,15 +22,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SKIPPED_DIRS = {"logs", "benchmarks", "tracking", "report", ".snakemake"}
+# MLflow's artifact copies live under run ids that differ between invocations.
+SKIPPED_DIRS = {"logs", "benchmarks", "tracking", "report", "mlartifacts", ".snakemake"}
 SKIPPED_SUFFIXES = {".html", ".log", ".tmp"}
 # Fields that measure the machine or the moment rather than the experiment.
 TIMING_WORDS = ("seconds", "elapsed", "timestamp", "started", "finished", "duration", "wall")
 
 
+IGNORED: set[str] = set()  # --ignore: keys and columns a change added or changed on purpose
+
+
 def is_timing(name: str) -> bool:
     lowered = name.lower()
-    return any(word in lowered for word in TIMING_WORDS)
+    return name in IGNORED or any(word in lowered for word in TIMING_WORDS)
 
 
 def strip_timing(value):
@@ -56,7 +61,10 @@ def same_arrays(a: Path, b: Path) -> bool:
 
 
 def same_table(a: Path, b: Path) -> bool:
-    left, right = pd.read_csv(a), pd.read_csv(b)
+    read = pd.read_parquet if a.suffix == ".parquet" else pd.read_csv
+    left, right = read(a), read(b)
+    left = left.drop(columns=[c for c in left.columns if c in IGNORED])
+    right = right.drop(columns=[c for c in right.columns if c in IGNORED])
     if list(left.columns) != list(right.columns):
         return False
     kept = [c for c in left.columns if not is_timing(c)]
@@ -83,6 +91,7 @@ COMPARERS = {
     ".npy": same_arrays,
     ".npz": same_arrays,
     ".csv": same_table,
+    ".parquet": same_table,
     ".json": same_json,
     ".svg": same_svg,
 }
@@ -119,7 +128,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("left", type=Path)
     parser.add_argument("right", type=Path)
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="a JSON key or table column to leave out (repeatable): one a change added on purpose",
+    )
     args = parser.parse_args(argv)
+    IGNORED.clear()
+    IGNORED.update(args.ignore)
     for folder in (args.left, args.right):
         if not folder.is_dir():
             parser.error(f"{folder}: not a results folder")
