@@ -23,7 +23,7 @@ findings.csv, or a summary.csv itself): typically the default experiment of conf
 ``protocol: study``). Runs are paired by (world, design, n, seed, annotator, head), so both sides
 saw the same pairs and labels (checked on the annotation statistics). It prints, as Markdown, per
 design × annotator (β) × n × head: each protocol's BoN gain at the largest N, Spearman, epochs
-(boosting rounds for clf-lgb) and fit seconds per run (means over seeds), the paired difference
+(boosting rounds for clf-lgb) with optimizer steps, and fit seconds per run (means over seeds), the paired difference
 first − second with its 95% t-interval over seeds; the cost per run of each head on the same
 data; and the verdict of every claim and part of each experiment's findings.csv side by side. A
 folder without summary.csv (an experiment still running) is read from the metrics.json of its
@@ -309,12 +309,27 @@ def findings(frame, present, labels, values) -> None:
 PAIR_KEYS = ["world", "design", "n", "seed", "annotator", "head"]
 CELL_KEYS = ["world", "design", "annotator", "n", "head"]
 # summary.csv columns compared: bon_gain is the Best-of-N gain at the largest N (bon_n_max);
-# epochs counts the curve rows of a run (boosting rounds for clf-lgb); fit_seconds is training,
-# validation included.
-MEASURES = ["bon_gain", "spearman", "epochs", "fit_seconds"]
+# epochs counts the curve rows of a run (boosting rounds for clf-lgb), steps its optimizer steps;
+# fit_seconds is training, validation included.
+MEASURES = ["bon_gain", "spearman", "epochs", "steps", "fit_seconds"]
 DIFFERENCES = ["bon_gain", "spearman"]
 # Annotation statistics of the training pairs: equal on both sides when they share pairs and labels.
 SAME_DATA = ["annotation_realized_error_rate", "annotation_mean_abs_dr"]
+
+
+def steps_per_run(summary) -> np.ndarray:
+    """Optimizer steps of each run (boosting rounds for heads without minibatches): epochs times
+    the steps per epoch of the schedule the run's head used (``embrm.summary.steps_per_epoch``)."""
+    from embrm.summary import steps_per_epoch
+
+    params = [c for c in summary.columns if c.startswith("head_param_")]
+    steps = []
+    for row in summary.to_dict("records"):
+        head = {c.removeprefix("head_param_"): row[c] for c in params if row[c] == row[c]}
+        head["type"] = row.get("head_type", row["head"])
+        per_epoch = steps_per_epoch({"head": head, "best_epoch": [1]}, int(row["n"]))
+        steps.append(row["epochs"] * (per_epoch or 1))
+    return np.asarray(steps, dtype=float)
 
 
 def read_experiment(path: Path):
@@ -341,11 +356,13 @@ def read_experiment(path: Path):
             f"{path}: expected an experiment's results folder (with summary.csv or "
             "runs/**/metrics.json) or a summary.csv"
         )
-    missing = [c for c in [*PAIR_KEYS, *MEASURES, "bon_n_max"] if c not in summary.columns]
+    needed = [*PAIR_KEYS, *MEASURES, "bon_n_max"]
+    missing = [c for c in needed if c != "steps" and c not in summary.columns]
     if missing:
         raise DataError(f"{table}: lacks column(s) {', '.join(missing)} of embrm's summary table")
     if summary.duplicated(PAIR_KEYS).any():
         raise DataError(f"{table}: several rows share one ({', '.join(PAIR_KEYS)})")
+    summary["steps"] = steps_per_run(summary)
     findings_csv = folder / "findings.csv"
     findings = None
     if findings_csv.is_file():
@@ -449,7 +466,7 @@ def compare_experiments(first_path: Path, second_path: Path) -> str:
     header = [
         *(["world"] if several_worlds else []), "design", "annotator", "n", "head", "seeds",
         f"{gain} {a}", f"{gain} {b}", f"Δ {gain}", f"Spearman {a}", f"Spearman {b}",
-        "Δ Spearman", f"epochs {a}", f"epochs {b}", f"s/run {a}", f"s/run {b}",
+        "Δ Spearman", f"epochs (steps) {a}", f"epochs (steps) {b}", f"s/run {a}", f"s/run {b}",
     ]  # fmt: skip
     rows = []
     for key, cell in merged.sort_values("seed").groupby(CELL_KEYS, sort=True):
@@ -460,7 +477,9 @@ def compare_experiments(first_path: Path, second_path: Path) -> str:
             diffs = (cell[f"{measure}_a"] - cell[f"{measure}_b"]).to_numpy(float)
             row += [_number(mean[f"{measure}_a"]), _number(mean[f"{measure}_b"])]
             row.append(_difference(diffs))
-        row += [_number(mean[f"epochs_{s}"], 1) for s in "ab"]
+        row += [
+            f"{_number(mean[f'epochs_{s}'], 1)} ({_number(mean[f'steps_{s}'], 0)})" for s in "ab"
+        ]
         row += [_number(mean[f"fit_seconds_{s}"], 1) for s in "ab"]
         rows.append(row)
     lines += _markdown(header, rows)

@@ -482,7 +482,8 @@ def experiment(protocol: str, seeds=range(4)):
         rows.append({
             "world": "synthetic", "design": "same-random", "n": n, "annotator": f"bt-beta{beta}",
             "head": head, "seed": seed, "status": "ok", "annotator_model": "bt", "beta": float(beta),
-            "head_type": head, "head_param_protocol": protocol,
+            "head_type": head, "head_param_protocol": protocol, "head_param_batch_size": 10240,
+            "head_param_val_fraction": 0.2, "head_param_min_steps_per_epoch": 10,
             "annotation_realized_error_rate": (0.38 if beta == 1 else 0.08) + 0.01 * data.random(),
             "annotation_mean_abs_dr": 1.1 + 0.01 * data.random(),
             "bon_n_max": 500, "bon_gain": gain, "bon_gain_normalized": gain / 3.0,
@@ -539,7 +540,8 @@ def test_compare_pairs_runs_and_prints_differences_with_t_intervals(tmp_path):
         assert row[7].startswith("**") == (head == "bt-mlp")
         assert float(row[5]) == pytest.approx(mine["bon_gain"].mean(), abs=6e-4)
         assert float(row[6]) == pytest.approx(theirs["bon_gain"].mean(), abs=6e-4)
-        assert (row[11], row[12]) == ("5.0", "30.0")  # epochs per protocol
+        # Epochs (optimizer steps): embrm's 10 steps an epoch; the study's one full-batch step.
+        assert (row[11], row[12]) == ("5.0 (50)", "30.0 (30)")
         assert float(row[14]) == pytest.approx(theirs["fit_seconds"].mean(), abs=0.05)
     cost = {r[0]: r for r in markdown_rows(report, "bt-mlp") + markdown_rows(report, "all")}
     assert float(cost["all"][4].rstrip("×")) == pytest.approx(
