@@ -23,9 +23,9 @@ findings.csv, or a summary.csv itself): typically the default experiment of conf
 ``protocol: study``). Runs are paired by (world, design, n, seed, annotator, head), so both sides
 saw the same pairs and labels (checked on the annotation statistics). It prints, as Markdown, per
 design × annotator (β) × n × head: each protocol's BoN gain at the largest N, Spearman, epochs
-(boosting rounds for clf-lgb) with optimizer steps, and fit seconds per run (means over seeds), the paired difference
-first − second with its 95% t-interval over seeds; the cost per run of each head on the same
-data; and the verdict of every claim and part of each experiment's findings.csv side by side. A
+(boosting rounds for clf-lgb) with optimizer steps, fit seconds and train-job CPU seconds per run
+(means over seeds), and the paired difference first − second of gain and Spearman with its 95%
+t-interval over seeds; the cost per run of each head on the same data; and the verdict of every claim and part of each experiment's findings.csv side by side. A
 folder without summary.csv (an experiment still running) is read from the metrics.json of its
 finished runs, and says so.
 """
@@ -332,6 +332,21 @@ def steps_per_run(summary) -> np.ndarray:
     return np.asarray(steps, dtype=float)
 
 
+def train_cpu(folder: Path, summary) -> np.ndarray:
+    """CPU seconds of each run's train job (Snakemake's benchmark file; NaN where absent). Unlike
+    fit seconds (wall time) they barely change when other work shares the cores."""
+    import pandas as pd
+
+    seconds = []
+    for row in summary[["world", "design", "n", "seed", "annotator", "head"]].itertuples():
+        path = folder / "benchmarks" / "train" / row.world / row.design / f"n{row.n}"
+        path = path / f"seed{row.seed}" / row.annotator / f"{row.head}.tsv"
+        seconds.append(
+            pd.read_csv(path, sep="\t")["cpu_time"].iloc[0] if path.is_file() else np.nan
+        )
+    return np.asarray(seconds, dtype=float)
+
+
 def read_experiment(path: Path):
     """(summary, findings or None, a line saying what was read) of one experiment.
 
@@ -362,7 +377,9 @@ def read_experiment(path: Path):
         raise DataError(f"{table}: lacks column(s) {', '.join(missing)} of embrm's summary table")
     if summary.duplicated(PAIR_KEYS).any():
         raise DataError(f"{table}: several rows share one ({', '.join(PAIR_KEYS)})")
-    summary["steps"] = steps_per_run(summary)
+    summary = summary.assign(
+        steps=steps_per_run(summary), train_cpu_seconds=train_cpu(folder, summary)
+    )
     findings_csv = folder / "findings.csv"
     findings = None
     if findings_csv.is_file():
@@ -406,7 +423,8 @@ def paired_runs(first, second):
     import pandas as pd
     from embrm.errors import DataError
 
-    columns = [*MEASURES, *[c for c in SAME_DATA if c in first and c in second]]
+    columns = [*MEASURES, "train_cpu_seconds"]
+    columns += [c for c in SAME_DATA if c in first and c in second]
     extra = ["beta"] if "beta" in first else []
     merged = pd.merge(
         first[PAIR_KEYS + columns + extra], second[PAIR_KEYS + columns],
@@ -459,14 +477,16 @@ def compare_experiments(first_path: Path, second_path: Path) -> str:
     lines += [
         "",
         f"Means over the paired seeds; Δ = {a} − {b}, paired by seed: mean [95% t-interval over "
-        "seeds]. **Bold**: the interval excludes 0; otherwise the difference is inconclusive.",
+        "seeds]. **Bold**: the interval excludes 0; otherwise the difference is inconclusive. "
+        "Fit s: wall seconds of training; job CPU s: CPU seconds of the whole train job.",
         "",
     ]
     several_worlds = merged["world"].nunique() > 1
     header = [
         *(["world"] if several_worlds else []), "design", "annotator", "n", "head", "seeds",
         f"{gain} {a}", f"{gain} {b}", f"Δ {gain}", f"Spearman {a}", f"Spearman {b}",
-        "Δ Spearman", f"epochs (steps) {a}", f"epochs (steps) {b}", f"s/run {a}", f"s/run {b}",
+        "Δ Spearman", f"epochs (steps) {a}", f"epochs (steps) {b}", f"fit s (job CPU s) {a}",
+        f"fit s (job CPU s) {b}",
     ]  # fmt: skip
     rows = []
     for key, cell in merged.sort_values("seed").groupby(CELL_KEYS, sort=True):
@@ -480,21 +500,32 @@ def compare_experiments(first_path: Path, second_path: Path) -> str:
         row += [
             f"{_number(mean[f'epochs_{s}'], 1)} ({_number(mean[f'steps_{s}'], 0)})" for s in "ab"
         ]
-        row += [_number(mean[f"fit_seconds_{s}"], 1) for s in "ab"]
+        for side in "ab":
+            cpu = cell[f"train_cpu_seconds_{side}"].mean()
+            row.append(f"{_number(mean[f'fit_seconds_{side}'], 1)} ({_number(cpu, 1)})")
         rows.append(row)
     lines += _markdown(header, rows)
 
-    lines += ["", "### Cost per run on the same data (fit seconds, mean over paired runs)", ""]
+    lines += [
+        "",
+        "### Cost per run on the same data (means over the paired runs)",
+        "",
+        "Fit seconds: wall time of training, validation included. Train-job CPU seconds: the "
+        "whole train job (process start and data loading included) from Snakemake's benchmark "
+        "files; they barely depend on other work sharing the cores.",
+        "",
+    ]
     rows = []
     for head, part in [*merged.groupby("head", sort=True), ("all", merged)]:
         sa, sb = part["fit_seconds_a"].mean(), part["fit_seconds_b"].mean()
+        ca, cb = part["train_cpu_seconds_a"].mean(), part["train_cpu_seconds_b"].mean()
         rows.append([
-            head, len(part), _number(sa, 1), _number(sb, 1), _number(sb / sa, 1) + "×",
-            _number(part["epochs_a"].mean(), 1), _number(part["epochs_b"].mean(), 1),
-            _number(part["fit_seconds_a"].sum() / 60, 1), _number(part["fit_seconds_b"].sum() / 60, 1),
+            head, len(part), _number(part["epochs_a"].mean(), 1),
+            _number(part["epochs_b"].mean(), 1), _number(sa, 1), _number(sb, 1),
+            _number(sb / sa, 1) + "×", _number(ca, 1), _number(cb, 1), _number(cb / ca, 1) + "×",
         ])  # fmt: skip
-    header = ["head", "runs", f"s/run {a}", f"s/run {b}", f"{b} / {a}", f"epochs {a}",
-              f"epochs {b}", f"fit minutes {a}", f"fit minutes {b}"]  # fmt: skip
+    header = ["head", "runs", f"epochs {a}", f"epochs {b}", f"fit s {a}", f"fit s {b}",
+              f"{b} / {a}", f"job CPU s {a}", f"job CPU s {b}", f"{b} / {a}"]  # fmt: skip
     lines += _markdown(header, rows)
 
     lines += [
