@@ -25,9 +25,9 @@ saw the same pairs and labels (checked on the annotation statistics). It prints,
 design × annotator (β) × n × head: each protocol's BoN gain at the largest N, Spearman, epochs
 (boosting rounds for clf-lgb) with optimizer steps, fit seconds and train-job CPU seconds per run
 (means over seeds), and the paired difference first − second of gain and Spearman with its 95%
-t-interval over seeds; the cost per run of each head on the same data; and the verdict of every claim and part of each experiment's findings.csv side by side. A
-folder without summary.csv (an experiment still running) is read from the metrics.json of its
-finished runs, and says so.
+t-interval over seeds; the cost per run of each head on the same data; and the verdict of every
+claim and part of each experiment's findings.csv side by side. A folder without summary.csv (an
+experiment still running) is read from the metrics.json of its finished runs, and says so.
 """
 
 from __future__ import annotations
