@@ -334,7 +334,8 @@ def steps_per_run(summary) -> np.ndarray:
 
 def train_cpu(folder: Path, summary) -> np.ndarray:
     """CPU seconds of each run's train job (Snakemake's benchmark file; NaN where absent). Unlike
-    fit seconds (wall time) they barely change when other work shares the cores."""
+    fit seconds (wall time) they do not grow when other work shares the cores; Snakemake samples
+    them (every 30 s after a job's first 15 s), so they can miss the end of a long job."""
     import pandas as pd
 
     seconds = []
@@ -510,9 +511,11 @@ def compare_experiments(first_path: Path, second_path: Path) -> str:
         "",
         "### Cost per run on the same data (means over the paired runs)",
         "",
-        "Fit seconds: wall time of training, validation included. Train-job CPU seconds: the "
-        "whole train job (process start and data loading included) from Snakemake's benchmark "
-        "files; they barely depend on other work sharing the cores.",
+        "Fit seconds: wall time of training, validation included; other work sharing the cores "
+        "inflates them. Job CPU seconds: the whole train job (process start and data loading "
+        "included) from Snakemake's benchmark files, which sample a job every 0.5 s for its "
+        "first 15 s and every 30 s after, so a longer job's last seconds can go uncounted: a "
+        "lower bound for long jobs.",
         "",
     ]
     rows = []
