@@ -604,3 +604,25 @@ def test_compare_without_findings_or_with_one_seed_says_so(tmp_path):
     rows = markdown_rows(report, "same-random")
     assert len(rows) == 8 and all(r[7].endswith("(1 seed)") and "**" not in r[7] for r in rows)
     assert "findings.csv absent for embrm, study" in report
+
+
+def test_compare_reads_an_unfinished_experiment_from_its_finished_runs(tmp_path):
+    """An experiment still running has no summary.csv: its finished runs' metrics.json are read."""
+    import fake_runs
+
+    bench = protocols_benchmark()
+    records = fake_runs.grid(designs=("same-random",), quantities=(100,), seeds=(0, 1))
+    write_experiment(tmp_path / "done", pd_summary(records))
+    fake_runs.write(records[:5], tmp_path / "running" / "runs")
+    report = bench.compare_experiments(tmp_path / "done", tmp_path / "running")
+    assert "no summary.csv yet; 5 finished runs read from metrics.json" in report
+    assert "same pairs and labels): 5;" in report
+    assert f"only in embrm (first): {len(records) - 5}, only in embrm (second): 0" in report
+    assert "findings.csv absent for embrm (second)" in report
+
+
+def pd_summary(records):
+    import pandas as pd
+    from embrm.summary import run_row
+
+    return pd.DataFrame([run_row(r) for r in records])
