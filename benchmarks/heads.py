@@ -161,7 +161,8 @@ def train_flops(dim: int, hidden: list[int]) -> int:
 
 # -- the study's procedure, written straightforwardly ---------------------------------------------
 def authors_procedure(head_type: str, data: PairData, seed: int, threads: int, params: dict):
-    """Train like the study's scripts (see module docstring); returns (model, epochs, Clock)."""
+    """The study scripts' work per step with embrm's split and early stopping (module docstring:
+    not the study's protocol); returns (model, epochs, Clock)."""
     import torch
     from embrm.heads.torch_common import build_mlp
 

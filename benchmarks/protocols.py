@@ -4,6 +4,7 @@
     python benchmarks/protocols.py --grid     # reduced grid through the stages, both protocols
     python benchmarks/protocols.py --grid --heads bt-mlp,clf-mlp --jobs 15   # part, in parallel
     python benchmarks/protocols.py --report a/grid.json b/grid.json          # merge parts
+    python benchmarks/protocols.py --compare results/default results/study-protocol
 
 Cost mode trains bt-mlp, clf-mlp and clf-lgb under ``protocol: embrm`` and ``protocol: study`` on
 one annotated set of the default world of config.yaml (cross-random, 2,000 pairs, β = 1, seed 0)
@@ -15,6 +16,18 @@ default world for same-random and cross-random pairs × β ∈ {1, 10} × ``--qu
 ``--seeds`` (0, 1, 2) × the three heads × both protocols, writes every run's metrics.json under
 ``--workdir``, prints BoN-500 gain, Spearman, epochs and seconds per setting, and tests the study's
 findings under each protocol with paired t-tests over seeds (95% intervals).
+
+Compare mode reads two finished experiments (each a results folder with summary.csv and
+findings.csv, or a summary.csv itself): typically the default experiment of config.yaml
+(``protocol: embrm``) and configs/study-protocol.yaml (the same world and grid under
+``protocol: study``). Runs are paired by (world, design, n, seed, annotator, head), so both sides
+saw the same pairs and labels (checked on the annotation statistics). It prints, as Markdown, per
+design × annotator (β) × n × head: each protocol's BoN gain at the largest N, Spearman, epochs
+(boosting rounds for clf-lgb) with optimizer steps, fit seconds and train-job CPU seconds per run
+(means over seeds), and the paired difference first − second of gain and Spearman with its 95%
+t-interval over seeds; the cost per run of each head on the same data; and the verdict of every
+claim and part of each experiment's findings.csv side by side. A folder without summary.csv (an
+experiment still running) is read from the metrics.json of its finished runs, and says so.
 """
 
 from __future__ import annotations
@@ -136,11 +149,14 @@ def cost(args) -> None:
 
 
 def interval(diffs: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean, 95% t-interval and paired t-test p-value of per-seed differences."""
+    """Mean, 95% t-interval and paired t-test p-value of per-seed differences (an undefined
+    interval with fewer than two seeds; a zero-width one when every seed differs alike)."""
     from scipy import stats
 
     mean = float(np.mean(diffs))
-    if diffs.size < 2 or np.all(diffs == diffs[0]):
+    if diffs.size < 2:
+        return mean, float("nan"), float("nan"), float("nan")
+    if np.all(diffs == diffs[0]):
         return mean, mean, mean, float("nan")
     half = float(stats.t.ppf(0.975, diffs.size - 1) * stats.sem(diffs))
     p = float(stats.ttest_1samp(diffs, 0.0).pvalue)
@@ -287,6 +303,282 @@ def findings(frame, present, labels, values) -> None:
         print(f"  F4 cost: {seconds.mean():.2f} s per run on average, {seconds.sum():.0f} s in all")
 
 
+# -- compare mode: two finished experiments ---------------------------------------------------
+# Two runs are the same run under two protocols when these agree (heads of one cell share pairs
+# and labels, so the two experiments' runs of one key saw the same data).
+PAIR_KEYS = ["world", "design", "n", "seed", "annotator", "head"]
+CELL_KEYS = ["world", "design", "annotator", "n", "head"]
+# summary.csv columns compared: bon_gain is the Best-of-N gain at the largest N (bon_n_max);
+# epochs counts the curve rows of a run (boosting rounds for clf-lgb), steps its optimizer steps;
+# fit_seconds is training, validation included.
+MEASURES = ["bon_gain", "spearman", "epochs", "steps", "fit_seconds"]
+DIFFERENCES = ["bon_gain", "spearman"]
+# Annotation statistics of the training pairs: equal on both sides when they share pairs and labels.
+SAME_DATA = ["annotation_realized_error_rate", "annotation_mean_abs_dr"]
+
+
+def steps_per_run(summary) -> np.ndarray:
+    """Optimizer steps of each run (boosting rounds for heads without minibatches): epochs times
+    the steps per epoch of the schedule the run's head used (``embrm.summary.steps_per_epoch``)."""
+    from embrm.summary import steps_per_epoch
+
+    params = [c for c in summary.columns if c.startswith("head_param_")]
+    steps = []
+    for row in summary.to_dict("records"):
+        head = {c.removeprefix("head_param_"): row[c] for c in params if row[c] == row[c]}
+        head["type"] = row.get("head_type", row["head"])
+        per_epoch = steps_per_epoch({"head": head, "best_epoch": [1]}, int(row["n"]))
+        steps.append(row["epochs"] * (per_epoch or 1))
+    return np.asarray(steps, dtype=float)
+
+
+def train_cpu(folder: Path, summary) -> np.ndarray:
+    """CPU seconds of each run's train job (Snakemake's benchmark file; NaN where absent). Unlike
+    fit seconds (wall time) they do not grow when other work shares the cores; Snakemake samples
+    them (every 30 s after a job's first 15 s), so they can miss the end of a long job."""
+    import pandas as pd
+
+    seconds = []
+    for row in summary[["world", "design", "n", "seed", "annotator", "head"]].itertuples():
+        path = folder / "benchmarks" / "train" / row.world / row.design / f"n{row.n}"
+        path = path / f"seed{row.seed}" / row.annotator / f"{row.head}.tsv"
+        seconds.append(
+            pd.read_csv(path, sep="\t")["cpu_time"].iloc[0] if path.is_file() else np.nan
+        )
+    return np.asarray(seconds, dtype=float)
+
+
+def read_experiment(path: Path):
+    """(summary, findings or None, a line saying what was read) of one experiment.
+
+    ``path`` is a results folder or a summary.csv. A folder without summary.csv (an experiment
+    still running) is summarized from the metrics.json of its finished runs.
+    """
+    import pandas as pd
+    from embrm.errors import DataError
+    from embrm.summary import build_summary
+
+    folder, table = (path.parent, path) if path.suffix == ".csv" else (path, path / "summary.csv")
+    if table.is_file():
+        summary = pd.read_csv(table)
+        note = f"`{table}`: {len(summary)} runs"
+    elif folder.is_dir() and (files := sorted(folder.glob("runs/**/metrics.json"))):
+        summary = build_summary(files)
+        note = (
+            f"`{folder}`: no summary.csv yet; {len(summary)} finished runs read from metrics.json"
+        )
+    else:
+        raise DataError(
+            f"{path}: expected an experiment's results folder (with summary.csv or "
+            "runs/**/metrics.json) or a summary.csv"
+        )
+    needed = [*PAIR_KEYS, *MEASURES, "bon_n_max"]
+    missing = [c for c in needed if c != "steps" and c not in summary.columns]
+    if missing:
+        raise DataError(f"{table}: lacks column(s) {', '.join(missing)} of embrm's summary table")
+    if summary.duplicated(PAIR_KEYS).any():
+        raise DataError(f"{table}: several rows share one ({', '.join(PAIR_KEYS)})")
+    summary = summary.assign(
+        steps=steps_per_run(summary), train_cpu_seconds=train_cpu(folder, summary)
+    )
+    findings_csv = folder / "findings.csv"
+    findings = None
+    if findings_csv.is_file():
+        findings = pd.read_csv(findings_csv, dtype={"claim": str, "world": str, "part": str})
+    return summary, findings, note
+
+
+def protocol_label(summary) -> str:
+    """The protocol every head of an experiment trained under (embrm's when not recorded)."""
+    if "head_param_protocol" not in summary:
+        return "embrm"
+    values = sorted(set(summary["head_param_protocol"].fillna("embrm").astype(str)))
+    return values[0] if len(values) == 1 else "mixed (" + ", ".join(values) + ")"
+
+
+def _number(value: float, digits: int = 3, sign: bool = False) -> str:
+    if value != value:  # NaN
+        return "n/a"
+    text = f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+    return text.replace("-", "−")
+
+
+def _difference(diffs: np.ndarray) -> str:
+    """Mean [95% interval]; bold when the interval excludes 0 (otherwise inconclusive)."""
+    mean, low, high, _ = interval(diffs)
+    if low != low:
+        return f"{_number(mean, sign=True)} ({diffs.size} seed)"
+    text = f"{_number(mean, sign=True)} [{_number(low, sign=True)}, {_number(high, sign=True)}]"
+    return f"**{text}**" if verdict(low, high, "+", "−") != "inconclusive" else text
+
+
+def _markdown(header: list[str], rows: list[list]) -> list[str]:
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return [line(header), "|" + "---|" * len(header)] + [line(row) for row in rows]
+
+
+def paired_runs(first, second):
+    """One row per run present in both experiments, measures suffixed _a (first) and _b."""
+    import pandas as pd
+    from embrm.errors import DataError
+
+    columns = [*MEASURES, "train_cpu_seconds"]
+    columns += [c for c in SAME_DATA if c in first and c in second]
+    extra = ["beta"] if "beta" in first else []
+    merged = pd.merge(
+        first[PAIR_KEYS + columns + extra], second[PAIR_KEYS + columns],
+        on=PAIR_KEYS, suffixes=("_a", "_b"),
+    )  # fmt: skip
+    for column in SAME_DATA:
+        if f"{column}_a" not in merged:
+            continue
+        a, b = merged[f"{column}_a"].to_numpy(float), merged[f"{column}_b"].to_numpy(float)
+        differ = ~np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
+        if differ.any():
+            run = merged.loc[differ, PAIR_KEYS].iloc[0].to_dict()
+            raise DataError(
+                f"{column} differs between the experiments in {int(differ.sum())} paired runs "
+                f"(first: {run}): they did not see the same pairs and labels, so their runs "
+                "cannot be paired"
+            )
+    return merged
+
+
+def compare_experiments(first_path: Path, second_path: Path) -> str:
+    """The Markdown report of compare mode (first − second)."""
+    first, first_findings, first_note = read_experiment(first_path)
+    second, second_findings, second_note = read_experiment(second_path)
+    a, b = protocol_label(first), protocol_label(second)
+    if a == b:
+        a, b = f"{a} (first)", f"{b} (second)"
+    merged = paired_runs(first, second)
+    n_max = sorted(set(first["bon_n_max"]) | set(second["bon_n_max"]))
+    gain = "BoN-" + "/".join(str(int(n)) for n in n_max) + " gain"
+    seeds = sorted(set(merged["seed"]))
+    lines = [
+        f"## Protocols compared: {a} − {b}",
+        "",
+        f"- {a}: {first_note}",
+        f"- {b}: {second_note}",
+        f"- paired runs (same world, design, n, seed, annotator, head; same pairs and labels): "
+        f"{len(merged)}; seeds {', '.join(str(int(s)) for s in seeds)}; only in {a}: "
+        f"{len(first) - len(merged)}, only in {b}: {len(second) - len(merged)}",
+    ]
+    for label, summary in ((a, first), (b, second)):
+        if "status" in summary:
+            bad = summary[summary["status"].astype(str) != "ok"]
+            if len(bad):
+                names = "; ".join(
+                    f"{r.design} n={r.n} {r.annotator} {r.head} seed {r.seed}: {r.status}"
+                    for r in bad.itertuples()
+                )
+                lines.append(f"- degenerate runs under {label} (kept here): {names}")
+    lines += [
+        "",
+        f"Means over the paired seeds; Δ = {a} − {b}, paired by seed: mean [95% t-interval over "
+        "seeds]. **Bold**: the interval excludes 0; otherwise the difference is inconclusive. "
+        "Fit s: wall seconds of training; job CPU s: CPU seconds of the whole train job.",
+        "",
+    ]
+    several_worlds = merged["world"].nunique() > 1
+    header = [
+        *(["world"] if several_worlds else []), "design", "annotator", "n", "head", "seeds",
+        f"{gain} {a}", f"{gain} {b}", f"Δ {gain}", f"Spearman {a}", f"Spearman {b}",
+        "Δ Spearman", f"epochs (steps) {a}", f"epochs (steps) {b}", f"fit s (job CPU s) {a}",
+        f"fit s (job CPU s) {b}",
+    ]  # fmt: skip
+    rows = []
+    for key, cell in merged.sort_values("seed").groupby(CELL_KEYS, sort=True):
+        world, design, annotator, n, head = key
+        mean = cell[[f"{m}_{s}" for m in MEASURES for s in "ab"]].mean()
+        row = [*([world] if several_worlds else []), design, annotator, int(n), head, len(cell)]
+        for measure in DIFFERENCES:
+            diffs = (cell[f"{measure}_a"] - cell[f"{measure}_b"]).to_numpy(float)
+            row += [_number(mean[f"{measure}_a"]), _number(mean[f"{measure}_b"])]
+            row.append(_difference(diffs))
+        row += [
+            f"{_number(mean[f'epochs_{s}'], 1)} ({_number(mean[f'steps_{s}'], 0)})" for s in "ab"
+        ]
+        for side in "ab":
+            cpu = cell[f"train_cpu_seconds_{side}"].mean()
+            row.append(f"{_number(mean[f'fit_seconds_{side}'], 1)} ({_number(cpu, 1)})")
+        rows.append(row)
+    lines += _markdown(header, rows)
+
+    lines += [
+        "",
+        "### Cost per run on the same data (means over the paired runs)",
+        "",
+        "Fit seconds: wall time of training, validation included; other work sharing the cores "
+        "inflates them. Job CPU seconds: the whole train job (process start and data loading "
+        "included) from Snakemake's benchmark files, which sample a job every 0.5 s for its "
+        "first 15 s and every 30 s after, so a longer job's last seconds can go uncounted: a "
+        "lower bound for long jobs.",
+        "",
+    ]
+    rows = []
+    for head, part in [*merged.groupby("head", sort=True), ("all", merged)]:
+        sa, sb = part["fit_seconds_a"].mean(), part["fit_seconds_b"].mean()
+        ca, cb = part["train_cpu_seconds_a"].mean(), part["train_cpu_seconds_b"].mean()
+        rows.append([
+            head, len(part), _number(part["epochs_a"].mean(), 1),
+            _number(part["epochs_b"].mean(), 1), _number(sa, 1), _number(sb, 1),
+            _number(sb / sa, 1) + "×", _number(ca, 1), _number(cb, 1), _number(cb / ca, 1) + "×",
+        ])  # fmt: skip
+    header = ["head", "runs", f"epochs {a}", f"epochs {b}", f"fit s {a}", f"fit s {b}",
+              f"{b} / {a}", f"job CPU s {a}", f"job CPU s {b}", f"{b} / {a}"]  # fmt: skip
+    lines += _markdown(header, rows)
+
+    lines += [
+        "",
+        "### The study's findings under each protocol (each experiment's findings.csv)",
+        "",
+    ]
+    lines += findings_side_by_side(first_findings, second_findings, a, b)
+    return "\n".join(lines) + "\n"
+
+
+def findings_side_by_side(first, second, a: str, b: str) -> list[str]:
+    """Per claim, then per tested part: each experiment's verdict (and effect, interval)."""
+    import pandas as pd
+
+    missing = [label for label, table in ((a, first), (b, second)) if table is None]
+    if missing:
+        return [f"findings.csv absent for {', '.join(missing)} (experiment not finished)."]
+    keys = ["world", "claim", "part", "statement"]
+    merged = pd.merge(first, second, on=keys, how="outer", suffixes=("_a", "_b"), sort=False)
+    several_worlds = merged["world"].nunique() > 1
+
+    def cell(row, side: str) -> str:
+        verdict_ = row[f"verdict_{side}"]
+        if verdict_ != verdict_:
+            return "absent"
+        if row["part"] == "all":
+            note = row[f"note_{side}"]
+            return f"**{verdict_}**" + (f" ({note})" if isinstance(note, str) and note else "")
+        effect, low, high = (row[f"{k}_{side}"] for k in ("effect", "ci_low", "ci_high"))
+        if effect != effect:
+            return str(verdict_)
+        interval_ = (
+            f" [{_number(low, sign=True)}, {_number(high, sign=True)}]" if low == low else ""
+        )
+        return f"{_number(effect, sign=True)}{interval_} {verdict_}"
+
+    lines = []
+    for title, chosen in (("claim", merged["part"] == "all"), ("part", merged["part"] != "all")):
+        rows = [
+            [*([r["world"]] if several_worlds else []), r["claim"],
+             *([] if title == "claim" else [r["part"]]), r["statement"], cell(r, "a"), cell(r, "b")]
+            for _, r in merged[chosen].iterrows()
+        ]  # fmt: skip
+        header = [*(["world"] if several_worlds else []), "claim",
+                  *([] if title == "claim" else ["part"]), "statement", a, b]  # fmt: skip
+        lines += [*_markdown(header, rows), ""]
+    return lines[:-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--grid", action="store_true", help="reduced grid, both protocols")
@@ -304,7 +596,14 @@ def main() -> None:
     parser.add_argument(
         "--report", type=Path, nargs="+", help="only print the report of these grid.json files"
     )
+    parser.add_argument(
+        "--compare", type=Path, nargs=2, metavar=("FIRST", "SECOND"),
+        help="two experiments' results folders (or summary.csv): print FIRST − SECOND",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.compare:
+        print(compare_experiments(*args.compare), end="")
+        return
     if args.report:
         rows = [row for path in args.report for row in json.loads(path.read_text())]
         report(rows, sorted({row["seed"] for row in rows}))

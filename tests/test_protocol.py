@@ -3,6 +3,7 @@ own (enough optimizer steps at any size, no choice made with the test split)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -445,3 +446,183 @@ def test_study_heads_save_and_reload_identically(head_type, tmp_path):
     assert again.params["protocol"] == "study" and again.params["study_member"] == 9
     x = data.embeddings[:100]
     assert np.array_equal(again.predict_reward(x), head.predict_reward(x))
+
+
+# -- benchmarks/protocols.py --compare: two experiments side by side -----------------------------
+def protocols_benchmark():
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_protocols", REPO / "benchmarks/protocols.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+# Per head: the gain each protocol adds to a run's gain (embrm's, study's).
+PROTOCOL_SHIFT = {"bt-mlp": (0.0, 0.2), "clf-mlp": (0.0, 0.0)}
+# Training noise per seed under each protocol: the paired differences average to 0.
+SEED_NOISE = {"embrm": (0.1, 0.9, 0.5, 0.3), "study": (0.3, 0.5, 0.9, 0.1)}
+
+
+def experiment(protocol: str, seeds=range(4)):
+    """A summary table as the workflow writes it: one row per run, same-random pairs, 500 and
+    2,000 pairs, β 1 and 10, two heads; the annotation statistics depend only on the data."""
+    import pandas as pd
+
+    g = np.random.default_rng(0 if protocol == "embrm" else 1)
+    rows = []
+    for n, beta, seed, head in itertools.product((500, 2000), (1, 10), seeds, PROTOCOL_SHIFT):
+        data = np.random.default_rng([n, beta, seed])  # the pairs and labels of the cell
+        noise = 0.05 * SEED_NOISE[protocol][seed]
+        gain = 1.5 + 0.05 * beta + PROTOCOL_SHIFT[head][protocol == "study"] + noise
+        rows.append({
+            "world": "synthetic", "design": "same-random", "n": n, "annotator": f"bt-beta{beta}",
+            "head": head, "seed": seed, "status": "ok", "annotator_model": "bt",
+            "beta": float(beta),
+            "head_type": head, "head_param_protocol": protocol, "head_param_batch_size": 10240,
+            "head_param_val_fraction": 0.2, "head_param_min_steps_per_epoch": 10,
+            "annotation_realized_error_rate": (0.38 if beta == 1 else 0.08) + 0.01 * data.random(),
+            "annotation_mean_abs_dr": 1.1 + 0.01 * data.random(),
+            "bon_n_max": 500, "bon_gain": gain, "bon_gain_normalized": gain / 3.0,
+            "spearman": 0.7 + 0.01 * g.random(), "epochs": 30 if protocol == "study" else 5,
+            "fit_seconds": (10.0 if protocol == "study" else 2.0) + g.random(),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def write_experiment(folder, summary):
+    from embrm.findings import findings
+
+    folder.mkdir(parents=True)
+    summary.to_csv(folder / "summary.csv", index=False)
+    for run in summary.itertuples():  # Snakemake's benchmark file of each train job
+        tsv = folder / f"benchmarks/train/{run.world}/{run.design}/n{run.n}/seed{run.seed}"
+        tsv = tsv / run.annotator / f"{run.head}.tsv"
+        tsv.parent.mkdir(parents=True, exist_ok=True)
+        tsv.write_text(f"s\tcpu_time\n{3 * run.fit_seconds}\t{run.fit_seconds + 1}\n")
+    findings(summary).to_csv(folder / "findings.csv", index=False)
+
+
+def markdown_rows(report: str, first_cell: str) -> list[list[str]]:
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in report.splitlines()
+        if line.startswith(f"| {first_cell} ")
+    ]
+
+
+def test_compare_pairs_runs_and_prints_differences_with_t_intervals(tmp_path):
+    import pandas as pd
+    from scipy import stats
+
+    bench = protocols_benchmark()
+    embrm_, study_ = experiment("embrm"), experiment("study")
+    write_experiment(tmp_path / "default", embrm_)
+    write_experiment(tmp_path / "study-protocol", study_.iloc[::-1])  # row order must not matter
+    report = bench.compare_experiments(tmp_path / "default", tmp_path / "study-protocol")
+    assert "## Protocols compared: embrm − study" in report
+    assert (
+        "paired runs (same world, design, n, seed, annotator, head; same pairs and labels): 32;"
+        in report
+    )
+    rows = {(r[1], r[2], r[3]): r for r in markdown_rows(report, "same-random")}
+    assert len(rows) == 8  # 2 quantities × 2 β × 2 heads
+    for (annotator, n, head), row in rows.items():
+        cell = {"annotator": annotator, "n": int(n), "head": head}
+        mine, theirs = (
+            frame.loc[(frame[list(cell)] == pd.Series(cell)).all(axis=1)]
+            for frame in (embrm_, study_)
+        )
+        mine, theirs = mine.sort_values("seed"), theirs.sort_values("seed")
+        d = mine["bon_gain"].to_numpy() - theirs["bon_gain"].to_numpy()
+        half = stats.t.ppf(0.975, d.size - 1) * stats.sem(d)
+        expected = f"{d.mean():+.3f} [{d.mean() - half:+.3f}, {d.mean() + half:+.3f}]"
+        assert row[4] == "4" and row[7].strip("*") == expected.replace("-", "−")
+        # bt-mlp: the study is 0.2 ahead, decided (bold); clf-mlp: no shift, noise both ways.
+        assert row[7].startswith("**") == (head == "bt-mlp")
+        assert float(row[5]) == pytest.approx(mine["bon_gain"].mean(), abs=6e-4)
+        assert float(row[6]) == pytest.approx(theirs["bon_gain"].mean(), abs=6e-4)
+        # Epochs (optimizer steps): embrm's 10 steps an epoch; the study's one full-batch step.
+        assert (row[11], row[12]) == ("5.0 (50)", "30.0 (30)")
+        fit, cpu = row[14].rstrip(")").split(" (")
+        assert float(fit) == pytest.approx(theirs["fit_seconds"].mean(), abs=0.05)
+        assert float(cpu) == pytest.approx(theirs["fit_seconds"].mean() + 1, abs=0.05)
+    cost = {r[0]: r for r in markdown_rows(report, "bt-mlp") + markdown_rows(report, "all")}
+    assert float(cost["all"][6].rstrip("×")) == pytest.approx(
+        study_["fit_seconds"].mean() / embrm_["fit_seconds"].mean(), abs=0.05
+    )
+    assert float(cost["all"][9].rstrip("×")) == pytest.approx(
+        (study_["fit_seconds"].mean() + 1) / (embrm_["fit_seconds"].mean() + 1), abs=0.05
+    )
+    # Each claim's verdict, per protocol, as its own findings.csv says.
+    rows = markdown_rows(report, "1") + markdown_rows(report, "2")
+    claims = {r[0]: r for r in rows if len(r) == 4}  # claim, statement, embrm, study
+    assert len(claims) == 2 and {len(r) for r in rows} == {4, 5}  # parts: claim, part, ...
+    for side, folder in ((2, "default"), (3, "study-protocol")):
+        table = pd.read_csv(tmp_path / folder / "findings.csv", dtype={"claim": str})
+        for claim in ("1", "2"):
+            verdict = table[(table["claim"] == claim) & (table["part"] == "all")]["verdict"].item()
+            assert claims[claim][side].startswith(f"**{verdict}**")
+    assert "1a" in report and "not tested" in report  # parts listed, untestable ones included
+
+
+def test_compare_refuses_runs_that_saw_different_labels(tmp_path):
+    from embrm.errors import DataError
+
+    bench = protocols_benchmark()
+    study_ = experiment("study")
+    study_.loc[3, "annotation_realized_error_rate"] += 0.01
+    write_experiment(tmp_path / "a", experiment("embrm"))
+    write_experiment(tmp_path / "b", study_)
+    with pytest.raises(
+        DataError, match=r"annotation_realized_error_rate differs .* in 1 paired runs"
+    ):
+        bench.compare_experiments(tmp_path / "a", tmp_path / "b")
+
+
+def test_compare_names_the_file_it_cannot_use(tmp_path):
+    from embrm.errors import DataError
+
+    bench = protocols_benchmark()
+    with pytest.raises(DataError, match="missing: expected an experiment's results folder"):
+        bench.compare_experiments(tmp_path / "missing", tmp_path / "missing")
+    write_experiment(tmp_path / "a", experiment("embrm").drop(columns="spearman"))
+    with pytest.raises(DataError, match=r"a/summary.csv: lacks column\(s\) spearman"):
+        bench.compare_experiments(tmp_path / "a", tmp_path / "a")
+
+
+def test_compare_without_findings_or_with_one_seed_says_so(tmp_path):
+    bench = protocols_benchmark()
+    for name, protocol in (("a", "embrm"), ("b", "study")):
+        (tmp_path / name).mkdir()
+        experiment(protocol, seeds=[0]).to_csv(tmp_path / name / "summary.csv", index=False)
+    report = bench.compare_experiments(tmp_path / "a" / "summary.csv", tmp_path / "b")
+    rows = markdown_rows(report, "same-random")
+    assert len(rows) == 8 and all(r[7].endswith("(1 seed)") and "**" not in r[7] for r in rows)
+    assert "findings.csv absent for embrm, study" in report
+
+
+def test_compare_reads_an_unfinished_experiment_from_its_finished_runs(tmp_path):
+    """An experiment still running has no summary.csv: its finished runs' metrics.json are read."""
+    import fake_runs
+
+    bench = protocols_benchmark()
+    records = fake_runs.grid(designs=("same-random",), quantities=(100,), seeds=(0, 1))
+    write_experiment(tmp_path / "done", pd_summary(records))
+    fake_runs.write(records[:5], tmp_path / "running" / "runs")
+    report = bench.compare_experiments(tmp_path / "done", tmp_path / "running")
+    assert "no summary.csv yet; 5 finished runs read from metrics.json" in report
+    assert "same pairs and labels): 5;" in report
+    assert f"only in embrm (first): {len(records) - 5}, only in embrm (second): 0" in report
+    assert "findings.csv absent for embrm (second)" in report
+
+
+def pd_summary(records):
+    import pandas as pd
+    from embrm.summary import run_row
+
+    return pd.DataFrame([run_row(r) for r in records])
