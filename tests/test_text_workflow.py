@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent / "data"))
 
 import tinymodels
 from conftest import REPO, snakemake
+from embrm.progress import parse as parse_progress
 from embrm.world import World
 
 pytestmark = pytest.mark.slow
@@ -144,7 +145,10 @@ def test_shipped_text_config_runs_end_to_end(setup):
     run = metrics(results, "minilm-demo")
     assert np.isfinite(run["metrics"]["mean"]["bon_gain"])
     log = (results / "logs" / "text" / "minilm-demo" / "embed-train.log").read_text()
-    assert "embed train: 120/120" in log  # progress is reported
+    # progress is reported in the line format the console follows (embrm.progress)
+    steps = [step for step in map(parse_progress, log.splitlines()) if step is not None]
+    assert steps and steps[-1].task == "embed train" and steps[-1].unit == "texts"
+    assert steps[-1].done == steps[-1].total == 120
 
 
 def test_hf_source_end_to_end(setup):
