@@ -140,14 +140,14 @@ class TimedHead(RewardHead):
             score_width=10,
         )
 
-    def fit(self, data):  # pragma: no cover - only costed here
-        raise NotImplementedError
+    def fit(self, data):  # pragma: no cover - a test double of the cost model, never trained
+        raise TypeError("TimedHead exists only to be costed")
 
     def _prepare_predict(self):  # pragma: no cover
         pass
 
-    def _predict_block(self, block):  # pragma: no cover
-        raise NotImplementedError
+    def _predict_block(self, block):  # pragma: no cover - never fitted, so never predicts
+        raise TypeError("TimedHead exists only to be costed")
 
     def _save_weights(self, directory):  # pragma: no cover
         pass
