@@ -1,0 +1,112 @@
+"""How many test prompts an experiment needs: every finding recomputed on its first P prompts.
+
+Reads a finished experiment (its summary and the per-test-prompt values each run's metrics.json
+stores), keeps only the first P test prompts of every run (the prompts are drawn independently,
+so the first P are a random subset), and tests every claim again on them, for each P asked for.
+Prints, per part, the half-width of the t-interval over seeds and of the bootstrap interval over
+seeds and test prompts at each P, then their ratio to the widths at the largest P: how much of
+the uncertainty more test prompts remove, which is what sizing a grid needs (the effects and
+verdicts are printed too, but sizing on them would tune the design on the outcome).
+
+    python benchmarks/prompt_power.py results/<experiment> --prompts 100 250 500 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workflow"))
+
+from embrm.findings import (  # noqa: E402
+    METRIC,
+    NOT_TESTED,
+    findings,
+    read_per_prompt,
+    run_key,
+)
+from embrm.summary import read_summary  # noqa: E402
+
+
+def first_prompts(summary: pd.DataFrame, per_prompt: dict, prompts: int):
+    """The summary and per-prompt values as if every run had been scored on its first prompts."""
+    kept = {
+        key: {name: values[:prompts] for name, values in record.items()}
+        for key, record in per_prompt.items()
+    }
+    table = summary.copy()
+    gains, oracles = [], []
+    for _, row in table.iterrows():
+        record = kept.get(run_key(row))
+        if record is None:
+            raise SystemExit(f"run {run_key(row)} has no per-prompt values in its metrics.json")
+        gains.append(record["bon_gain"].mean())
+        oracles.append(record["oracle_bon_gain"].mean())
+    gains, oracles = np.asarray(gains), np.asarray(oracles)
+    table["bon_gain"] = gains
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table[METRIC] = np.where(oracles > 0, gains / oracles, np.nan)
+    return table, kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="results/<experiment> of a finished run")
+    parser.add_argument("--prompts", type=int, nargs="+", required=True)
+    parser.add_argument("--resamples", type=int, default=2000)
+    args = parser.parse_args(argv)
+
+    summary = read_summary(args.results / "summary.parquet")
+    per_prompt = read_per_prompt(sorted((args.results / "runs").rglob("metrics.json")))
+    if not per_prompt:
+        raise SystemExit(f"{args.results}: no run's metrics.json has per-prompt values")
+    available = min(record["bon_gain"].size for record in per_prompt.values())
+    prompts = sorted(p for p in args.prompts if p <= available)
+    if not prompts:
+        raise SystemExit(f"--prompts: the runs have {available} test prompts")
+
+    rows = []
+    for count in prompts:
+        table, kept = first_prompts(summary, per_prompt, count)
+        result = findings(table, per_prompt=kept, resamples=args.resamples)
+        result = result[(result["part"] != "all") & (result["verdict"] != NOT_TESTED)]
+        for row in result.itertuples():
+            rows.append(
+                {
+                    "world": row.world,
+                    "part": row.part,
+                    "statement": row.statement,
+                    "prompts": count,
+                    "effect": row.effect,
+                    "t_half": (row.ci_high - row.ci_low) / 2,
+                    "boot_half": (row.boot_high - row.boot_low) / 2,
+                    "verdict": row.verdict,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    largest = frame[frame["prompts"] == prompts[-1]].set_index(["world", "part", "statement"])
+    keys = ["world", "part", "statement"]
+    frame = frame.join(largest[["t_half", "boot_half"]], on=keys, rsuffix="_largest")
+    frame["t_ratio"] = frame["t_half"] / frame["t_half_largest"]
+    frame["boot_ratio"] = frame["boot_half"] / frame["boot_half_largest"]
+
+    pd.set_option("display.width", 200, "display.max_colwidth", 60, "display.max_rows", None)
+    for (world, part, statement), group in frame.groupby(keys, sort=False):
+        print(f"{world} {part}: {statement}")
+        print(
+            group[["prompts", "effect", "t_half", "boot_half", "t_ratio", "boot_ratio", "verdict"]]
+            .to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        )
+        print()
+    summary_rows = frame.groupby("prompts")[["t_half", "boot_half", "t_ratio", "boot_ratio"]]
+    print("median over parts:")
+    print(summary_rows.median().to_string(float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
