@@ -22,14 +22,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workflow"))
 
-from embrm.findings import (  # noqa: E402
+from embrm.findings import (
     METRIC,
     NOT_TESTED,
     findings,
     read_per_prompt,
     run_key,
 )
-from embrm.summary import read_summary  # noqa: E402
+from embrm.summary import read_summary
 
 
 def first_prompts(summary: pd.DataFrame, per_prompt: dict, prompts: int):
@@ -97,10 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     pd.set_option("display.width", 200, "display.max_colwidth", 60, "display.max_rows", None)
     for (world, part, statement), group in frame.groupby(keys, sort=False):
         print(f"{world} {part}: {statement}")
-        print(
-            group[["prompts", "effect", "t_half", "boot_half", "t_ratio", "boot_ratio", "verdict"]]
-            .to_string(index=False, float_format=lambda v: f"{v:.3f}")
-        )
+        shown = ["prompts", "effect", "t_half", "boot_half", "t_ratio", "boot_ratio", "verdict"]
+        print(group[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print()
     summary_rows = frame.groupby("prompts")[["t_half", "boot_half", "t_ratio", "boot_ratio"]]
     print("median over parts:")
