@@ -88,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
     frame = pd.DataFrame(rows)
-    largest = frame[frame["prompts"] == prompts[-1]].set_index(["world", "part", "statement"])
     keys = ["world", "part", "statement"]
-    frame = frame.join(largest[["t_half", "boot_half"]], on=keys, rsuffix="_largest")
+    largest = frame.loc[frame["prompts"] == prompts[-1], [*keys, "t_half", "boot_half"]]
+    largest = largest.rename(columns={"t_half": "t_half_largest", "boot_half": "boot_half_largest"})
+    frame = frame.merge(largest, on=keys, how="left")
     frame["t_ratio"] = frame["t_half"] / frame["t_half_largest"]
     frame["boot_ratio"] = frame["boot_half"] / frame["boot_half_largest"]
 

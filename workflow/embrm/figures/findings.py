@@ -209,10 +209,13 @@ def draw_findings(summary: pd.DataFrame, palette: dict, table: pd.DataFrame | No
     )  # fmt: skip
     for row, world in enumerate(worlds):
         mine = effects[effects["world"] == world]
-        for col, subset in enumerate((mine[mine["claim"] != "4"], mine[mine["claim"] == "4"])):
+        panels = (mine[mine["claim"] != "4"], mine[mine["claim"] == "4"])
+        rows = max(1, *(len(p) for p in panels))
+        for col, subset in enumerate(panels):
             ax = axes[row, col]
             labels = [f"{r.part}: {r.statement}" for r in subset.itertuples()]
-            y = np.arange(len(subset))[::-1]
+            # Top-aligned rows of the same height in both panels (claim 4 beside claim 1).
+            y = rows - 1 - np.arange(len(subset))
             for yi, r in zip(y, subset.itertuples(), strict=True):
                 colour = VERDICT_COLOURS.get(r.verdict, "grey")
                 if np.isfinite(r.ci_low):
@@ -224,6 +227,8 @@ def draw_findings(summary: pd.DataFrame, palette: dict, table: pd.DataFrame | No
                 if r.threshold < 0:
                     ax.plot([r.threshold], [yi], "|", color="black", markersize=10)
             ax.axvline(0, color="black", linewidth=0.8)
+            # Autoscaling would stretch claim 4's single row over its whole panel.
+            ax.set_ylim(-0.75, rows - 0.25)
             if col == 1:
                 ax.set_xlim(-1.05, 1.05)  # a correlation
             ax.set_yticks(y, labels if col == 0 else [r.part for r in subset.itertuples()])
