@@ -507,5 +507,14 @@ def test_findings_figure_shows_the_findings_table(tmp_path):
     widths = [np.ptp(line.get_xdata()) for line in lines if line.get_gid() == "bootstrap"]
     assert len(widths) == tested.sum()
     assert widths == pytest.approx([10.0] * len(widths))
+    # Rows of one height in both panels, each bootstrap line just below its own part's point
+    # (an autoscaled claim-4 panel put its single row's two lines at opposite edges).
+    parts, claim4 = figure.axes[:2]
+    assert parts.get_ylim() == claim4.get_ylim()
+    for ax in (parts, claim4):
+        points = {line.get_ydata()[0] for line in ax.get_lines() if line.get_marker() == "o"}
+        for line in ax.get_lines():
+            if line.get_gid() == "bootstrap":
+                assert line.get_ydata()[0] + 0.25 in points
     render("findings", summary_path, tmp_path / "f.png", tmp_path / "f.svg", findings_path)
     assert (tmp_path / "f.png").stat().st_size > 10_000
