@@ -29,19 +29,17 @@ SKIPPED_SUFFIXES = {".html", ".log", ".tmp"}
 TIMING_WORDS = ("seconds", "elapsed", "timestamp", "started", "finished", "duration", "wall")
 
 
-IGNORED: set[str] = set()  # --ignore: keys and columns a change added or changed on purpose
-
-
-def is_timing(name: str) -> bool:
+def left_out(name: str, ignored: frozenset[str]) -> bool:
+    """A timing field, or a key or column named by --ignore (one a change added on purpose)."""
     lowered = name.lower()
-    return name in IGNORED or any(word in lowered for word in TIMING_WORDS)
+    return name in ignored or any(word in lowered for word in TIMING_WORDS)
 
 
-def strip_timing(value):
+def strip(value, ignored: frozenset[str]):
     if isinstance(value, dict):
-        return {k: strip_timing(v) for k, v in value.items() if not is_timing(str(k))}
+        return {k: strip(v, ignored) for k, v in value.items() if not left_out(str(k), ignored)}
     if isinstance(value, list):
-        return [strip_timing(v) for v in value]
+        return [strip(v, ignored) for v in value]
     return value
 
 
@@ -51,7 +49,7 @@ def equal(left: np.ndarray, right: np.ndarray) -> bool:
     return np.array_equal(left, right, equal_nan=numeric)
 
 
-def same_arrays(a: Path, b: Path) -> bool:
+def same_arrays(a: Path, b: Path, ignored: frozenset[str]) -> bool:
     if a.suffix == ".npy":
         return equal(np.load(a), np.load(b))
     with np.load(a) as left, np.load(b) as right:
@@ -60,26 +58,27 @@ def same_arrays(a: Path, b: Path) -> bool:
         return all(equal(left[k], right[k]) for k in left.files)
 
 
-def same_table(a: Path, b: Path) -> bool:
+def same_table(a: Path, b: Path, ignored: frozenset[str]) -> bool:
     read = pd.read_parquet if a.suffix == ".parquet" else pd.read_csv
     left, right = read(a), read(b)
-    left = left.drop(columns=[c for c in left.columns if c in IGNORED])
-    right = right.drop(columns=[c for c in right.columns if c in IGNORED])
+    # Both tables must have the same columns (--ignore ones aside); timing values may differ.
+    left = left.drop(columns=[c for c in left.columns if c in ignored])
+    right = right.drop(columns=[c for c in right.columns if c in ignored])
     if list(left.columns) != list(right.columns):
         return False
-    kept = [c for c in left.columns if not is_timing(c)]
+    kept = [c for c in left.columns if not left_out(str(c), ignored)]
     return left[kept].equals(right[kept])
 
 
-def same_json(a: Path, b: Path) -> bool:
-    return strip_timing(json.loads(a.read_text())) == strip_timing(json.loads(b.read_text()))
+def same_json(a: Path, b: Path, ignored: frozenset[str]) -> bool:
+    return strip(json.loads(a.read_text()), ignored) == strip(json.loads(b.read_text()), ignored)
 
 
-def same_yaml_or_text(a: Path, b: Path) -> bool:
+def same_yaml_or_text(a: Path, b: Path, ignored: frozenset[str]) -> bool:
     return a.read_bytes() == b.read_bytes()
 
 
-def same_svg(a: Path, b: Path) -> bool:
+def same_svg(a: Path, b: Path, ignored: frozenset[str]) -> bool:
     # Matplotlib stamps the drawing date into SVG metadata; the drawing itself must not change.
     def body(path: Path) -> list[str]:
         return [line for line in io.StringIO(path.read_text()) if "<dc:date>" not in line]
@@ -109,7 +108,9 @@ def files(root: Path) -> set[Path]:
     return found
 
 
-def compare(left: Path, right: Path) -> tuple[Counter, list[str]]:
+def compare(
+    left: Path, right: Path, ignored: frozenset[str] = frozenset()
+) -> tuple[Counter, list[str]]:
     ours, theirs = files(left), files(right)
     problems = [f"only in {left}: {p}" for p in sorted(ours - theirs)]
     problems += [f"only in {right}: {p}" for p in sorted(theirs - ours)]
@@ -118,7 +119,7 @@ def compare(left: Path, right: Path) -> tuple[Counter, list[str]]:
         same = COMPARERS.get(relative.suffix, same_yaml_or_text)
         kind = relative.suffix or relative.name
         counts[kind] += 1
-        if not same(left / relative, right / relative):
+        if not same(left / relative, right / relative, ignored):
             problems.append(f"differs: {relative}")
             counts[f"{kind} differing"] += 1
     return counts, problems
@@ -136,12 +137,10 @@ def main(argv=None) -> int:
         help="a JSON key or table column to leave out (repeatable): one a change added on purpose",
     )
     args = parser.parse_args(argv)
-    IGNORED.clear()
-    IGNORED.update(args.ignore)
     for folder in (args.left, args.right):
         if not folder.is_dir():
             parser.error(f"{folder}: not a results folder")
-    counts, problems = compare(args.left, args.right)
+    counts, problems = compare(args.left, args.right, frozenset(args.ignore))
     for kind, count in sorted(counts.items()):
         print(f"{kind:>20}: {count}")
     for problem in problems:

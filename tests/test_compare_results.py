@@ -59,3 +59,21 @@ def test_a_file_on_one_side_only_is_a_difference(tmp_path, capsys):
     (tmp_path / "right" / "extra.csv").write_text("a\n1\n")
     assert compare_results.main([str(tmp_path / "left"), str(tmp_path / "right")]) == 1
     assert "only in" in capsys.readouterr().out
+
+
+def test_ignore_leaves_out_a_key_and_a_column_added_on_purpose(tmp_path, capsys):
+    write_results(tmp_path / "left")
+    write_results(tmp_path / "right")
+    metrics = tmp_path / "right" / "runs" / "w" / "seed0" / "metrics.json"
+    metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "per_prompt": [0.1, 0.2]}))
+    table = tmp_path / "right" / "summary.csv"
+    pd.read_csv(table).assign(per_prompt=1.0).to_csv(table, index=False)
+    folders = [str(tmp_path / "left"), str(tmp_path / "right")]
+    assert compare_results.main(folders) == 1
+    out = capsys.readouterr().out
+    assert "differs: runs/w/seed0/metrics.json" in out and "differs: summary.csv" in out
+    assert compare_results.main([*folders, "--ignore", "per_prompt"]) == 0
+    assert "identical, timing aside" in capsys.readouterr().out
+    # Only the named key is left out: another change still counts.
+    metrics.write_text(json.dumps({"metrics": {"spearman": 0.8}, "per_prompt": [0.1]}))
+    assert compare_results.main([*folders, "--ignore", "per_prompt"]) == 1
