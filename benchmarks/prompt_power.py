@@ -23,10 +23,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workflow"))
 
 from embrm.findings import (
-    METRIC,
     NOT_TESTED,
+    PROMPT_METRICS,
     findings,
     read_per_prompt,
+    resampled_values,
     run_key,
 )
 from embrm.summary import read_summary
@@ -38,18 +39,16 @@ def first_prompts(summary: pd.DataFrame, per_prompt: dict, prompts: int):
         key: {name: values[:prompts] for name, values in record.items()}
         for key, record in per_prompt.items()
     }
+    keys = [run_key(row) for _, row in summary.iterrows()]
+    missing = [key for key in keys if key not in kept]
+    if missing:
+        raise SystemExit(f"run {missing[0]} has no per-prompt values in its metrics.json")
+    gain = np.stack([kept[key]["bon_gain"] for key in keys])
+    oracle = np.stack([kept[key]["oracle_bon_gain"] for key in keys])
+    every_prompt_once = np.ones((1, gain.shape[1]))  # the findings' own recomputation, no draw
     table = summary.copy()
-    gains, oracles = [], []
-    for _, row in table.iterrows():
-        record = kept.get(run_key(row))
-        if record is None:
-            raise SystemExit(f"run {run_key(row)} has no per-prompt values in its metrics.json")
-        gains.append(record["bon_gain"].mean())
-        oracles.append(record["oracle_bon_gain"].mean())
-    gains, oracles = np.asarray(gains), np.asarray(oracles)
-    table["bon_gain"] = gains
-    with np.errstate(invalid="ignore", divide="ignore"):
-        table[METRIC] = np.where(oracles > 0, gains / oracles, np.nan)
+    for metric in PROMPT_METRICS:
+        table[metric] = resampled_values(gain, oracle, every_prompt_once, metric)[:, 0]
     return table, kept
 
 
