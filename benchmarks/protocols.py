@@ -378,7 +378,8 @@ def read_experiment(path: Path):
         raise DataError(f"{table}: lacks column(s) {', '.join(missing)} of embrm's summary table")
     if summary.duplicated(PAIR_KEYS).any():
         raise DataError(f"{table}: several rows share one ({', '.join(PAIR_KEYS)})")
-    summary = summary.assign(
+    # One copy first: summaries built column by column are fragmented, and assign warns.
+    summary = summary.copy().assign(
         steps=steps_per_run(summary), train_cpu_seconds=train_cpu(folder, summary)
     )
     findings_csv = folder / "findings.csv"
@@ -561,9 +562,13 @@ def findings_side_by_side(first, second, a: str, b: str) -> list[str]:
         effect, low, high = (row[f"{k}_{side}"] for k in ("effect", "ci_low", "ci_high"))
         if effect != effect:
             return str(verdict_)
-        interval_ = (
-            f" [{_number(low, sign=True)}, {_number(high, sign=True)}]" if low == low else ""
-        )
+        # The verdict stands on both intervals: the t-interval, then the bootstrap where stored.
+        bounds = [
+            f"{_number(lo, sign=True)}, {_number(hi, sign=True)}"
+            for lo, hi in ((low, high), (row.get(f"boot_low_{side}"), row.get(f"boot_high_{side}")))
+            if lo is not None and lo == lo
+        ]
+        interval_ = f" [{'; '.join(bounds)}]" if bounds else ""
         return f"{_number(effect, sign=True)}{interval_} {verdict_}"
 
     lines = []

@@ -570,6 +570,26 @@ def test_compare_pairs_runs_and_prints_differences_with_t_intervals(tmp_path):
     assert "1a" in report and "not tested" in report  # parts listed, untestable ones included
 
 
+def test_compare_shows_the_bootstrap_interval_its_verdicts_also_stand_on(tmp_path):
+    import pandas as pd
+
+    bench = protocols_benchmark()
+    write_experiment(tmp_path / "a", experiment("embrm"))
+    write_experiment(tmp_path / "b", experiment("study"))
+    path = tmp_path / "b" / "findings.csv"
+    table = pd.read_csv(path, dtype={"claim": str, "part": str})
+    tested = table["effect"].notna() & (table["part"] != "all")
+    table.loc[tested, "boot_low"] = table.loc[tested, "effect"] - 0.5
+    table.loc[tested, "boot_high"] = table.loc[tested, "effect"] + 0.5
+    table.to_csv(path, index=False)
+    report = bench.compare_experiments(tmp_path / "a", tmp_path / "b")
+    part = next(r for r in markdown_rows(report, "1") if len(r) == 5 and r[1] == "1a")
+    row = table[tested & (table["part"] == "1a")].iloc[0]
+    boot = f"{row['boot_low']:+.3f}, {row['boot_high']:+.3f}".replace("-", "−")
+    assert part[4].endswith(f"; {boot}] {row['verdict']}")  # study: t-interval; bootstrap
+    assert ";" not in part[3]  # embrm's findings.csv has no bootstrap interval
+
+
 def test_compare_refuses_runs_that_saw_different_labels(tmp_path):
     from embrm.errors import DataError
 
