@@ -59,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resamples", type=int, default=2000)
     args = parser.parse_args(argv)
 
-    summary = read_summary(args.results / "summary.parquet")
+    table = args.results / "summary.parquet"
+    if not table.is_file():
+        raise SystemExit(f"{table}: not found (expected a finished experiment's results folder)")
+    summary = read_summary(table)
     per_prompt = read_per_prompt(sorted((args.results / "runs").rglob("metrics.json")))
     if not per_prompt:
         raise SystemExit(f"{args.results}: no run's metrics.json has per-prompt values")

@@ -68,3 +68,8 @@ def test_more_prompts_than_the_runs_have_is_refused(tiny_results):
     results, _, _ = tiny_results
     with pytest.raises(SystemExit, match="40 test prompts"):
         prompt_power.main([str(results), "--prompts", "500"])
+
+
+def test_a_folder_without_results_is_named(tmp_path):
+    with pytest.raises(SystemExit, match=r"summary.parquet: not found \(expected a finished"):
+        prompt_power.main([str(tmp_path), "--prompts", "10"])
