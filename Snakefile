@@ -11,14 +11,15 @@ min_version("9.0")
 
 
 if not workflow.overwrite_configfiles:
-    # Snakemake's reader names neither the file nor the line of a YAML syntax error; embrm's does.
-    # (A --configfile is read before this file runs: `make run` and `embrm plan` check it.)
+    # Snakemake's reader names neither the file nor the line of a YAML syntax error, nor the
+    # file it found empty; embrm's does. (A --configfile is read before this file runs: `make
+    # run` and `embrm plan` check it, and so does the console logger, --logger embrm.)
     if importlib.util.find_spec("embrm"):
-        from embrm.config import read_yaml
+        from embrm.config import read_config
         from embrm.errors import ConfigError
 
         try:
-            read_yaml("config.yaml")
+            read_config("config.yaml")
         except ConfigError as error:
             sys.exit(f"error: {error}")
 

@@ -47,6 +47,30 @@ TINY_CONFIG = {
 }
 
 
+# What embrm promises about threads (docs/heads.md#determinism): the same config, seed and
+# thread count give the same bits, run to run and at any --cores; across thread counts torch's
+# CPU kernels may reduce in another order (they do at 2 threads on some AVX-512 CPUs), so results
+# agree to this tolerance, relative to the size of the values compared.
+THREAD_TOLERANCE = 1e-3
+
+
+def assert_agree_across_threads(one, other, what: str = "") -> None:
+    """``other`` (another thread count) equals ``one`` within :data:`THREAD_TOLERANCE` of the
+    values' scale (their spread or their mean magnitude, whichever is larger)."""
+    import numpy as np
+
+    one, other = np.asarray(one, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    assert one.shape == other.shape, (what, one.shape, other.shape)
+    finite = np.isfinite(one)
+    np.testing.assert_array_equal(finite, np.isfinite(other), err_msg=what)
+    scale = (
+        max(float(np.std(one[finite])), float(np.mean(np.abs(one[finite])))) if finite.any() else 0
+    )
+    np.testing.assert_allclose(
+        other[finite], one[finite], rtol=0, atol=THREAD_TOLERANCE * (scale or 1.0), err_msg=what
+    )
+
+
 def deep_merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in override.items():

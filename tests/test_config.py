@@ -81,7 +81,7 @@ def test_cli_validate_reports_errors_with_exit_status_2(tmp_path):
     result = subprocess.run([sys.executable, "-m", "embrm", "validate", str(bad)],
                             capture_output=True, text=True, check=False)  # fmt: skip
     assert result.returncode == 2
-    assert "error: config key 'grid.heads[0]'" in result.stderr
+    assert f"error: {bad}: config key 'grid.heads[0]'" in result.stderr  # the file, then the key
     assert "Traceback" not in result.stderr
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(TINY_CONFIG))
@@ -138,6 +138,7 @@ def test_schema_is_the_yaml_completed_from_the_registries():
         ("properties", "annotators", "additionalProperties"),
         ("properties", "worlds", "additionalProperties"),
         ("$defs", "design", "enum"),
+        ("properties", "experiment", "not"),
         ("$defs", "embedder", "properties", "type"),
         ("$defs", "embedder", "allOf"),
     ]

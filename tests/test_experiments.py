@@ -95,6 +95,52 @@ def test_experiment_name_from_key_or_file_stem(tmp_path):
     assert load(write_config(tmp_path / "y.yaml", TINY_CONFIG))["experiment"] == "y"
 
 
+@pytest.mark.parametrize("name", ["mlflow.db", "MLflow.DB", "mlflow.db-wal", "mlflow.db.lock"])
+def test_names_that_results_shares_between_experiments_are_refused(name, tmp_path):
+    """results/mlflow.db is every experiment's MLflow store: an experiment of that name would
+    write its folder over it. The schema refuses the key; the file-stem path is checked too."""
+    with pytest.raises(
+        ConfigError, match=rf"config key 'experiment': '{re.escape(name)}' is reserved"
+    ):
+        load(write_config(tmp_path / "x.yaml", {**TINY_CONFIG, "experiment": name}))
+    stem = write_config(tmp_path / f"{name}.yaml", TINY_CONFIG)
+    result = embrm("plan", str(stem), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {stem}: the file name gives the experiment name")
+    assert "is reserved" in result.stderr and not (tmp_path / "results").exists()
+
+
+def test_config_file_errors_name_the_file_once(tmp_path):
+    # An empty file: what was expected, with the file's name.
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    result = embrm("plan", str(empty), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {empty}: the config file is empty; expected a mapping with at least the keys "
+        "worlds, annotators, heads, grid"
+    )
+    # A file stem that is no valid name: the path once, from the plan and from Snakemake alike.
+    stem = write_config(tmp_path / "my experiment.yaml", TINY_CONFIG)
+    planned = embrm("plan", str(stem), cwd=tmp_path)
+    parsed = snakemake(tmp_path, "-n", "--configfile", str(stem), check=False)
+    for result in (planned, parsed):
+        assert result.returncode != 0
+        assert "the file name gives the experiment name 'my experiment'" in result.stderr
+        assert result.stderr.count(str(stem)) == 1, result.stderr
+    # A directory where an .npy file is expected says so.
+    (tmp_path / "arrays.npy").mkdir()
+    config = deep_merge(TINY_CONFIG, {})
+    config["worlds"]["tiny"] = {
+        "source": "npy",
+        **{s: {"embeddings": "arrays.npy", "rewards": "arrays.npy"} for s in ("train", "test")},
+    }
+    result = embrm("plan", str(write_config(tmp_path / "npy.yaml", config)), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "arrays.npy is a directory; expected an .npy file" in result.stderr
+    assert "does not exist" not in result.stderr
+
+
 # --- 9. a faithful plan: embrm plan == Snakemake's train jobs, for every shipped config ------------
 
 

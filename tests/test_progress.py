@@ -278,6 +278,20 @@ def test_explain_names_file_and_line_only_for_config_errors(tmp_path, monkeypatc
     assert explain(missing, "FileNotFoundError", ["snakemake", "--configfile", "gone.yaml"]) == (
         "error: gone.yaml: config file not found"
     )
+    # An empty file and a directory: Snakemake names neither.
+    (tmp_path / "empty.yaml").write_text("")
+    not_mapping = (
+        "WorkflowError:\nConfig file must be given as JSON or YAML with keys at top level."
+    )
+    assert explain(not_mapping, "WorkflowError", ["snakemake", "--configfile", "empty.yaml"]) == (
+        "error: empty.yaml: the config file is empty; expected a mapping with at least the keys "
+        "worlds, annotators, heads, grid"
+    )
+    (tmp_path / "folder.yaml").mkdir()
+    directory = "IsADirectoryError: [Errno 21] Is a directory: 'folder.yaml'"
+    assert explain(
+        directory, "IsADirectoryError", ["snakemake", "--configfile", "folder.yaml"]
+    ) == ("error: folder.yaml: is a directory, expected a YAML config file")
     # Other errors pass through untouched.
     assert explain("MissingInputException …", "MissingInputException", ["snakemake"]) is None
 
@@ -306,11 +320,16 @@ def test_snakemake_config_file_errors_name_file_and_line(tmp_path):
     assert logged.returncode == 1 and "Traceback" not in logged.stdout
     assert "error: gone.yaml: config file not found" in logged.stdout
 
-    # Plain `snakemake` reads config.yaml in the Snakefile, which names file and line itself.
+    # Plain `snakemake` reads config.yaml in the Snakefile, which names file and line itself,
+    # and the file when it is empty.
     (tmp_path / "config.yaml").write_text(BAD_YAML)
     default = snakemake_with(cwd=tmp_path)
     assert default.returncode == 1
     assert f"error: config.yaml: not valid YAML at {where}" in default.stdout
+    (tmp_path / "config.yaml").write_text("# nothing yet\n")
+    empty = snakemake_with(cwd=tmp_path)
+    assert empty.returncode == 1
+    assert "error: config.yaml: the config file is empty" in empty.stdout
     assert not (tmp_path / "results").exists()
 
 

@@ -84,6 +84,8 @@ REQUIRED_PARAMS = {
     "head",
     "head.type",
     "head.n_estimators",
+    "training.threads",
+    "training.cpu_capability",
 }
 REQUIRED_TAGS = {
     "embrm.git_commit",
@@ -464,3 +466,81 @@ def test_server_outage_mid_workflow_loses_and_duplicates_nothing(tmp_path):
         assert "Nothing to be done" in third.stdout + third.stderr
     finally:
         server.stop()
+
+
+# A fresh SQLite store opened by several processes at once: each migrates the schema, and without
+# the creation lock all but one fail (and the file can be left broken).
+OPEN_FRESH_STORE = """
+import sys
+from embrm.tracking import open_backend
+import mlflow.tracking  # imported before the start signal, so every process opens at once
+print("ready", flush=True)
+sys.stdin.readline()
+client, experiment_id = open_backend(sys.argv[1], sys.argv[2], None)
+print(experiment_id)
+"""
+
+
+def test_processes_creating_the_store_at_once_all_succeed(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_FRESH_STORE, uri, f"experiment-{i}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(3)
+    ]
+    assert [p.stdout.readline().strip() for p in processes] == ["ready"] * 3
+    for p in processes:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    results = [(*p.communicate(timeout=120), p.returncode) for p in processes]
+    assert all(code == 0 for _, _, code in results), [err[-1500:] for _, err, _ in results]
+    assert len({out.strip() for out, _, _ in results}) == 3
+    with sqlite3.connect(tmp_path / "results" / "mlflow.db") as db:
+        names = {row[0] for row in db.execute("select name from experiments")}
+    assert {f"experiment-{i}" for i in range(3)} <= names
+
+
+@pytest.mark.slow
+def test_two_experiments_started_together_in_a_fresh_checkout_both_sync(tmp_path):
+    """Both invocations create the shared results/mlflow.db: both syncs succeed the first time.
+    With tracking.mode: jobs both create it in their onstart hooks, at the same moment."""
+    config = deep_merge(
+        TINY_CONFIG,
+        {"annotators": {"bt": {"model": "bt", "beta": 3}}, "tracking": {"mode": "jobs"}},
+    )
+    config["grid"].update(designs=["same-random"], heads=["clf-lgb"])
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    invocations = []
+    for name in ("first", "second"):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**config, "experiment": name}))
+        command = [
+            sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+            "--cores", "1", "--configfile", f"{name}.yaml",
+        ]  # fmt: skip
+        invocations.append(
+            subprocess.Popen(
+                command,
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=900)[0] for p in invocations]
+    assert [p.returncode for p in invocations] == [0, 0], [o[-3000:] for o in outputs]
+    for name in ("first", "second"):
+        synced = read_json(tmp_path / f"results/{name}/tracking/synced.json")
+        assert synced["experiment"] == name and not synced.get("pending_since"), synced
+        assert not synced.get("retried_pending_since"), synced  # logged on the first try
+    with sqlite3.connect(tmp_path / "results" / "mlflow.db") as db:
+        names = {row[0] for row in db.execute("select name from experiments")}
+        runs = db.execute("select count(*) from runs where status = 'FINISHED'").fetchone()[0]
+    assert {"first", "second"} <= names and runs >= 2

@@ -20,6 +20,7 @@ import yaml
 
 from .errors import ConfigError
 from .hashing import config_hash, stable_hash  # noqa: F401  (their home before hashing.py)
+from .shared_results import check_experiment_name, reserved_message
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
 GRID_AXES = ("worlds", "annotators", "designs", "quantities", "heads", "seeds")
@@ -62,6 +63,8 @@ def _describe(error) -> str:
 
     best = jsonschema.exceptions.best_match([error]) if error.context else error
     where = key_path(best.absolute_path)
+    if best.validator == "not" and where == "experiment":
+        return reserved_message(best.instance, f"config key '{where}'")
     alternatives = error.schema.get(error.validator) if error.validator in ALTERNATIVES else None
     if alternatives and list(best.absolute_path) == list(error.absolute_path):
         # The value matched none of the forms: name them all, not only the closest one.
@@ -142,10 +145,13 @@ def name_experiment(config: dict, config_path: str | Path | None) -> dict:
         name = experiment_name(config_path)
         if not re.fullmatch(NAME_PATTERN, name):
             raise ConfigError(
-                f"{config_path}: the file name gives the experiment name {name!r}, which is not "
-                f"a valid name (letters, digits and _.+-); set config key 'experiment'"
+                f"the file name gives the experiment name {name!r}, which is not a valid name "
+                "(letters, digits and _.+-); set config key 'experiment'"
             )
         config["experiment"] = name
+        check_experiment_name(name, "the file name gives the experiment name")
+    else:
+        check_experiment_name(config["experiment"], "config key 'experiment'")
     tracking = config.setdefault("tracking", {})
     if not tracking.get("experiment"):
         tracking["experiment"] = config["experiment"]
@@ -168,9 +174,33 @@ def read_yaml(path: str | Path):
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
 
 
+REQUIRED_KEYS = ("worlds", "annotators", "heads", "grid")
+
+
+def read_config(path: str | Path) -> dict:
+    """A config file's mapping; an empty file or one that holds no mapping names the file
+    (Snakemake's own reader says neither which file nor what it expected)."""
+    content = read_yaml(path)
+    if content is None:
+        raise ConfigError(
+            f"{path}: the config file is empty; expected a mapping with at least the keys "
+            f"{', '.join(REQUIRED_KEYS)}"
+        )
+    if not isinstance(content, Mapping):
+        raise ConfigError(
+            f"{path}: expected a mapping of config keys at the top level, found "
+            f"{type(content).__name__} {str(content)[:60]!r}"
+        )
+    return dict(content)
+
+
 def load(path: str | Path) -> dict:
-    """A config file validated, defaults and names filled in."""
-    return name_experiment(validate(read_yaml(path) or {}), path)
+    """A config file validated, defaults and names filled in; every error names the file."""
+    content = read_config(path)
+    try:
+        return name_experiment(validate(content), path)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
 
 
 def format_number(value: float) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from .config import Plan, load
-from .preflight import check_device, check_inputs
+from .errors import EmbrmError
+from .preflight import check_data, check_device, check_inputs
 
 
 def run_table(plan: Plan) -> list[str]:
@@ -49,9 +50,13 @@ def describe(config_path: str | Path, *, quiet: bool = False, name_only: bool = 
     config = load(config_path)
     if name_only:  # for make's report/sync targets: no checks against this machine
         return config["experiment"]
-    plan = Plan(config, source=config_path)
-    check_inputs(plan)
-    check_device(plan.config)
+    try:
+        plan = Plan(config, source=config_path)
+        check_inputs(plan)
+        check_data(plan)
+        check_device(plan.config)
+    except EmbrmError as error:  # as the workflow says it: the file first
+        raise type(error)(f"{config_path}: {error}") from None
     name = plan.config["experiment"]
     summary = f"{config_path}: experiment '{name}' → results/{name}/; {len(plan.runs)} runs"
     if quiet:

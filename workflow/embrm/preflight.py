@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, EmbrmError
+from .hashing import stable_hash
 
 
 def world_sizes(plan) -> dict[str, tuple[int, int, str]]:
@@ -42,6 +43,46 @@ def world_sizes(plan) -> dict[str, tuple[int, int, str]]:
 def check_inputs(plan) -> None:
     """Files, headers and pair feasibility (cheap: reads headers only)."""
     plan.check_capacity(world_sizes(plan))
+
+
+# Worlds whose files were read and found good, by content stamp (the world's entry and each
+# file's size and modification time): a resumed or repeated run does not scan paper-scale arrays
+# again. In Snakemake's own state folder, so it is never mistaken for an output.
+VERIFIED_CACHE = Path(".snakemake") / "embrm-verified-inputs.json"
+
+
+def _stamp(spec: dict, files: list[str]) -> str:
+    stats = [
+        (str(Path(f).resolve()), Path(f).stat().st_size, Path(f).stat().st_mtime_ns) for f in files
+    ]
+    return stable_hash({"spec": spec, "files": stats})
+
+
+def check_data(plan, cache: Path | None = VERIFIED_CACHE) -> None:
+    """Read the user's data files of every world and run the checks its build would, before any
+    job runs and with nothing written but the cache: NaN or inf in embeddings or rewards, a
+    table's missing column, empty file, non-numeric reward or ragged prompts. Each failure names
+    the file (and row or position). Files already verified unchanged are not read again."""
+    from .io import read_json, write_json
+    from .sources import SOURCES, input_files
+
+    verified = set(read_json(cache)) if cache is not None and cache.is_file() else set()
+    found = set()
+    for world, spec in plan.config["worlds"].items():
+        verify = SOURCES[spec["source"]].verify
+        files = input_files(spec)
+        if verify is None or not files:
+            continue
+        stamp = _stamp(spec, files)
+        if stamp not in verified:
+            try:
+                verify(spec)
+            except EmbrmError as error:
+                raise type(error)(f"world '{world}': {error}") from None
+        found.add(stamp)
+    if cache is not None and found - verified:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        write_json(cache, sorted(verified | found))
 
 
 def requested_cuda(config: dict) -> list[str]:

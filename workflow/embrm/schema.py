@@ -28,9 +28,11 @@ def build() -> dict:
     """The complete JSON schema of a config (a new dict on every call)."""
     from . import annotators, designs, embedders, sources
     from .heads import heads_schema
+    from .shared_results import SHARED_NAMES
 
     schema = structure()
     defs, keys = schema["$defs"], schema["properties"]
+    keys["experiment"]["not"] = {"enum": list(SHARED_NAMES)}
     keys["heads"] = heads_schema()
     keys["annotators"]["additionalProperties"] = annotators.schema_block()
     defs["design"]["enum"] = list(designs.DESIGNS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -91,6 +92,17 @@ def annotate(
     )
 
 
+def where_fitted(device: str, threads: int) -> dict:
+    """What a fit's last bits depend on besides config and seed, recorded in train.json (and so
+    in MLflow): the device, the thread count (torch's CPU kernels reduce in another order with
+    more threads) and the instruction set torch's kernels were dispatched to (an AVX-512 CPU and
+    an AVX2 one can differ in the last bits at more than one thread). None where torch was not
+    used (LightGBM heads)."""
+    torch = sys.modules.get("torch")
+    capability = torch.backends.cpu.get_cpu_capability() if torch is not None else None
+    return {"device": device, "threads": threads, "cpu_capability": capability}
+
+
 def train(
     world_dir,
     pairs_path,
@@ -156,8 +168,7 @@ def train(
         info_out,
         {
             "head": ensemble.get_params(),
-            "device": members[0].device_,
-            "threads": threads,
+            **where_fitted(members[0].device_, threads),
             "best_epoch": [m.best_epoch_ for m in members],
             "epochs_run": [len(m.curves_) for m in members],
             "fit_seconds": fit_seconds,
@@ -493,8 +504,7 @@ def train_cell(
                 run_dir / "train.json",
                 {
                     "head": ensemble.get_params(),
-                    "device": head.device_,
-                    "threads": threads,
+                    **where_fitted(head.device_, threads),
                     "best_epoch": [head.best_epoch_],
                     "epochs_run": [len(head.curves_)],
                     # The run's share of the cell's stacked fit.

@@ -19,7 +19,7 @@ rule active:
         "cell"
     conda:
         ENV
-    threads: config["training"]["threads"]
+    threads: TRAINING_THREADS
     resources:
         mem_mb=mem_mb_active,
         runtime=runtime_active,
@@ -36,12 +36,13 @@ rule active:
         evaluation=as_json(config["evaluation"]),
         state=lambda w: f"{active_dir(w)}/rounds",
         device=config["training"]["device"],
+        threads=TRAINING_THREADS,
     shell:
         "python -m embrm active --world {params.world} --design {wildcards.design}"
         " --n {wildcards.n} --seed {wildcards.seed} --annotator {params.annotator:q}"
         " --scale {params.scale:q} --head {params.head:q} --active {params.active:q}"
         " --evaluation {params.evaluation:q} --heldout {params.heldout}"
-        " --state {params.state} --threads {threads} --device {params.device}"
+        " --state {params.state} --threads {params.threads} --device {params.device}"
         " --pairs-out {output.pairs} --labels-out {output.labels}"
         " --stats-out {output.stats} > {log} 2>&1"
 

@@ -24,7 +24,8 @@ from embrm.active.rounds import schedule as active_schedule
 from embrm.config import Plan, Run
 from embrm.errors import ConfigError, EmbrmError
 from embrm.invocation import claim
-from embrm.preflight import check_device, check_inputs
+from embrm.preflight import check_data, check_device, check_inputs
+from embrm import shared_results
 from embrm.figures import FIGURES as FIGURE_SPECS
 from embrm.figures import available as available_figures
 from embrm.figures import plan_settings, rst_escape
@@ -46,7 +47,7 @@ config.update(PLAN.config)
 
 # Every output of an experiment lies in its own folder; the MLflow database (one store for all
 # experiments, each its own MLflow experiment) lies beside the folders.
-RESULTS_ROOT = "results"
+RESULTS_ROOT = shared_results.RESULTS_ROOT
 EXPERIMENT = PLAN.config["experiment"]
 RESULTS = f"{RESULTS_ROOT}/{EXPERIMENT}"
 # A hard-killed invocation leaves Snakemake's locks and temporary files behind: the next one
@@ -58,14 +59,23 @@ if workflow.is_main_process:
 
 
 def check_before_jobs():
-    """Called by the onstart hook: device checks need the executor, unknown while parsing (jobs
-    on a cluster may have a GPU the submitting host lacks)."""
-    if workflow.local_exec:
-        try:
+    """Called by the onstart hook, before any job and before anything is written: the input
+    files' contents (too slow to read at every parse; a cluster job parses this file too), then
+    the device, whose check needs the executor, unknown while parsing (jobs on a cluster may have
+    a GPU the submitting host lacks)."""
+    try:
+        check_data(PLAN)
+        if workflow.local_exec:
             check_device(PLAN.config)
-        except ConfigError as error:
-            sys.exit(f"error: {CONFIG_FILE}: {error}")
+    except EmbrmError as error:
+        sys.exit(f"error: {CONFIG_FILE}: {error}")
 
+
+# A job's thread count is the config's, never what Snakemake makes of it: Snakemake lowers a
+# rule's `threads` to --cores, and torch's CPU kernels reduce in another order with more threads,
+# so numbers would depend on --cores. Rules schedule with `threads:` and pass the configured
+# count to the job (params), so the same config gives the same bits at any --cores.
+TRAINING_THREADS = config["training"]["threads"]
 
 ENV = "../../envs/embrm.yaml"
 # Registered pairing designs (embrm.designs): active ones choose their pairs per run (active.smk).
@@ -282,7 +292,7 @@ envvars:
     "DO_NOT_TRACK",
 
 
-MLFLOW_DB = Path(RESULTS_ROOT).resolve() / "mlflow.db"
+MLFLOW_DB = shared_results.mlflow_db(RESULTS_ROOT)
 TRACKING_URI = config["tracking"]["uri"] or f"sqlite:///{MLFLOW_DB}"
 TRACKING_SYNCED = f"{RESULTS}/tracking/synced.json"
 # Hand-off from the onstart hook to the evaluate jobs (tracking.mode: jobs): ids of the

@@ -16,7 +16,7 @@ rule score:
         "cell"
     conda:
         ENV
-    threads: config["training"]["threads"]
+    threads: TRAINING_THREADS
     resources:
         mem_mb=mem_mb_score,
         runtime=runtime_score,
@@ -25,6 +25,7 @@ rule score:
         world=world_dir,
         models=model_arguments,
         device=config["training"]["device"],
+        threads=TRAINING_THREADS,
     shell:
         "python -m embrm score --world {params.world} {params.models}"
-        " --threads {threads} --device {params.device} --out {output} > {log} 2>&1"
+        " --threads {params.threads} --device {params.device} --out {output} > {log} 2>&1"

@@ -44,9 +44,10 @@ rule text_generate:
         gpu=WORLDS.gpus("generation"),
     params:
         spec=WORLDS.spec_json,
+        threads=WORLDS.threads,
     shell:
         "python -m embrm text generate --spec {params.spec:q} --prompts {input}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        " --out {output} --threads {params.threads} > {log} 2>&1"
 
 
 rule text_score:
@@ -67,9 +68,10 @@ rule text_score:
         gpu=WORLDS.gpus("reward_model"),
     params:
         spec=WORLDS.spec_json,
+        threads=WORLDS.threads,
     shell:
         "python -m embrm text score --spec {params.spec:q} --responses {input}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        " --out {output} --threads {params.threads} > {log} 2>&1"
 
 
 rule text_table:
@@ -110,6 +112,7 @@ rule text_embed:
         gpu=WORLDS.gpus("embedder"),
     params:
         spec=WORLDS.spec_json,
+        threads=WORLDS.threads,
     shell:
         "python -m embrm text embed --spec {params.spec:q} --texts {input}"
-        " --split {wildcards.split} --out {output} --threads {threads} > {log} 2>&1"
+        " --split {wildcards.split} --out {output} --threads {params.threads} > {log} 2>&1"

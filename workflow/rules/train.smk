@@ -26,7 +26,7 @@ rule train:
         "cell"
     conda:
         ENV
-    threads: config["training"]["threads"]
+    threads: TRAINING_THREADS
     resources:
         mem_mb=mem_mb_train,
         runtime=runtime_train,
@@ -35,10 +35,11 @@ rule train:
         world=world_dir,
         head=lambda w: as_json(PLAN.head_spec(w.head)),
         device=config["training"]["device"],
+        threads=TRAINING_THREADS,
         predictions=output_argument("predictions"),
     shell:
         "python -m embrm train --world {params.world} --pairs {input.pairs}"
         " --labels {input.labels} --head {params.head:q} --seed {wildcards.seed}"
-        " --threads {threads} --device {params.device} --model-dir {output.model}"
+        " --threads {params.threads} --device {params.device} --model-dir {output.model}"
         " {params.predictions} --curves {output.curves} --info {output.info}"
         " > {log} 2>&1"

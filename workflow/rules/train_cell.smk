@@ -19,7 +19,7 @@ if STACK:
             "cell"
         conda:
             ENV
-        threads: config["training"]["threads"]
+        threads: TRAINING_THREADS
         resources:
             mem_mb=mem_mb_train_cell,
             runtime=runtime_train_cell,
@@ -28,10 +28,11 @@ if STACK:
             world=world_dir,
             runs=stacked_runs_json,
             device=config["training"]["device"],
+            threads=TRAINING_THREADS,
             score=SCORING.stacked_arguments,
         shell:
             "python -m embrm train-cell --world {params.world} --pairs {input.pairs}"
-            " --runs {params.runs:q} --seed {wildcards.seed} --threads {threads}"
+            " --runs {params.runs:q} --seed {wildcards.seed} --threads {params.threads}"
             " --device {params.device} {params.score} --out {output} > {log} 2>&1"
 
     rule unstack:

@@ -38,6 +38,18 @@ def _text(spec: dict, out_dir: Path, *, threads: int = 1, device: str = "auto") 
     build(spec, out_dir, threads=threads, device=device)
 
 
+def _verify_npy(spec: dict) -> None:
+    from .npy import verify
+
+    verify(spec)
+
+
+def _verify_table(spec: dict) -> None:
+    from .table import verify
+
+    verify(spec)
+
+
 @dataclass(frozen=True)
 class Source:
     """A world source: how its worlds are built and which schema block describes them."""
@@ -45,13 +57,16 @@ class Source:
     description: str  # one line, shown in the schema
     schema: str  # the config schema's `$defs` block of a world with this source
     build: Callable[..., None]  # (spec, out_dir, *, threads, device) -> None; modules load lazily
+    # Reads the user's files and runs every check of `build` without writing anything, so bad
+    # data stops the experiment before any job (embrm.preflight.check_data); None: no user data.
+    verify: Callable[[dict], None] | None = None
 
 
 # The registry: one line per source (the order is the order of the schema's enum).
 SOURCES: dict[str, Source] = {
     "synthetic": Source("generated", "synthetic_world", _synthetic),
-    "npy": Source("released arrays", "npy_world", _npy),
-    "table": Source("your texts and rewards, embedded here", "table_world", _text),
+    "npy": Source("released arrays", "npy_world", _npy, _verify_npy),
+    "table": Source("your texts and rewards, embedded here", "table_world", _text, _verify_table),
     "hf": Source("prompts → generated responses → reward model → embeddings", "hf_world", _text),
 }
 BUILDERS: dict[str, Callable[..., None]] = {name: s.build for name, s in SOURCES.items()}

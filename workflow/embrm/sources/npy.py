@@ -90,11 +90,10 @@ def resolve_layout(
 def read_header(path: str | Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
     """(shape, dtype) of an ``.npy`` file from its header alone (no data is read)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config key '{key}': {path} is a directory; expected an .npy file")
     if not path.is_file():
-        raise ConfigError(
-            f"config key '{key}': {path} does not exist"
-            + (" (it is a directory)" if path.is_dir() else "")
-        )
+        raise ConfigError(f"config key '{key}': {path} does not exist")
     try:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)
@@ -104,9 +103,19 @@ def read_header(path: str | Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
                 else np.lib.format.read_array_header_2_0
             )
             shape, _, dtype = read(handle)
+            data_offset = handle.tell()
     except (OSError, ValueError) as exc:
         raise DataError(f"{path} (config key '{key}'): not a readable .npy file ({exc})") from None
-    return tuple(int(x) for x in shape), np.dtype(dtype)
+    shape, dtype = tuple(int(x) for x in shape), np.dtype(dtype)
+    # A copy cut short keeps a valid header: its size alone shows it.
+    expected = data_offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    size = path.stat().st_size
+    if size < expected:
+        raise DataError(
+            f"{path} (config key '{key}'): truncated: its header declares {dtype} {shape}, "
+            f"{expected:,} bytes with the header, but the file holds {size:,}"
+        )
+    return shape, dtype
 
 
 def check_spec(spec: dict, key: str) -> dict[str, tuple[int, int, int]]:
@@ -274,6 +283,52 @@ def publish_file(source: Path, out: Path, mode: str) -> str:
     return mode.split("-")[0]
 
 
+def read_split(entry: dict) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """One split's embeddings (a memory map, in the file's own layout), its rewards as a
+    prompt-major ``(N, K)`` float64 array, the layout and how it was decided; every check that
+    needs no scan of the embeddings (dtypes, shapes, finite rewards, at least 2 × 2)."""
+    emb_path, rew_path = Path(entry["embeddings"]), Path(entry["rewards"])
+    embeddings = open_npy(emb_path)
+    _check_embeddings(embeddings, emb_path)
+    rewards = _load_rewards(rew_path)
+    layout, flip, how = resolve_layout(
+        embeddings.shape, rewards.shape, entry.get("layout", "auto"), emb_path, rew_path
+    )
+    rewards = rewards.reshape(rewards.shape[:2])
+    if flip:
+        rewards = rewards.T
+    bad = ~np.isfinite(rewards)
+    if bad.any():
+        p, k = np.argwhere(bad)[0]
+        raise DataError(f"{rew_path}: rewards contain NaN or inf (prompt {p}, response {k})")
+    prompts, responses = rewards.shape
+    if prompts < 2 or responses < 2:
+        raise DataError(
+            f"{emb_path}: {prompts} prompts × {responses} responses; a world needs at least "
+            "2 of each"
+        )
+    return embeddings, rewards, layout, how
+
+
+def _check_dims(spec: dict, dims: dict[str, int]) -> None:
+    if dims["train"] != dims["test"]:
+        raise DataError(
+            f"{spec['test']['embeddings']}: embedding dimension {dims['test']} differs from "
+            f"{spec['train']['embeddings']} ({dims['train']})"
+        )
+
+
+def verify(spec: dict) -> None:
+    """Every check of :func:`build`, writing nothing: run before any job, so a bad array stops
+    the experiment before anything is built from it. Reads each file once, in bounded blocks."""
+    dims = {}
+    for split in SPLITS:
+        embeddings, _, layout, _ = read_split(spec[split])
+        scan_finite(embeddings, Path(spec[split]["embeddings"]), layout)
+        dims[split] = embeddings.shape[2]
+    _check_dims(spec, dims)
+
+
 def build(spec: dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     link = spec.get("link", "symlink")
@@ -285,25 +340,8 @@ def build(spec: dict, out_dir: Path) -> None:
     for split in SPLITS:
         entry = spec[split]
         emb_path, rew_path = Path(entry["embeddings"]), Path(entry["rewards"])
-        embeddings = open_npy(emb_path)
-        _check_embeddings(embeddings, emb_path)
-        rewards = _load_rewards(rew_path)
-        layout, flip, how = resolve_layout(
-            embeddings.shape, rewards.shape, entry.get("layout", "auto"), emb_path, rew_path
-        )
-        rewards = rewards.reshape(rewards.shape[:2])
-        if flip:
-            rewards = rewards.T
-        bad = ~np.isfinite(rewards)
-        if bad.any():
-            p, k = np.argwhere(bad)[0]
-            raise DataError(f"{rew_path}: rewards contain NaN or inf (prompt {p}, response {k})")
+        embeddings, rewards, layout, how = read_split(entry)
         prompts, responses = rewards.shape
-        if prompts < 2 or responses < 2:
-            raise DataError(
-                f"{emb_path}: {prompts} prompts × {responses} responses; a world needs at least "
-                "2 of each"
-            )
         out_emb = out_dir / FILES[split]["embeddings"]
         if layout == "prompt-major" and embeddings.flags.c_contiguous:
             scan_finite(embeddings, emb_path, layout)
@@ -325,11 +363,7 @@ def build(spec: dict, out_dir: Path) -> None:
             "shape": [prompts, responses, int(embeddings.shape[2])],
         }
         log.info("%s: %s %s (%s); %s", split, emb_path, layout, how, used)
-    if dims["train"] != dims["test"]:
-        raise DataError(
-            f"{spec['test']['embeddings']}: embedding dimension {dims['test']} differs from "
-            f"{spec['train']['embeddings']} ({dims['train']})"
-        )
+    _check_dims(spec, dims)
     write_world_info(out_dir, {**spec, "resolved": resolved}, stats)
 
 

@@ -323,3 +323,14 @@ def check_spec(spec: dict, key: str) -> None:
             f"config key '{key}.test_fraction': only for a single 'path'; train_path and "
             "test_path already give the splits"
         )
+    # The format comes from the name alone: an unknown suffix is refused before any read.
+    for field in ("path",) if has_path else ("train_path", "test_path"):
+        try:
+            detect_format(Path(spec[field]), spec.get("format", "auto"))
+        except ConfigError as error:
+            raise ConfigError(f"config key '{key}.{field}': {error}") from None
+
+
+def verify(spec: dict) -> None:
+    """Every check of the table stage, writing nothing (run before any job)."""
+    texts_from_table(spec)

@@ -3,13 +3,16 @@ and keeping exactly one complete run per key when several writers race or one is
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import logging
 import os
 import platform
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+from ..shared_results import MLFLOW_DB_LOCK, mlflow_db
 from .record import RunPayload
 
 log = logging.getLogger("embrm")
@@ -47,8 +50,34 @@ def quiet_environment() -> None:
 # Where things go
 
 
-def default_uri(results_dir: str | Path) -> str:
-    return f"sqlite:///{Path(results_dir).resolve() / 'mlflow.db'}"
+def default_uri(results_root: str | Path) -> str:
+    return f"sqlite:///{mlflow_db(results_root)}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI; None for any other backend."""
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix) :]) if uri.startswith(prefix) else None
+
+
+@contextmanager
+def creation_lock(uri: str):
+    """Held while a client first opens the store. MLflow creates a missing SQLite database by
+    migrating its schema, and two processes that do so at once both fail (and may leave the file
+    broken): two experiments started together in a fresh checkout did exactly that. An exclusive
+    ``flock`` on a file beside the database lets one create it while the other waits; the kernel
+    drops it if its holder dies. Servers and other backends serialize creation themselves."""
+    path = sqlite_path(uri)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent / MLFLOW_DB_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def is_remote(uri: str) -> bool:
@@ -75,19 +104,20 @@ def open_backend(uri: str, experiment: str, location: str | None):
     quiet_environment()
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        try:
-            return client, client.create_experiment(
-                experiment, artifact_location=location, tags=EXPERIMENT_TAGS
-            )
-        except Exception:
-            # Another process created it first (only possible when several workflows share a
-            # server): use theirs.
-            found = client.get_experiment_by_name(experiment)
-            if found is None:
-                raise
+    with creation_lock(uri):
+        client = MlflowClient(tracking_uri=uri)  # a SQLite store is created (migrated) here
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            try:
+                return client, client.create_experiment(
+                    experiment, artifact_location=location, tags=EXPERIMENT_TAGS
+                )
+            except Exception:
+                # Another process created it first (only possible when several workflows share
+                # a server): use theirs.
+                found = client.get_experiment_by_name(experiment)
+                if found is None:
+                    raise
     if found.lifecycle_stage == "deleted":
         raise TrackingError(
             f"MLflow experiment '{experiment}' (id {found.experiment_id}) at {uri} is deleted: "

@@ -165,6 +165,9 @@ def run_params(record: dict) -> dict[str, str]:
     params["annotation.heldout_pairs"] = annotation["heldout"]["pairs"]
     _flatten("head", training["head"], params)
     params["head"] = run["head"]  # the name; head.type is the registered type
+    # A difference between two runs' last bits can be traced to either (docs/heads.md).
+    params["training.threads"] = training.get("threads", "")
+    params["training.cpu_capability"] = training.get("cpu_capability") or "not used"
     # Where the test set was scored: by the run's train job, or by its cell's shared pass.
     scoring = training.get("scoring", {"mode": "run"})
     params["scoring"] = scoring["mode"]
