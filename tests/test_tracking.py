@@ -21,6 +21,7 @@ from embrm.io import read_json, write_json
 from embrm.tracking import (
     CONTENT_TAG,
     INVOCATION_TAG,
+    LOGGED_AT_TAG,
     RUN_KEY_TAG,
     build_payload,
     git_state,
@@ -119,10 +120,16 @@ def parents(runs) -> list:
     return [r for r in runs if r.data.tags.get(INVOCATION_TAG) == "true"]
 
 
+def logging_interval(run) -> tuple[int, int]:
+    first, last = run.data.tags[LOGGED_AT_TAG].split("-")
+    return int(first), int(last)
+
+
 def max_overlap(runs) -> int:
-    """Most runs whose logging intervals (create to terminate) overlap at one instant."""
+    """Most runs whose logging intervals (create to the content hash) overlap at one instant."""
+    intervals = [logging_interval(r) for r in runs]
     events = sorted(
-        [(r.info.start_time, 1) for r in runs] + [(r.info.end_time, -1) for r in runs],
+        [(first, 1) for first, _ in intervals] + [(last, -1) for _, last in intervals],
         key=lambda e: (e[0], e[1]),
     )
     best = current = 0
@@ -206,6 +213,12 @@ def test_sixteen_parallel_jobs_log_exactly_the_expected_runs(parallel_workflow):
         assert sorted(m.step for m in history) == epochs
         assert REQUIRED_PARAMS <= set(run.data.params)
         assert run.data.params == payload.params
+        # The run's times are the job's: training started, evaluation ended (not the logging).
+        train = read_json(path.parent / "train.json")
+        assert run.info.start_time == round(train["started_at"] * 1000)
+        assert run.info.end_time == round(record["finished_at"] * 1000)
+        assert run.info.end_time - run.info.start_time >= 1000 * train["fit_seconds"]
+        assert logging_interval(run)[0] >= run.info.end_time  # logged after the job's work
         logged = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert logged == {"predictions.npy", "curves.csv", "metrics.json"}
 

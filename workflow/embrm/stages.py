@@ -146,6 +146,7 @@ def train(
         device=device,
         threads=threads,
     )
+    started_at = time.time()  # wall clock: MLflow's start of the run
     started = time.perf_counter()
     ensemble.fit(data)
     fit_seconds = time.perf_counter() - started
@@ -169,6 +170,7 @@ def train(
         {
             "head": ensemble.get_params(),
             **where_fitted(members[0].device_, threads),
+            "started_at": started_at,
             "best_epoch": [m.best_epoch_ for m in members],
             "epochs_run": [len(m.curves_) for m in members],
             "fit_seconds": fit_seconds,
@@ -367,6 +369,7 @@ def evaluate(
             "per_prompt": per_prompt,
             "evaluate_seconds": evaluate_seconds,
             "evaluate_device": bon_device or "cpu",
+            "finished_at": time.time(),  # wall clock: MLflow's end of the run
         },
     )
     if scoring_path is not None:
@@ -479,6 +482,7 @@ def train_cell(
             )
         )
     heads = [ensemble.members[0] for ensemble in ensembles]
+    started_at = time.time()  # wall clock: MLflow's start of each run of the cell
     started = time.perf_counter()
     timing = fit_stacked(heads, data, names)
     fit_seconds = time.perf_counter() - started
@@ -505,6 +509,7 @@ def train_cell(
                 {
                     "head": ensemble.get_params(),
                     **where_fitted(head.device_, threads),
+                    "started_at": started_at,
                     "best_epoch": [head.best_epoch_],
                     "epochs_run": [len(head.curves_)],
                     # The run's share of the cell's stacked fit.

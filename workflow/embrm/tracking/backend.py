@@ -20,6 +20,7 @@ log = logging.getLogger("embrm")
 RUN_KEY_TAG = "embrm.run_key"
 CONTENT_TAG = "embrm.content_hash"  # set last: its absence marks an incomplete run
 LOGGED_BY_TAG = "embrm.logged_by"
+LOGGED_AT_TAG = "embrm.logged_ms"  # "<first>-<last>" ms of the logging (run times are the job's)
 INVOCATION_TAG = "embrm.invocation"  # marks a workflow invocation's parent run
 SCOPE_TAG = "embrm.results_id"  # which results directory (and host) a parent run belongs to
 FIGURES_TAG = "embrm.figures_hash"
@@ -157,8 +158,15 @@ def split_runs(existing: list, content: str) -> tuple[object | None, list]:
         for r in existing
         if r.data.tags.get(CONTENT_TAG) == content and r.info.status == "FINISHED"
     ]
-    keep = min(complete, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
+    keep = min(complete, key=lambda r: (logged_since(r), r.info.run_id), default=None)
     return keep, [r for r in existing if r is not keep]
+
+
+def logged_since(run) -> int:
+    """When a run's logging began (ms): two copies of one run share the job's start time, so
+    age is told by the logging; runs logged before the tag existed started when logged."""
+    logged = run.data.tags.get(LOGGED_AT_TAG)
+    return int(logged.split("-")[0]) if logged else run.info.start_time
 
 
 def log_run(
@@ -172,7 +180,7 @@ def log_run(
     existing: list,
 ) -> str:
     """Make MLflow hold exactly one complete run for ``payload``: 'created', 'replaced' or 'unchanged'."""
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Metric, Param, RunTag
 
     keep, stale = split_runs(existing, payload.content)
     for run in stale:
@@ -188,10 +196,16 @@ def log_run(
     }
     if parent_id:
         tags[PARENT_TAG] = parent_id
+    # The run's start and end are the job's (payload.start_ms, end_ms); when it was logged is a
+    # tag of its own, "<first ms>-<last ms>".
+    logging_started = int(time.time() * 1000)
     # All tags but the content hash at creation: even a run cut short right here carries its key
     # and is found (and redone) later.
     run_id = client.create_run(
-        experiment_id, run_name=payload.name, tags={k: str(v) for k, v in tags.items()}
+        experiment_id,
+        start_time=payload.start_ms,
+        run_name=payload.name,
+        tags={k: str(v) for k, v in tags.items()},
     ).info.run_id
     stamp = int(time.time() * 1000)
     params = [Param(k, v) for k, v in payload.params.items()]
@@ -204,8 +218,12 @@ def log_run(
         client.log_batch(run_id, metrics=batch_metrics, params=batch_params)
     for artifact in payload.artifacts:
         client.log_artifact(run_id, str(artifact))
-    client.set_terminated(run_id, "FINISHED")
-    client.set_tag(run_id, CONTENT_TAG, payload.content)  # last of all: the run is complete
+    client.set_terminated(run_id, "FINISHED", end_time=payload.end_ms)
+    logged = f"{logging_started}-{int(time.time() * 1000)}"
+    # Last of all, in one write: the content hash marks the run complete.
+    client.log_batch(
+        run_id, tags=[RunTag(LOGGED_AT_TAG, logged), RunTag(CONTENT_TAG, payload.content)]
+    )
     return "replaced" if stale else "created"
 
 

@@ -86,6 +86,11 @@ class RunPayload:
     metrics: list[tuple[str, float, int]]
     tags: dict[str, str]
     artifacts: list[Path]
+    # When the run's training started and its evaluation ended (ms since the epoch), so MLflow's
+    # start, end and duration are the job's own, not the sync's. Not part of the content: a rerun
+    # that gives the same results is the same run.
+    start_ms: int | None = None
+    end_ms: int | None = None
     content: str = field(init=False)
 
     def __post_init__(self):
@@ -309,4 +314,12 @@ def build_payload(
         metrics=run_metrics(record, seconds),
         tags=tags,
         artifacts=[f for f in files if f.exists()],
+        start_ms=_milliseconds(record["training"].get("started_at")),
+        end_ms=_milliseconds(record.get("finished_at")),
     )
+
+
+def _milliseconds(seconds: float | None) -> int | None:
+    """A wall-clock time in seconds as MLflow's milliseconds (None: not recorded, as in runs
+    made before these times were)."""
+    return None if seconds is None else round(seconds * 1000)
