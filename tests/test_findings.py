@@ -778,3 +778,24 @@ def test_findings_figure_shows_the_findings_table(tmp_path):
     assert parts_ax.get_ylim() == claim4.get_ylim()
     render("findings", summary_path, tmp_path / "f.png", tmp_path / "f.svg", findings_path)
     assert (tmp_path / "f.png").stat().st_size > 10_000
+
+
+def test_power_benchmark_reads_the_components_of_a_findings_table(tmp_path, capsys):
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location(
+        "findings_power", REPO / "benchmarks" / "findings_power.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    frame = summary(gain=planted)
+    F.findings(frame, per_prompt=with_prompts(frame)).to_csv(tmp_path / "f.csv", index=False)
+    args = [str(tmp_path / "f.csv"), "--reps", "300", "--seeds", "5", "--effects", "0", "3"]
+    assert bench.main(args) == 0
+    out = capsys.readouterr().out
+    assert "median components over" in out and "3 × sesoi" in out
+    with pytest.raises(SystemExit, match="no variance components"):
+        pd.DataFrame({"part": ["1a"]}).to_csv(tmp_path / "old.csv", index=False)
+        bench.main([str(tmp_path / "old.csv")])
