@@ -40,6 +40,10 @@ def _seeds(value) -> str:
     return "never (test-set floor)" if value == float("inf") else f"{int(value)}"
 
 
+def _df(value: float) -> str:
+    return "–" if not np.isfinite(value) else f"{value:.1f}"
+
+
 def _p(value: float) -> str:
     return "–" if not np.isfinite(value) else f"{value:.2g}"
 
@@ -89,8 +93,8 @@ def markdown(table: pd.DataFrame, meta: dict | None = None) -> str:
         f"Each claim is split into parts; each part is a contrast of `{metric}` (share of the "
         "oracle's Best-of-N gain) between paired runs, averaged within each seed. Interval: "
         "95%, over seeds and test prompts (crossed random effects: seed, prompt, seed × "
-        "prompt; Satterthwaite df); *limited by*: the source that contributes most to its "
-        "width. **replicated**: the interval lies above the threshold (0, or minus the margin "
+        "prompt; modified large-sample interval, df: its effective degrees of freedom); "
+        "*limited by*: the source that contributes most to the variance of the effect. **replicated**: the interval lies above the threshold (0, or minus the margin "
         "of a 'matches' part); **contradicted**: Holm-adjusted over the claim's parts, the "
         "effect is below it; **negligible**: the interval lies within ± the smallest effect of "
         "interest; **inconclusive**: otherwise. Planning: *detectable now* is the smallest "
@@ -126,7 +130,7 @@ def markdown(table: pd.DataFrame, meta: dict | None = None) -> str:
             lines.append(
                 f"| {row['part']} | {_escape_md(row['statement'])} | {row['seeds'] or '–'} | "
                 f"{row['cells'] or '–'} | {_fmt(row['effect'])} | {_interval(row)} | "
-                f"{_fmt(row['df'], 0) if np.isfinite(row['df']) else '–'} | "
+                f"{_df(row['df'])} | "
                 f"{_p(row['p_contradict_holm'])} | {row['verdict']} | {row['limited_by'] or ''} | "
                 f"{_shares(row)} | {_fmt(row['detectable_now'])} | "
                 f"{_seeds(row['seeds_to_replicate'])} | {_seeds(row['seeds_to_contradict'])} | "
