@@ -4,9 +4,9 @@ A part's per-seed, per-test-prompt contrast values Y (S seeds × P prompts) foll
 random-effects model ``Y_sp = θ + a_s + b_p + e_sp``: every seed is scored on the same test
 prompts, so seed (a, training noise), prompt (b, which test prompts were drawn) and their
 interaction plus residual (e) are the three sources of error. The estimate is the grand mean;
-its variance is ``σ_s²/S + σ_p²/P + σ_e²/(SP)``, estimated from the two-way ANOVA mean squares
-(components truncated at 0), with Satterthwaite's degrees of freedom. Every term counts once
-(a bootstrap that draws prompts and seeds jointly counts the interaction twice).
+its variance is ``σ_s²/S + σ_p²/P + σ_e²/(SP)``, estimated from the two-way ANOVA mean squares,
+and the interval is the modified large-sample one (:func:`crossed_interval`). Every term counts
+once (a bootstrap that draws prompts and seeds jointly counts the interaction twice).
 
 Everything is vectorized over leading axes, so the simulation tests run thousands of experiments
 in one call.
