@@ -799,3 +799,11 @@ def test_power_benchmark_reads_the_components_of_a_findings_table(tmp_path, caps
     with pytest.raises(SystemExit, match="no variance components"):
         pd.DataFrame({"part": ["1a"]}).to_csv(tmp_path / "old.csv", index=False)
         bench.main([str(tmp_path / "old.csv")])
+
+
+def test_pages_name_the_world_knobs_the_verdicts_depend_on():
+    frame = structured(2.0, 0.5, 1.0, 0)
+    meta = F.grid_meta(frame)
+    assert meta["world t2-r0.5-l1"] == "tau 2, sigma 1, shared_quality 0.5, nonlinearity 1"
+    md = F.markdown(F.findings(frame), meta)
+    assert "shared_quality 0.5" in md and "decides the sign of claim 3a" in md

@@ -9,11 +9,13 @@ import pandas as pd
 from .plan import load
 from .table import findings
 
+WORLD_KNOBS = ("world_tau", "world_sigma", "world_shared_quality", "world_nonlinearity")
 WORLD_DEPENDENCE = (
     "The verdicts are about this world as configured. What no claim's data identify and what "
     "decides some of them: `shared_quality` (how much of the prompt effect is carried by "
-    "response quality) decides the sign of claim 3a (cross − same is negative at 0 and positive "
-    "at 0.5 and 1 in the measured map, docs/findings.md), and `nonlinearity` (how far the "
+    "response quality) decides the sign of claim 3a (in the measured map at tau/sigma 2 and 4, "
+    "cross − same is below or around 0 at shared_quality 0 and above 0 at 0.5 and 1, "
+    "docs/findings.md), and `nonlinearity` (how far the "
     "quality direction turns between prompts) sets how much cross-prompt pairs can teach; "
     "tau/sigma sets the gap between pairings. Claim 4's slope has one |Δr| per candidate rule "
     "and seed: it orders the rules like 3b and 3c and adds no independent evidence."
@@ -224,6 +226,15 @@ def grid_meta(summary: pd.DataFrame) -> dict:
         meta["test prompts"] = ", ".join(
             str(int(v)) for v in sorted(summary["test_prompts"].unique())
         )
+    # The world knobs the verdicts depend on and no claim's data identify (docs/analysis-plan.md).
+    knobs = [c for c in WORLD_KNOBS if c in summary]
+    if knobs:
+        for world, row in summary.drop_duplicates("world").set_index("world")[knobs].iterrows():
+            values = ", ".join(
+                f"{c.removeprefix('world_')} {row[c]:g}" for c in knobs if pd.notna(row[c])
+            )
+            if values:
+                meta[f"world {world}"] = values
     return meta
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from ..designs import columns as design_columns
 from ..designs import get
 from . import statistics as st
-from .claims import BT_REFERENCE, CLAIMS, REGISTRY, Built, Contrast  # noqa: F401
+from .claims import CLAIMS, REGISTRY, Built, Contrast
 from .plan import Plan, load
 from .resampling import world_prompt_values
 
