@@ -716,7 +716,8 @@ def test_false_contradicted_per_claim_is_within_the_level(claim_parts):
     from embrm.findings import statistics as st
 
     sds = SETTINGS[1]
-    y = simulate(0.0, sds, parts=claim_parts, rng_seed=claim_parts)
+    # 50 prompts: the multiplicity rule does not depend on P, and the arrays stay small.
+    y = simulate(0.0, sds, parts=claim_parts, rng_seed=claim_parts, prompts=50)
     out = st.crossed_interval(y)
     p = st.one_sided_p(out, 0.0, upper=False)
     adjusted = st.holm(p)
@@ -724,6 +725,22 @@ def test_false_contradicted_per_claim_is_within_the_level(claim_parts):
     assert contradicted.mean() <= mc_bound(0.025)
     if claim_parts == 10:
         assert (p < 0.025).any(axis=-1).mean() > 0.15  # what the rule corrects
+
+
+@pytest.mark.parametrize("claim_parts", [4, 10])
+def test_false_replicated_per_claim_is_within_the_level(claim_parts):
+    """One part exactly at its threshold, the others clearly true: the claim (every part
+    replicated) is replicated at most 2.5% of the time."""
+    from embrm.findings import statistics as st
+
+    sds = SETTINGS[0]
+    se = np.sqrt(sds[0] ** 2 / SEEDS + sds[1] ** 2 / 50 + sds[2] ** 2 / (SEEDS * 50))
+    theta = np.full((claim_parts, 1, 1), 6 * se)
+    theta[0] = 0.0
+    out = st.crossed_interval(simulate(theta, sds, parts=claim_parts, prompts=50))
+    replicated = (out["ci_low"] > 0).all(axis=-1)
+    assert replicated.mean() <= mc_bound(0.025)
+    assert (out["ci_low"][:, 1:] > 0).mean() > 0.9  # the true parts do replicate
 
 
 def test_power_at_a_clear_effect():
