@@ -824,3 +824,33 @@ def test_pages_name_the_world_knobs_the_verdicts_depend_on():
     assert meta["world t2-r0.5-l1"] == "tau 2, sigma 1, shared_quality 0.5, nonlinearity 1"
     md = F.markdown(F.findings(frame), meta)
     assert "shared_quality 0.5" in md and "decides the sign of claim 3a" in md
+
+
+def test_a_new_claim_is_one_registry_entry(monkeypatch):
+    """A contrast declared once gets the point estimate, the interval, the verdict, Holm and
+    the planning numbers like every other part."""
+    from embrm.findings import claims, table
+    from embrm.findings.claims import Built, Contrast, cell_mean, match
+
+    def bigger_budget_for_clf_lgb(frame, plan):
+        cells = match(
+            frame[frame["head"] == "clf-lgb"],
+            ["design", "annotator", "seed"],
+            big={"n": 2000},
+            small={"n": 500},
+        )
+        return [
+            Built("clf-lgb: 2,000 − 500 pairs", cell_mean(cells, big=1.0, small=-1.0), len(cells))
+        ]
+
+    entry = Contrast(
+        "5", "5a", "more pairs help clf-lgb", F.SUPERIORITY, "sesoi", bigger_budget_for_clf_lgb
+    )
+    monkeypatch.setitem(claims.CLAIMS, "5", "More pairs help the LightGBM classifier.")
+    monkeypatch.setattr(table, "REGISTRY", [*claims.REGISTRY, entry])
+    frame = summary(gain=planted)
+    result = F.findings(frame, per_prompt=with_prompts(frame))
+    row = parts(result, "5a").iloc[0]
+    assert claim(result, "5") == F.REPLICATED
+    assert row["effect"] == pytest.approx(0.1, abs=0.01)  # planted: +0.1 at 2,000 pairs
+    assert row["interval"] == F.CROSSED and np.isfinite(row["seeds_to_replicate"])
