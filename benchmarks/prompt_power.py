@@ -3,10 +3,11 @@
 Reads a finished experiment (its summary and the per-test-prompt values each run's metrics.json
 stores), keeps only the first P test prompts of every run (the prompts are drawn independently,
 so the first P are a random subset), and tests every claim again on them, for each P asked for.
-Prints, per part, the half-width of the t-interval over seeds and of the bootstrap interval over
-seeds and test prompts at each P, then their ratio to the widths at the largest P: how much of
-the uncertainty more test prompts remove, which is what sizing a grid needs (the effects and
-verdicts are printed too, but sizing on them would tune the design on the outcome).
+Prints, per part, the half-width of its interval over seeds and test prompts (crossed random
+effects, docs/analysis-plan.md) and the share of its variance from the test prompts at each P,
+then the half-width's ratio to the width at the largest P: how much of the uncertainty more test
+prompts remove, which is what sizing a grid needs (the effects and verdicts are printed too, but
+sizing on them would tune the design on the outcome).
 
     python benchmarks/prompt_power.py results/<experiment> --prompts 100 250 500 1000
 """
@@ -56,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="results/<experiment> of a finished run")
     parser.add_argument("--prompts", type=int, nargs="+", required=True)
-    parser.add_argument("--resamples", type=int, default=2000)
     args = parser.parse_args(argv)
 
     table = args.results / "summary.parquet"
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for count in prompts:
         table, kept = first_prompts(summary, per_prompt, count)
-        result = findings(table, per_prompt=kept, resamples=args.resamples)
+        result = findings(table, per_prompt=kept)
         result = result[(result["part"] != "all") & (result["verdict"] != NOT_TESTED)]
         for row in result.itertuples():
             rows.append(
@@ -84,26 +84,24 @@ def main(argv: list[str] | None = None) -> int:
                     "statement": row.statement,
                     "prompts": count,
                     "effect": row.effect,
-                    "t_half": (row.ci_high - row.ci_low) / 2,
-                    "boot_half": (row.boot_high - row.boot_low) / 2,
+                    "half": (row.ci_high - row.ci_low) / 2,
+                    "prompt_share": row.share_prompt,
                     "verdict": row.verdict,
                 }
             )
     frame = pd.DataFrame(rows)
     keys = ["world", "part", "statement"]
-    largest = frame.loc[frame["prompts"] == prompts[-1], [*keys, "t_half", "boot_half"]]
-    largest = largest.rename(columns={"t_half": "t_half_largest", "boot_half": "boot_half_largest"})
-    frame = frame.merge(largest, on=keys, how="left")
-    frame["t_ratio"] = frame["t_half"] / frame["t_half_largest"]
-    frame["boot_ratio"] = frame["boot_half"] / frame["boot_half_largest"]
+    largest = frame.loc[frame["prompts"] == prompts[-1], [*keys, "half"]]
+    frame = frame.merge(largest.rename(columns={"half": "half_largest"}), on=keys, how="left")
+    frame["ratio"] = frame["half"] / frame["half_largest"]
 
     pd.set_option("display.width", 200, "display.max_colwidth", 60, "display.max_rows", None)
     for (world, part, statement), group in frame.groupby(keys, sort=False):
         print(f"{world} {part}: {statement}")
-        shown = ["prompts", "effect", "t_half", "boot_half", "t_ratio", "boot_ratio", "verdict"]
+        shown = ["prompts", "effect", "half", "prompt_share", "ratio", "verdict"]
         print(group[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print()
-    summary_rows = frame.groupby("prompts")[["t_half", "boot_half", "t_ratio", "boot_ratio"]]
+    summary_rows = frame.groupby("prompts")[["half", "prompt_share", "ratio"]]
     print("median over parts:")
     print(summary_rows.median().to_string(float_format=lambda v: f"{v:.3f}"))
     return 0

@@ -549,7 +549,13 @@ def findings_side_by_side(first, second, a: str, b: str) -> list[str]:
     if missing:
         return [f"findings.csv absent for {', '.join(missing)} (experiment not finished)."]
     keys = ["world", "claim", "part", "statement"]
-    merged = pd.merge(first, second, on=keys, how="outer", suffixes=("_a", "_b"), sort=False)
+    # Suffix every column on both sides: the two tables need not have the same columns (a
+    # findings.csv of the first plan has bootstrap bounds, a later one does not).
+    first, second = (
+        table.rename(columns={c: f"{c}_{side}" for c in table.columns if c not in keys})
+        for table, side in ((first, "a"), (second, "b"))
+    )
+    merged = pd.merge(first, second, on=keys, how="outer", sort=False)
     several_worlds = merged["world"].nunique() > 1
 
     def cell(row, side: str) -> str:
@@ -562,7 +568,8 @@ def findings_side_by_side(first, second, a: str, b: str) -> list[str]:
         effect, low, high = (row[f"{k}_{side}"] for k in ("effect", "ci_low", "ci_high"))
         if effect != effect:
             return str(verdict_)
-        # The verdict stands on both intervals: the t-interval, then the bootstrap where stored.
+        # The interval the verdict stands on; a findings.csv of the first plan also has the
+        # bootstrap interval its verdicts needed, shown after it.
         bounds = [
             f"{_number(lo, sign=True)}, {_number(hi, sign=True)}"
             for lo, hi in ((low, high), (row.get(f"boot_low_{side}"), row.get(f"boot_high_{side}")))

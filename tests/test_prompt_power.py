@@ -53,7 +53,7 @@ def test_first_prompts_are_a_ratio_of_means_over_those_prompts(tiny_results):
 
 def test_prints_each_part_at_each_prompt_count(tiny_results, capsys):
     results, _, _ = tiny_results
-    assert prompt_power.main([str(results), "--prompts", "20", "40", "--resamples", "50"]) == 0
+    assert prompt_power.main([str(results), "--prompts", "20", "40"]) == 0
     out = capsys.readouterr().out
     assert "median over parts:" in out
     # One block per tested part, each with a line for 20 and for 40 prompts.

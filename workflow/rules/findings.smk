@@ -3,6 +3,7 @@
 # on the landing page (workflow/report/workflow.rst reads them from FINDINGS_PAGE below), and the
 # full table is the report's "Findings" entry.
 from embrm.figures import findings as figures_findings
+from embrm.findings.plan import PLAN_PATH
 
 
 localrules:
@@ -31,7 +32,8 @@ config["_findings_page"] = (
 rule findings:
     input:
         f"{RESULTS}/summary.parquet",
-        runs=metrics_files(),  # per-test-prompt values: the bootstrap over test prompts
+        runs=metrics_files(),  # per-test-prompt values: the interval over test prompts
+        plan=str(PLAN_PATH),  # docs/analysis-plan.md: a new plan decides again
     output:
         csv=report(
             f"{RESULTS}/findings.csv",

@@ -6,8 +6,9 @@ They are drawn by the workflow's ``findings_figure`` rule, beside the study's fi
 what each needs from the grid, checked on the plan (:func:`available`) and again on the summary.
 
 Intervals are paired: a seed's value is the mean over the cells it covers of the difference
-between runs that share everything but the factor compared, and the 95% t-interval is over
-those per-seed values (as in :mod:`embrm.findings`). Panels that compare the same quantity share
+between runs that share everything but the factor compared; the findings figure draws the
+interval of :mod:`embrm.findings` (over seeds and test prompts), the map a t-interval over the
+per-seed values. Panels that compare the same quantity share
 their y-axis, and every title states the number of seeds.
 """
 
@@ -170,7 +171,8 @@ def draw_cross_prompt_map(summary: pd.DataFrame, palette: dict):
 
 def _effects(summary: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.DataFrame:
     """The tested parts: from the findings table the findings stage wrote (its verdicts and
-    bootstrap intervals), else recomputed from the summary (t-intervals over seeds only)."""
+    intervals over seeds and test prompts), else recomputed from the summary (intervals over
+    seeds only)."""
     if table is None:
         table = F.findings(summary)
     return table[(table["part"] != "all") & table["effect"].notna()]
@@ -184,6 +186,7 @@ def read_findings(path: str | Path) -> pd.DataFrame:
 VERDICT_COLOURS = {
     F.REPLICATED: "#1b9e77",
     F.CONTRADICTED: "#d95f02",
+    F.NEGLIGIBLE: "#e6ab02",
     F.INCONCLUSIVE: "#7570b3",
 }
 
@@ -191,8 +194,7 @@ VERDICT_COLOURS = {
 def draw_findings(summary: pd.DataFrame, palette: dict, table: pd.DataFrame | None = None):
     """One row per tested part: effect and paired 95% interval, coloured by verdict; claims 1–3
     (differences of the normalized gain) share an x-axis, claim 4 (a correlation) has its own.
-    With the findings table, the bootstrap interval over seeds and test prompts is drawn below
-    each t-interval, as a thin line."""
+    With the findings table, the intervals are those over seeds and test prompts."""
     import matplotlib.pyplot as plt
 
     effects = _effects(summary, table)
@@ -220,26 +222,21 @@ def draw_findings(summary: pd.DataFrame, palette: dict, table: pd.DataFrame | No
                 colour = VERDICT_COLOURS.get(r.verdict, "grey")
                 if np.isfinite(r.ci_low):
                     ax.plot([r.ci_low, r.ci_high], [yi, yi], color=colour, linewidth=2)
-                boot = (getattr(r, "boot_low", np.nan), getattr(r, "boot_high", np.nan))
-                if np.isfinite(boot).all():
-                    ax.plot(boot, [yi - 0.25] * 2, color=colour, linewidth=0.8, gid="bootstrap")
                 ax.plot(r.effect, yi, "o", color=colour)
                 if r.threshold < 0:
                     ax.plot([r.threshold], [yi], "|", color="black", markersize=10)
             ax.axvline(0, color="black", linewidth=0.8)
             # Autoscaling would stretch claim 4's single row over its whole panel.
             ax.set_ylim(-0.75, rows - 0.25)
-            if col == 1:
-                ax.set_xlim(-1.05, 1.05)  # a correlation
             ax.set_yticks(y, labels if col == 0 else [r.part for r in subset.itertuples()])
             ax.tick_params(axis="y", labelsize=7)
             ax.set_title(
                 (f"world {world}: " if len(worlds) > 1 else "")
-                + ("paired difference of normalized gain" if col == 0 else "claim 4: r"),
+                + ("paired difference of normalized gain" if col == 0 else "claim 4: slope"),
                 fontsize=10,
             )
     handles = [plt.Line2D([], [], color=c, marker="o", label=v) for v, c in VERDICT_COLOURS.items()]
-    figure.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+    figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
 
     class _Grid:
         def __init__(self, fig):
@@ -251,9 +248,10 @@ def draw_findings(summary: pd.DataFrame, palette: dict, table: pd.DataFrame | No
     _title(
         _Grid(figure),
         "Findings: effect per tested part",
-        f"mean paired difference over {seeds} seed(s) with its 95% t-interval (thin line below: "
-        "bootstrap over seeds and test prompts, where stored); colour: verdict; a bar mark: the "
-        "non-inferiority threshold of a 'matches or beats' part",
+        f"mean paired difference over {seeds} seed(s) with its 95% interval over seeds and test "
+        "prompts (crossed random effects; over seeds alone where no per-prompt values are "
+        "stored); colour: verdict; a bar mark: the non-inferiority threshold of a 'matches or "
+        "beats' part",
     )
     return figure
 
@@ -272,12 +270,13 @@ FINDINGS_FIGURES = [
         draw_findings,
         "Every tested part of the study's claims (findings.md): the mean paired difference "
         "(runs that share world, seed and everything but the factor compared) with its 95% "
-        "t-interval over seeds and, as a thin line below it, the bootstrap interval over seeds "
-        "and test prompts, coloured by the verdict of findings.md. Claims 1–3 are differences of the "
+        "interval over seeds and test prompts (crossed random effects, docs/analysis-plan.md), "
+        "coloured by the verdict of findings.md. Claims 1–3 are differences of the "
         "normalized Best-of-N gain (share of the oracle's gain): a part is replicated when its "
         "interval lies above 0 (or above the small negative margin marked on 'matches or "
-        "beats' parts). Claim 4 is the correlation between the cross − same reward gap of the "
-        "annotated pairs and the cross − same gain.",
+        "beats' parts), negligible when it lies within the smallest effect of interest. Claim 4 "
+        "is the slope of the cross − same gain on the cross − same reward gap of the annotated "
+        "pairs.",
     ),
     Figure(
         "cross_prompt_map",

@@ -1,0 +1,399 @@
+"""The findings table: every registered contrast tested on every world, one row per part and
+one per claim, under the analysis plan (:mod:`embrm.findings.plan`).
+
+For a part: the weights of :mod:`embrm.findings.claims` give its per-seed values and, with the
+runs' per-prompt values, its (seeds × test prompts) matrix; :func:`statistics.crossed_interval`
+gives the effect, the interval over seeds and test prompts and the variance components; Holm's
+rule over the claim's parts decides "contradicted"; the planning numbers say what more seeds can
+and cannot do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+
+from ..designs import columns as design_columns
+from ..designs import get
+from . import statistics as st
+from .claims import CLAIMS, REGISTRY, Built, Contrast
+from .plan import Plan, load
+from .resampling import world_prompt_values
+
+VERDICT_SCORE = {
+    st.REPLICATED: 1.0,
+    st.INCONCLUSIVE: 0.0,
+    st.NEGLIGIBLE: 0.0,
+    st.CONTRADICTED: -1.0,
+}
+# interval: what the part's interval covers
+CROSSED, SEEDS_ONLY, NO_INTERVAL = (
+    "seeds and test prompts (crossed random effects)",
+    "seeds only (no per-prompt values: test prompts fixed)",
+    "no interval (one seed)",
+)
+SOURCES = ("seeds", "test prompts", "seed × prompt")
+# A standard error below this (in units of the metric, a share of the oracle's gain) is
+# rounding, not spread: the part's values do not vary and no interval is estimated.
+DEGENERATE_SE = 1e-12
+
+COLUMNS = [
+    "world",
+    "claim",
+    "part",
+    "statement",
+    "test",
+    "metric",
+    "plan_version",
+    "plan_sha256",
+    "seeds",
+    "prompts",
+    "cells",
+    "threshold",
+    "margin",
+    "effect",
+    "se",
+    "df",
+    "ci_low",
+    "ci_high",
+    "p_replicate",
+    "p_contradict",
+    "p_contradict_holm",
+    "var_seed",
+    "var_prompt",
+    "var_interaction",
+    "share_seed",
+    "share_prompt",
+    "share_interaction",
+    "limited_by",
+    "interval",
+    "verdict",
+    "detectable_now",
+    "seeds_to_replicate",
+    "seeds_to_contradict",
+    "seeds_for_halfwidth",
+    "note",
+]
+
+
+@dataclass
+class Part:
+    world: str
+    claim: str
+    part: str
+    statement: str
+    test: str = ""
+    metric: str = ""
+    plan_version: str = ""
+    plan_sha256: str = ""
+    seeds: int = 0
+    prompts: int = 0
+    cells: int = 0
+    threshold: float = float("nan")
+    margin: float = float("nan")
+    effect: float = float("nan")
+    se: float = float("nan")
+    df: float = float("nan")
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    p_replicate: float = float("nan")
+    p_contradict: float = float("nan")
+    p_contradict_holm: float = float("nan")
+    var_seed: float = float("nan")
+    var_prompt: float = float("nan")
+    var_interaction: float = float("nan")
+    share_seed: float = float("nan")
+    share_prompt: float = float("nan")
+    share_interaction: float = float("nan")
+    limited_by: str = ""
+    interval: str = ""
+    verdict: str = st.NOT_TESTED
+    detectable_now: float = float("nan")
+    seeds_to_replicate: float = float("nan")
+    seeds_to_contradict: float = float("nan")
+    seeds_for_halfwidth: float = float("nan")
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _family(frame: pd.DataFrame) -> pd.Series:
+    """The annotator without its β: model and every other parameter (β varies within a family)."""
+    columns = [
+        c for c in frame.columns if c.startswith("annotator_") and c not in ("annotator_model",)
+    ]
+    parts = [
+        frame[c].map(lambda v: "" if pd.isna(v) else str(v))
+        for c in ["annotator_model", *sorted(columns)]
+    ]  # missing parameters (another model's) as ""
+    return pd.concat(parts, axis=1).agg("|".join, axis=1)
+
+
+def prepare(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The columns the tests use, one row per run (single-run table, ensembles as their mean)."""
+    needed = ["world", "design", "n", "annotator", "head", "seed", metric]
+    missing = [c for c in needed if c not in summary.columns]
+    if missing:
+        raise ValueError(f"summary table lacks column(s) {', '.join(missing)}")
+    frame = summary.copy()
+    for column in design_columns():  # a table without them: the designs' registered settings
+        if column not in frame:
+            frame[column] = frame["design"].map(lambda name, c=column: get(name).settings.get(c))
+    if "head_type" not in frame:
+        frame["head_type"] = frame["head"]
+    if "annotator_model" not in frame:
+        frame["annotator_model"] = frame["annotator"]
+    if "beta" not in frame:
+        frame["beta"] = np.nan
+    for column in ("annotation_mean_abs_dr", "annotation_realized_error_rate"):
+        if column not in frame:
+            frame[column] = np.nan
+    frame["family"] = _family(frame)
+    frame["value"] = frame[metric].astype(float)
+    return frame
+
+
+def _test_words(contrast: Contrast, plan: Plan) -> str:
+    if contrast.kind == st.NONINFERIORITY:
+        return (
+            f"non-inferiority: interval above −{contrast.distance(plan):g} "
+            f"({contrast.margin.replace('_', ' ')})"
+        )
+    return (
+        f"superiority: interval above 0; negligible within ±{contrast.distance(plan):g} "
+        f"({contrast.margin.replace('_', ' ')})"
+    )
+
+
+def _measure(part: Part, built: Built, data: pd.DataFrame, z: np.ndarray | None) -> None:
+    """Effect, interval and variance components of one tested part (in place)."""
+    weights = built.weights[built.weights != 0]
+    position = pd.Series(np.arange(len(data)), index=data.index)
+    seeds_of = data.loc[weights.index, "seed"].to_numpy()
+    seeds = np.unique(seeds_of)
+    w = np.zeros((seeds.size, len(data)))
+    w[np.searchsorted(seeds, seeds_of), position[weights.index].to_numpy()] = weights.to_numpy()
+    part.seeds = int(seeds.size)
+    part.extra["weights"] = w
+    if z is None:
+        y = (w @ data["value"].to_numpy(dtype=float))[:, None]
+        part.interval = SEEDS_ONLY
+    else:
+        y = w @ z
+        part.interval = CROSSED
+    part.prompts = int(y.shape[1]) if z is not None else 0
+    part.extra["y"] = y
+    part.effect = float(y.mean())
+    if seeds.size < 2:
+        part.interval = NO_INTERVAL
+        part.note = "; ".join(x for x in (part.note, "one seed: no interval") if x)
+        return
+    result = st.crossed_interval(y)
+    for key in ("se", "df", "ci_low", "ci_high", "share_seed", "share_prompt", "share_interaction"):
+        setattr(part, key, float(result[key]))
+    part.var_seed = float(result["var_seed"])
+    part.var_prompt = float(result["var_prompt"]) if z is not None else float("nan")
+    part.var_interaction = float(result["var_inter"]) if z is not None else float("nan")
+    part.extra["ms"] = result["ms"]
+    shares = [part.share_seed, part.share_prompt, part.share_interaction]
+    if np.isfinite(shares).all() and z is not None:
+        part.limited_by = SOURCES[int(np.argmax(shares))]
+    elif z is None:
+        part.limited_by = "seeds"
+    if part.se > DEGENERATE_SE:
+        part.p_replicate = float(st.one_sided_p(result, part.threshold, True))
+        part.p_contradict = float(st.one_sided_p(result, part.threshold, False))
+    else:
+        part.note = "; ".join(
+            x
+            for x in (
+                part.note,
+                "no variation between seeds or prompts: a degenerate estimate, not a decision",
+            )
+            if x
+        )
+
+
+def _plan_numbers(part: Part, contrast: Contrast, plan: Plan, tested: int) -> None:
+    """What more seeds can do for the part, at the plan's smallest effect (in place)."""
+    if part.se != part.se or part.se <= DEGENERATE_SE:
+        return
+    comp = {
+        "var_seed": part.var_seed,
+        "var_prompt": 0.0 if part.interval == SEEDS_ONLY else part.var_prompt,
+        "var_inter": 0.0 if part.interval == SEEDS_ONLY else part.var_interaction,
+    }
+    prompts = max(part.prompts, 1)
+    distance = contrast.distance(plan)
+    one_sided = plan.alpha / 2
+    part.detectable_now = st.detectable_now(comp, part.seeds, prompts, one_sided, plan.power)
+    part.seeds_to_replicate = st.seeds_for_power(
+        comp, prompts, distance, one_sided, plan.power, plan.max_seeds
+    )
+    # Holm's first step: the smallest p of the claim's parts is compared with alpha / 2 / k.
+    part.seeds_to_contradict = st.seeds_for_power(
+        comp, prompts, distance, one_sided / max(tested, 1), plan.power, plan.max_seeds
+    )
+    upper = st.upper_components(part.extra["ms"], plan.spread_upper_bound)
+    if part.interval == SEEDS_ONLY:
+        upper = {**upper, "var_prompt": 0.0, "var_inter": 0.0}
+    part.seeds_for_halfwidth = st.seeds_for_halfwidth(
+        upper, prompts, distance, plan.confidence, plan.max_seeds
+    )
+    if part.verdict == st.INCONCLUSIVE and part.seeds_to_replicate == float("inf"):
+        part.note = "; ".join(
+            x
+            for x in (
+                part.note,
+                "the test set's prompt variance alone keeps an effect at the smallest effect of "
+                "interest undecided at any number of seeds: more test prompts would decide it",
+            )
+            if x
+        )
+
+
+def decide_world(world: str, data: pd.DataFrame, z, plan: Plan, metric: str) -> list[Part]:
+    rows = []
+    for number in CLAIMS:
+        parts = []
+        for contrast in [c for c in REGISTRY if c.claim == number]:
+            built = contrast.build(data, plan)
+            if isinstance(built, str):
+                parts.append(Part(world, number, contrast.part, contrast.statement, note=built))
+                continue
+            for item in built:
+                part = Part(
+                    world,
+                    number,
+                    contrast.part,
+                    item.statement,
+                    test=_test_words(contrast, plan),
+                    cells=item.cells,
+                    threshold=contrast.threshold(plan),
+                    margin=contrast.distance(plan),
+                    note=item.note,
+                )
+                part.extra["contrast"] = contrast
+                if item.weights.empty or not (item.weights != 0).any():
+                    part.note = item.note or "no setting of the grid pairs these runs"
+                    part.test = ""
+                    parts.append(part)
+                    continue
+                _measure(part, item, data, z)
+                part.verdict = st.INCONCLUSIVE
+                parts.append(part)
+        tested = [p for p in parts if p.verdict != st.NOT_TESTED]
+        if tested:
+            holm = st.holm([p.p_contradict for p in tested])
+            for p, adjusted in zip(tested, holm, strict=True):
+                p.p_contradict_holm = float(adjusted)
+                contrast = p.extra["contrast"]
+                p.verdict = str(
+                    st.verdicts(
+                        p.ci_low,
+                        p.ci_high,
+                        adjusted if np.isfinite(adjusted) else 1.0,
+                        p.threshold,
+                        contrast.kind,
+                        contrast.distance(plan),
+                        plan.alpha,
+                        p.se if np.isfinite(p.se) and p.se > DEGENERATE_SE else 0.0,
+                    ).item()
+                )
+                _plan_numbers(p, contrast, plan, len(tested))
+        for p in parts:
+            p.metric, p.plan_version, p.plan_sha256 = metric, plan.version, plan.sha256
+        verdict, note = combine(parts)
+        rows.append(
+            Part(
+                world,
+                number,
+                "all",
+                CLAIMS[number],
+                metric=metric,
+                plan_version=plan.version,
+                plan_sha256=plan.sha256,
+                seeds=max((p.seeds for p in parts), default=0),
+                verdict=verdict,
+                note=note,
+            )
+        )
+        rows.extend(parts)
+    return rows
+
+
+def combine(parts: list[Part]) -> tuple[str, str]:
+    """A claim's verdict from its parts: contradicted when any part is (Holm-adjusted),
+    replicated when every tested part is, negligible when every tested part is replicated or
+    negligible and one is negligible, inconclusive otherwise; the note names the parts."""
+    tested = [p for p in parts if p.verdict != st.NOT_TESTED]
+    if not tested:
+        return st.NOT_TESTED, "; ".join(sorted({p.note for p in parts if p.note}))
+    by = {v: sorted({p.part for p in tested if p.verdict == v}) for v in VERDICT_SCORE}
+    untested = sorted({p.part for p in parts if p.verdict == st.NOT_TESTED})
+    tail = [f"not tested: {', '.join(untested)}"] if untested else []
+    if by[st.CONTRADICTED]:
+        return st.CONTRADICTED, "; ".join(
+            [
+                f"contradicted by {', '.join(by[st.CONTRADICTED])} (Holm over the claim's parts)",
+                *tail,
+            ]
+        )
+    if by[st.INCONCLUSIVE]:
+        extra = [f"negligible: {', '.join(by[st.NEGLIGIBLE])}"] if by[st.NEGLIGIBLE] else []
+        return st.INCONCLUSIVE, "; ".join(
+            [f"undecided: {', '.join(by[st.INCONCLUSIVE])}", *extra, *tail]
+        )
+    if by[st.NEGLIGIBLE]:
+        return st.NEGLIGIBLE, "; ".join(
+            [f"below the smallest effect of interest: {', '.join(by[st.NEGLIGIBLE])}", *tail]
+        )
+    return st.REPLICATED, "; ".join(tail)
+
+
+def findings(
+    summary: pd.DataFrame,
+    metric: str | None = None,
+    per_prompt: dict | None = None,
+    *,
+    plan: Plan | None = None,
+) -> pd.DataFrame:
+    """One row per claim (part ``all``: the combined verdict) and per part, per world.
+
+    ``per_prompt`` (from :func:`read_per_prompt`) gives the interval over seeds and test prompts;
+    without it, or for a world where a run lacks per-prompt values, the interval is over seeds
+    with the test prompts fixed (``interval`` says so)."""
+    plan = plan or load()
+    metric = metric or plan.metric
+    frame = prepare(summary, metric)
+    rows, fallbacks = [], {}
+    for world, data in frame.groupby("world", sort=True):
+        data = data[np.isfinite(data["value"])]
+        z, why = world_prompt_values(data, metric, per_prompt)
+        if z is None:
+            fallbacks[str(world)] = why
+        rows.extend(decide_world(str(world), data, z, plan, metric))
+    names = [f.name for f in fields(Part) if f.name != "extra"]
+    table = pd.DataFrame([{k: getattr(r, k) for k in names} for r in rows])[COLUMNS]
+    table.attrs["prompt_fallback"] = fallbacks
+    table.attrs["plan"] = plan
+    return table
+
+
+def claim_scores(table: pd.DataFrame) -> dict[str, float]:
+    """One number per claim (and world, when there are several): +1 replicated, 0 inconclusive
+    or negligible, −1 contradicted; claims not tested are left out."""
+    verdicts = table[table["part"] == "all"]
+    several = verdicts["world"].nunique() > 1
+    out = {}
+    for row in verdicts.itertuples():
+        if row.verdict in VERDICT_SCORE:
+            name = f"findings.claim{row.claim}" + (f".{row.world}" if several else "")
+            out[name] = VERDICT_SCORE[row.verdict]
+    return out
+
+
+def findings_metrics(csv_path) -> dict[str, float]:
+    """The per-claim numbers of a findings.csv, for the MLflow parent run."""
+    return claim_scores(pd.read_csv(csv_path, dtype={"claim": str, "world": str}))
