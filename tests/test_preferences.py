@@ -449,3 +449,26 @@ def test_demo_config_validates_and_its_files_verify():
     for spec in worlds.values():
         spec = {**spec, "path": str(ROOT / spec["path"])}
         verify(spec)
+
+
+def test_findings_test_no_claim_on_a_world_without_golden_reward():
+    from embrm.findings import findings
+
+    rows = [
+        {
+            "world": "prefs",
+            "source": "preferences",
+            "design": "given",
+            "n": n,
+            "annotator": "observed",
+            "head": head,
+            "seed": seed,
+            "bon_gain_normalized": float("nan"),
+        }
+        for n in (10, 20)
+        for head in ("bt-mlp", "clf-mlp")
+        for seed in (0, 1)
+    ]
+    table = findings(pd.DataFrame(rows))
+    assert set(table["verdict"]) == {"not tested"}
+    assert table["note"].str.contains("no golden reward").all()

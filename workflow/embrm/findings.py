@@ -405,6 +405,12 @@ def _part(world, claim, part, statement, test, values, threshold, cells, note=""
     return row
 
 
+NO_GOLDEN = (
+    "a preference world has no golden reward (docs/preferences.md): its Best-of-N gains are not "
+    "the study's"
+)
+
+
 def _untested(world, claim, part, statement, reason) -> Part:
     return Part(world, claim, part, statement, verdict=NOT_TESTED, note=reason)
 
@@ -857,11 +863,21 @@ def findings(
     frame = prepare(summary, metric)
     rows, fallbacks = [], {}
     for world, data in frame.groupby("world", sort=True):
-        drawn, why = prompt_draws(str(world), data, metric, per_prompt, resamples, seed)
-        if drawn is None:
+        # A preference world has no golden reward: no claim of the study can be tested on it.
+        no_golden = "source" in data and bool((data["source"] == "preferences").all())
+        drawn, why = (
+            (None, "")
+            if no_golden
+            else prompt_draws(str(world), data, metric, per_prompt, resamples, seed)
+        )
+        if drawn is None and not no_golden:
             fallbacks[str(world)] = why
         for claim, test in (("1", claim1), ("2", claim2), ("3", claim3), ("4", claim4)):
-            parts = test(str(world), data)
+            parts = (
+                [_untested(str(world), claim, claim, CLAIMS[claim], NO_GOLDEN)]
+                if no_golden
+                else test(str(world), data)
+            )
             if drawn is not None:
                 add_bootstrap(str(world), parts, test(str(world), drawn), resamples, seed)
             for part in parts:
