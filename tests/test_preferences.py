@@ -472,3 +472,15 @@ def test_findings_test_no_claim_on_a_world_without_golden_reward():
     table = findings(pd.DataFrame(rows))
     assert set(table["verdict"]) == {"not tested"}
     assert table["note"].str.contains("no golden reward").all()
+
+
+def test_multi_form_with_unequal_response_counts_is_refused(tmp_path):
+    rows = [
+        {"prompt": f"P{i}", "responses": ["a", "b", "c"], "scores": [1, 2, 3]} for i in range(4)
+    ]
+    rows[2] = {"prompt": "P2", "responses": ["a", "b"], "scores": [1, 2]}
+    path = write_jsonl(tmp_path / "m.jsonl", [r | {"split": "train"} for r in rows])
+    write_jsonl(tmp_path / "t.jsonl", [r | {"prompt": r["prompt"] + "t"} for r in rows[:2]])
+    spec = {"train_path": str(path), "test_path": str(tmp_path / "t.jsonl")}
+    with pytest.raises(DataError, match=r"row 2: 2 responses, but the train split's first prompt"):
+        read_units(world_spec({"source": "preferences", **spec}))
