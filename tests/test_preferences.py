@@ -484,3 +484,14 @@ def test_multi_form_with_unequal_response_counts_is_refused(tmp_path):
     spec = {"train_path": str(path), "test_path": str(tmp_path / "t.jsonl")}
     with pytest.raises(DataError, match=r"row 2: 2 responses, but the train split's first prompt"):
         read_units(world_spec({"source": "preferences", **spec}))
+
+
+def test_csv_with_empty_optional_cells(tmp_path):
+    frame = pd.DataFrame(EXPLICIT).assign(margin=["2", "", "", "4"], tie=["", "true", "", ""])
+    frame.to_csv(tmp_path / "e.csv", index=False)
+    units = units_of(tmp_path / "e.csv")
+    assert as_tuples(units) == EXPECTED
+    assert units.rewards.tolist() == [[1.0, -1.0], [0.0, 0.0], [0.5, -0.5], [2.0, -2.0]]
+    frame.assign(subset=["a", "a", "", "b"]).to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(DataError, match=r"row 2, column 'subset': missing subset name"):
+        units_of(tmp_path / "s.csv")

@@ -75,6 +75,11 @@ def _missing(value) -> bool:
     return False
 
 
+def _blank(value) -> bool:
+    """An optional cell left empty (CSV reads every cell as text)."""
+    return _missing(value) or (isinstance(value, str) and not value.strip())
+
+
 def _is_list(value) -> bool:
     return isinstance(value, (list, tuple, np.ndarray))
 
@@ -254,7 +259,7 @@ def read_rows(frame: pd.DataFrame, spec: dict, path: Path, key: str = "worlds.*"
     for row, values in enumerate(frame.to_dict("records")):
         tie = _flag(rows, row, cols["tie"], values[cols["tie"]]) if has["tie"] else False
         margin = 1.0
-        if has["margin"] and not _missing(values[cols["margin"]]) and form != "multi":
+        if has["margin"] and not _blank(values[cols["margin"]]) and form != "multi":
             margin = _number(rows, row, cols["margin"], values[cols["margin"]], positive=not tie)
         if form == "multi":
             prompt = rows.text(row, cols["prompt"], values[cols["prompt"]])
@@ -296,7 +301,7 @@ def read_rows(frame: pd.DataFrame, spec: dict, path: Path, key: str = "worlds.*"
             "subset": str(values[cols["subset"]]) if has["subset"] else "all",
             "tie": tie,
         }
-        if has["subset"] and _missing(values[cols["subset"]]):
+        if has["subset"] and _blank(values[cols["subset"]]):
             rows.fail(row, cols["subset"], "missing subset name")
         if has["split"]:
             record["split"] = str(values[cols["split"]])
