@@ -278,12 +278,23 @@ def test_sections_must_cover_the_subsets_and_not_overlap(tmp_path):
 
 def test_bad_input_is_found_by_the_preflight_check(tmp_path):
     """The source's verify is registered, so `embrm plan` and the onstart hook run it."""
+    from embrm.config import Plan
+    from embrm.preflight import check_data
+
     assert SOURCES["preferences"].verify is not None
     rows = [dict(r) for r in EXPLICIT]
     rows[0]["chosen"] = ""
     path = write_jsonl(tmp_path / "bad.jsonl", rows)
-    with pytest.raises(DataError, match=r"bad\.jsonl: row 0, column 'chosen': empty text"):
-        SOURCES["preferences"].verify(world_spec({"source": "preferences", "path": str(path)}))
+    config = deep_merge(
+        TINY_CONFIG,
+        {
+            "worlds": {"prefs": {"source": "preferences", "path": str(path)}},
+            "annotators": {"observed": {"model": "observed"}},
+        },
+    )
+    config["grid"].update(worlds=["prefs"], annotators=["observed"], designs=["given"])
+    with pytest.raises(DataError, match=r"world 'prefs': .*bad\.jsonl: row 0, column 'chosen'"):
+        check_data(Plan(config, source="config.yaml"), None)
 
 
 # --- labels and pairs ---------------------------------------------------------------------------
