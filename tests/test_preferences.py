@@ -506,3 +506,14 @@ def test_csv_with_empty_optional_cells(tmp_path):
     frame.assign(subset=["a", "a", "", "b"]).to_csv(tmp_path / "s.csv", index=False)
     with pytest.raises(DataError, match=r"row 2, column 'subset': missing subset name"):
         units_of(tmp_path / "s.csv")
+
+
+def test_flipped_labels_of_a_smaller_quantity_are_a_prefix_of_a_larger_ones():
+    rewards = np.tile([0.5, -0.5], (300, 1))
+    flat = rewards.ravel()
+    flip = make_annotator({"model": "flip", "rate": 0.3})
+    labels = {}
+    for n in (60, 170):
+        a, b = get("given").draw(rewards, n, np.random.default_rng(11))
+        labels[n], _ = annotate(flip, flat[a], flat[b], 1.0, np.random.default_rng(5))
+    assert labels[60].tolist() == labels[170][:60].tolist()
