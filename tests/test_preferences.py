@@ -399,6 +399,8 @@ def test_section_score_on_known_subset_accuracies():
     weighted = pair_metrics(scores, rewards, subsets, names, sections)
     assert weighted["pref_section_score"] == pytest.approx((4 / 6 + 1.0) / 2)
     assert weighted["pref_accuracy"] == pytest.approx(6 / 8)
+    odd = pair_metrics(scores, rewards, subsets, ["a b", "b/c", "c"])
+    assert odd["pref_accuracy_a_b"] == 0.75 and odd["pref_accuracy_b_c"] == 0.5
 
 
 def test_calibration_error():

@@ -7,7 +7,8 @@ A pair's target is 1 when its first response is preferred, 0 when its second is,
 
 - ``pref_accuracy``: share of non-tied pairs whose preferred response scores higher; equal
   predicted scores count 1/2. Tied pairs are left out (their count is ``pref_tie_pairs``).
-- ``pref_accuracy_<subset>``: the same within each subset.
+- ``pref_accuracy_<subset>``: the same within each subset (characters other than letters, digits,
+  ``_``, ``.`` and ``-`` in the name become ``_``).
 - ``pref_section_score`` (RewardBench's rule): within a section, the accuracy over all its
   non-tied pairs (its subsets weighted by their pair counts); then the unweighted mean over
   sections. Without configured sections every subset is its own section, so this is the plain
@@ -26,6 +27,7 @@ needs a golden reward are NaN.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +68,12 @@ def given_test_pairs(rewards: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     return a, b, target, unit
 
 
+def subset_metric(name: str) -> str:
+    """The metric name of a subset's accuracy: characters that tables and MLflow keys do not
+    take become ``_``."""
+    return "pref_accuracy_" + re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))
+
+
 def _log_sigmoid(x: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -x)
 
@@ -95,7 +103,7 @@ def pair_metrics(
         count = int(mask.sum())
         per_subset[name] = (float(right[mask].mean()) if count else float("nan"), count)
         if len(names) > 1:
-            out[f"pref_accuracy_{name}"] = per_subset[name][0]
+            out[subset_metric(name)] = per_subset[name][0]
     sections = sections or {name: [name] for name in names}
     section_scores = []
     for members in sections.values():
