@@ -274,6 +274,9 @@ def test_sections_must_cover_the_subsets_and_not_overlap(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"sections\.y': subset 'a' is already in section 'x'"):
         check_worlds({"w": spec})
+    spec = world_spec({"source": "preferences", "path": str(path), "chat_template": "tokenizer"})
+    with pytest.raises(ConfigError, match=r"chat_template': 'tokenizer' .*set embedder\.model"):
+        check_worlds({"w": spec})
 
 
 def test_bad_input_is_found_by_the_preflight_check(tmp_path):

@@ -524,6 +524,11 @@ def check_spec(spec: dict, key: str) -> None:
     from .table import check_spec as check_files
 
     check_files(spec, key)
+    if spec.get("chat_template") == "tokenizer" and not spec.get("embedder", {}).get("model"):
+        raise ConfigError(
+            f"config key '{key}.chat_template': 'tokenizer' renders conversations with the chat "
+            f"template of {key}.embedder.model's tokenizer; set embedder.model"
+        )
     sections = spec.get("sections") or {}
     seen: dict[str, str] = {}
     for section, subsets in sections.items():
