@@ -23,7 +23,7 @@ from .costs import MB, Compute, HeadCost, Shapes, rows_mb
 from .heads import head_class
 from .heads.base import PREDICT_CHUNK_BYTES, PREDICT_CHUNK_ROWS
 from .heads.stacked import stacked_model_mb
-from .sources import npy, synthetic
+from .sources import npy, preferences, synthetic
 
 # Fixed cost of a job: the interpreter and numpy; training also loads torch and LightGBM.
 BASE_MB = {"light": 300, "train": 700}
@@ -41,7 +41,11 @@ DEFAULT_SHAPES = Shapes(train=(40_000, 10, 2048), test=(2_000, 500, 2048), items
 SPLITS = ("train", "test")
 # The world sources a `world` job builds, each with its own cost (text worlds are made by the
 # text rules, whose requests are the light ones).
-WORLD_ESTIMATES = {"synthetic": synthetic.estimate, "npy": npy.estimate}
+WORLD_ESTIMATES = {
+    "synthetic": synthetic.estimate,
+    "npy": npy.estimate,
+    "preferences": preferences.estimate,
+}
 
 
 def mem_request(mb: float, attempt: int) -> int:

@@ -46,7 +46,8 @@ def make_pairs(world_dir, design: str, n: int, seed: int, heldout: int, out: str
 
     world = World(world_dir)
     drawn = get(design)
-    a, b = drawn.draw(world.train.rewards, n, rng(seed, "pairs", design, n), key="grid.quantities")
+    stream = rng(seed, "pairs", design) if drawn.nested else rng(seed, "pairs", design, n)
+    a, b = drawn.draw(world.train.rewards, n, stream, key="grid.quantities")
     test = world.test
     held = get(drawn.heldout)
     heldout_n = min(heldout, held.capacity(test.prompts, test.responses))
@@ -284,6 +285,7 @@ def evaluate(
     from .evaluation import bon_orders, clip_n_values, oracle_picks
     from .evaluation import evaluate_per_prompt as score
     from .heads.ensemble import AGGREGATIONS, combine
+    from .preference_metrics import apply as apply_preferences
     from .world import World
 
     world = World(world_dir)
@@ -333,6 +335,10 @@ def evaluate(
         for how in aggregations
     }
     results = {how: metrics for how, (metrics, _) in scored.items()}
+    # Worlds without a golden reward: preference metrics in, golden-reward metrics blanked.
+    apply_preferences(
+        world_dir, world.info, results, {how: combine(predictions, how) for how in aggregations}
+    )
     # Per-test-prompt values (the findings' bootstrap over test prompts) live beside the metrics,
     # not in them: summary.csv and MLflow read only ``metrics``. The oracle's is every run's.
     first = scored[aggregations[0]][1]

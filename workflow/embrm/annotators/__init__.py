@@ -12,6 +12,9 @@ depends only on the gap x = |Δr| / scale, through an accuracy curve ξ(x) with 
   (ξ ≡ 1/2, coin flips), with probability ``perfect`` one with a = ∞ (the golden order), else one
   whose ability is log-normal with median ``ability`` and log-standard-deviation ``spread``.
   Its slope at 0 is a/2, the BT slope of β = 2a.
+- ``observed``: the dataset's own preference (a preference world's golden order is what the
+  dataset observed; :mod:`embrm.sources.preferences`);
+- ``flip``: the observed preference, each label reversed with probability ``rate``.
 
 Each model is one module of this package and one line in :data:`MODULES`; the config schema's
 ``annotators`` block, the checks of its parameters and the summary's columns derive from what the
@@ -46,6 +49,8 @@ MODULES = (
     "thurstone",
     "perfect",
     "ability",
+    "observed",
+    "flip",
 )
 MODELS: dict[str, type[Annotator]] = {
     model.model: model for model in (import_module(f"{__name__}.{m}").MODEL for m in MODULES)

@@ -20,6 +20,7 @@ from .base import Design
 MODULES = (
     "static",
     "active",
+    "given",
 )
 DESIGNS: dict[str, Design] = {
     design.name: design

@@ -14,6 +14,9 @@ class Design(ABC):
     # True: the pairs are chosen per run, in rounds, from a model (the workflow's `active` rule);
     # False: :meth:`draw` deals one cell's pairs for every annotator and head.
     active: bool = False
+    # True: the pairs of a smaller quantity are a prefix of a larger one's (the workflow seeds the
+    # draw by the seed alone, not by the quantity); False: each quantity is drawn afresh.
+    nested: bool = False
 
     @property
     @abstractmethod

@@ -352,6 +352,29 @@ def combine(parts: list[Part]) -> tuple[str, str]:
     return st.REPLICATED, "; ".join(tail)
 
 
+NO_GOLDEN = (
+    "a preference world has no golden reward (docs/preferences.md): its Best-of-N gains are not "
+    "the study's"
+)
+
+
+def without_golden_reward(world: str, plan: Plan, metric: str) -> list[Part]:
+    """Every claim of a world without a golden reward: not tested, with the reason."""
+    return [
+        Part(
+            world,
+            number,
+            "all",
+            CLAIMS[number],
+            metric=metric,
+            plan_version=plan.version,
+            plan_sha256=plan.sha256,
+            note=NO_GOLDEN,
+        )
+        for number in CLAIMS
+    ]
+
+
 def findings(
     summary: pd.DataFrame,
     metric: str | None = None,
@@ -369,6 +392,9 @@ def findings(
     frame = prepare(summary, metric)
     rows, fallbacks = [], {}
     for world, data in frame.groupby("world", sort=True):
+        if "source" in data and bool((data["source"] == "preferences").all()):
+            rows.extend(without_golden_reward(str(world), plan, metric))
+            continue
         data = data[np.isfinite(data["value"])]
         z, why = world_prompt_values(data, metric, per_prompt)
         if z is None:

@@ -3,7 +3,9 @@
 - ``synthetic``: generated offline with a known golden reward;
 - ``npy``: released embedding and reward arrays, read in place (:mod:`.npy`);
 - ``table``: your prompts, responses and golden rewards, embedded here (:mod:`.table`);
-- ``hf``: prompts → generated responses → reward-model scores → LLM embeddings (:mod:`.text`).
+- ``hf``: prompts → generated responses → reward-model scores → LLM embeddings (:mod:`.text`);
+- ``preferences``: a preference dataset's chosen/rejected pairs or scored responses, embedded here
+  (:mod:`.preferences`); its worlds have no golden reward.
 
 The registry :data:`SOURCES` maps each ``source:`` value to what it declares (:class:`Source`); the
 config schema's source enum and its per-source blocks are derived from it.
@@ -44,6 +46,18 @@ def _verify_npy(spec: dict) -> None:
     verify(spec)
 
 
+def _preferences(spec: dict, out_dir: Path, *, threads: int = 1, device: str = "auto") -> None:
+    from .preferences import build
+
+    build(spec, out_dir, threads=threads, device=device)
+
+
+def _verify_preferences(spec: dict) -> None:
+    from .preferences import verify
+
+    verify(spec)
+
+
 def _verify_table(spec: dict) -> None:
     from .table import verify
 
@@ -68,6 +82,12 @@ SOURCES: dict[str, Source] = {
     "npy": Source("released arrays", "npy_world", _npy, _verify_npy),
     "table": Source("your texts and rewards, embedded here", "table_world", _text, _verify_table),
     "hf": Source("prompts → generated responses → reward model → embeddings", "hf_world", _text),
+    "preferences": Source(
+        "a preference dataset, embedded here; no golden reward",
+        "preferences_world",
+        _preferences,
+        _verify_preferences,
+    ),
 }
 BUILDERS: dict[str, Callable[..., None]] = {name: s.build for name, s in SOURCES.items()}
 
@@ -129,6 +149,11 @@ def check_worlds(worlds: Mapping[str, dict]) -> None:
 
             check_spec(spec["prompts"], f"{key}.prompts")
             check_template(spec["reward_model"]["template"], f"{key}.reward_model.template")
+        elif spec["source"] == "preferences":
+            from .preferences import check_spec
+
+            check_spec(spec, key)
+            check_template(spec["template"], f"{key}.template")
         if spec["source"] in TEXT_SOURCES:
             check_template(spec["template"], f"{key}.template")
 
@@ -139,7 +164,7 @@ def input_files(spec: dict) -> list[str]:
         return [
             spec[split][kind] for split in ("train", "test") for kind in ("embeddings", "rewards")
         ]
-    if spec["source"] == "table":
+    if spec["source"] in ("table", "preferences"):
         return [spec["path"]] if spec.get("path") else [spec["train_path"], spec["test_path"]]
     if spec["source"] == "hf" and spec["prompts"].get("files"):
         return [spec["prompts"]["files"]["train"], spec["prompts"]["files"]["test"]]

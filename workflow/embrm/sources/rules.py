@@ -31,7 +31,7 @@ class WorldRules:
     @property
     def built(self) -> str:
         """Worlds made in one job by ``embrm world``."""
-        return self.pattern("synthetic", "npy")
+        return self.pattern("synthetic", "npy", "preferences")
 
     @property
     def text(self) -> str:
