@@ -305,22 +305,24 @@ def decide_world(world: str, data: pd.DataFrame, z, plan: Plan, metric: str) -> 
         for p in parts:
             p.metric, p.plan_version, p.plan_sha256 = metric, plan.version, plan.sha256
         verdict, note = combine(parts)
-        rows.append(
-            Part(
-                world,
-                number,
-                "all",
-                CLAIMS[number],
-                metric=metric,
-                plan_version=plan.version,
-                plan_sha256=plan.sha256,
-                seeds=max((p.seeds for p in parts), default=0),
-                verdict=verdict,
-                note=note,
-            )
-        )
+        seeds = max((p.seeds for p in parts), default=0)
+        rows.append(claim_row(world, number, plan, metric, seeds=seeds, verdict=verdict, note=note))
         rows.extend(parts)
     return rows
+
+
+def claim_row(world: str, number: str, plan: Plan, metric: str, **decided) -> Part:
+    """The combined row (part ``all``) of one claim in one world."""
+    return Part(
+        world,
+        number,
+        "all",
+        CLAIMS[number],
+        metric=metric,
+        plan_version=plan.version,
+        plan_sha256=plan.sha256,
+        **decided,
+    )
 
 
 def combine(parts: list[Part]) -> tuple[str, str]:
@@ -360,19 +362,7 @@ NO_GOLDEN = (
 
 def without_golden_reward(world: str, plan: Plan, metric: str) -> list[Part]:
     """Every claim of a world without a golden reward: not tested, with the reason."""
-    return [
-        Part(
-            world,
-            number,
-            "all",
-            CLAIMS[number],
-            metric=metric,
-            plan_version=plan.version,
-            plan_sha256=plan.sha256,
-            note=NO_GOLDEN,
-        )
-        for number in CLAIMS
-    ]
+    return [claim_row(world, number, plan, metric, note=NO_GOLDEN) for number in CLAIMS]
 
 
 def findings(
