@@ -132,14 +132,14 @@ def test_study_epoch_is_ceil_n_over_batch_sampled_steps(monkeypatch):
     import embrm.heads.mlp as mlp
 
     draws = []
-    original = MLPHead._study_probability
+    original = MLPHead.probability
 
     def recording(self, x, examples, idx):
         if self.model_.training:
             draws.append(idx.cpu().numpy().copy())
         return original(self, x, examples, idx)
 
-    monkeypatch.setattr(MLPHead, "_study_probability", recording)
+    monkeypatch.setattr(MLPHead, "probability", recording)
     steps = []
 
     class CountingAdam(mlp.Adam):
