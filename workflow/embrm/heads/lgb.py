@@ -8,8 +8,9 @@ settings; the defaults below come from a search scored on validation data only
 
 ``protocol: study``: the settings of the authors' exploratory notebook (``exps_0919.ipynb``; the
 paper and the released training script have none): ``lgb.train`` with objective ``binary`` and
-LightGBM's stock settings otherwise, 1,000 rounds, no early stopping, and the predicted
-*probability* as the score. The notebook's split is unseeded; embrm gives clf-lgb the study split of
+LightGBM's stock settings otherwise, 1,000 rounds, no early stopping. The notebook scored by the
+predicted probability; embrm scores by the raw score under both protocols (the same order, but
+float32 probabilities near 1 tie, and a tie leaves the pick to the responses' order). The notebook's split is unseeded; embrm gives clf-lgb the study split of
 the MLP heads (CLF examples split by example, ``random_state = 42 + study_member``), so all three
 study heads learn from the same examples.
 
@@ -244,11 +245,12 @@ class CLFLGBHead(RewardHead):
         """Nothing to set: LightGBM takes its thread count per call."""
 
     def _predict_block(self, block: np.ndarray) -> np.ndarray:
-        # The study's notebook scores by probability, embrm by the raw score; the two order
-        # responses alike except where float32 rounds probabilities near 0 or 1 into ties.
+        # The raw score (the log-odds) under every recipe. The notebook scored by probability,
+        # which orders responses alike except that float32 rounds probabilities near 1 into
+        # ties, leaving the pick among the top responses to their order.
         return self.booster_.predict(
             block,
-            raw_score=self.recipe.impl("booster").raw_score,
+            raw_score=True,
             num_iteration=self.best_epoch_,
             num_threads=self.threads,
         ).astype(np.float32)

@@ -1,9 +1,9 @@
 """``booster`` (clf-lgb): the LightGBM settings and number of rounds.
 
 ``notebook`` (released): the authors' exploratory notebook, ``lgb.train`` with objective
-``binary`` and LightGBM's stock settings, 1,000 rounds, scored by predicted probability.
-``tuned`` (embrm): the head's parameters (chosen on validation data only, docs/heads.md),
-``n_estimators`` rounds, scored by the raw score (the logit).
+``binary`` and LightGBM's stock settings, 1,000 rounds. ``tuned`` (embrm): the head's parameters
+(chosen on validation data only, docs/heads.md), ``n_estimators`` rounds. Both are scored by the
+raw score (the logit; heads.lgb says why not the notebook's probability).
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ TUNED_KEYS = (
 
 
 class Notebook:
-    raw_score = False
-
     @staticmethod
     def settings(head) -> tuple[dict, int]:
         """(booster parameters, rounds)."""
@@ -45,8 +43,6 @@ class Notebook:
 
 
 class Tuned:
-    raw_score = True
-
     @staticmethod
     def settings(head) -> tuple[dict, int]:
         return head.booster_params(), head.params["n_estimators"]
