@@ -67,9 +67,11 @@ def steps_per_epoch(training: dict, pairs: int) -> int | None:
         )
         if recipe["steps"] == "plain":
             return max(1, math.ceil(examples / min(batch, max(examples, 1))))
-        from .heads.mlp import MLPHead
+        if "min_steps_per_epoch" in head:
+            from .heads.mlp import MLPHead
 
-        return MLPHead.epoch_schedule(head, math.ceil(examples))[1]
+            return MLPHead.epoch_schedule(head, math.ceil(examples))[1]
+        return max(1, math.ceil(examples / batch))  # a record that does not say
     # batch_size counts examples: pairs for BT heads, responses (two per pair) for classifiers.
     examples = pairs * fit_share * (2 if str(head.get("type", "")).startswith("clf") else 1)
     return max(1, math.ceil(examples / batch))
