@@ -1,5 +1,8 @@
 """``clf-lgb``: a LightGBM binary classifier on the pointwise (winner → 1, loser → 0) data.
 
+Each protocol is a preset of the training components clf-lgb reads (:mod:`.recipe`: split,
+seeding, stopping, kept weights, booster settings), and a component set explicitly overrides it.
+
 ``protocol: embrm`` (default): the reward is the raw score (the logit); boosting stops early when
 the validation log-loss (on the held-out 20% of the training pairs) has not improved for
 ``early_stopping_rounds`` rounds, and the best round is kept. The study never published LightGBM
@@ -10,8 +13,8 @@ settings; the defaults below come from a search scored on validation data only
 paper and the released training script have none): ``lgb.train`` with objective ``binary`` and
 LightGBM's stock settings otherwise, 1,000 rounds, no early stopping. The notebook scored by the
 predicted probability; embrm scores by the raw score under both protocols (the same order, but
-float32 probabilities near 1 tie, and a tie leaves the pick to the responses' order). The notebook's split is unseeded; embrm gives clf-lgb the study split of
-the MLP heads (CLF examples split by example, ``random_state = 42 + study_member``), so all three
+float32 probabilities near 1 tie, and a tie leaves the pick to the responses' order). The
+notebook's split is unseeded; embrm gives clf-lgb the study split of the MLP heads (CLF examples split by example, ``random_state = 42 + study_member``), so all three
 study heads learn from the same examples.
 
 Training is deterministic for a given seed at any thread count (``deterministic`` with column-wise

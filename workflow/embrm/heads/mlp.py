@@ -1,7 +1,10 @@
 """MLP heads from the study: D → 1024 → 512 → 1 with ReLU and Adam, under one of two protocols.
 
 ``bt-mlp`` is the Siamese Bradley-Terry regression, ``clf-mlp`` the pointwise classifier whose logit
-is the reward (objectives in :mod:`.torch_common`). ``protocol`` chooses how they train:
+is the reward (objectives in :mod:`.torch_common`). How they train is ``self.recipe``: one value
+per training component (:mod:`.recipe`: split, BT examples, seeding, steps, batches, loss,
+stopping, kept weights), which :meth:`MLPHead.fit` reads step by step. ``protocol`` is a preset of
+them all; a component set explicitly overrides it. The two presets:
 
 ``embrm`` (default)
     The pairs are split 80/20 *by pair*; BT feeds each training pair once. An epoch is one pass
