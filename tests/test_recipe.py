@@ -256,3 +256,9 @@ def test_clf_lgb_scores_have_no_ties_where_probabilities_tie():
         probability = head.booster_.predict(flat, num_iteration=head.best_epoch_)
         assert tied_prompts(probability.astype(np.float32).reshape(30, 20)) >= 10, protocol
         assert tied_prompts(head.predict_reward(test)) == 0, protocol
+
+
+def test_the_protocol_parameter_lists_the_presets():
+    from embrm.heads.base import PROTOCOL_PARAMS
+
+    assert PROTOCOL_PARAMS["protocol"]["enum"] == list(PROTOCOLS)

@@ -32,7 +32,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # The parameters of a head whose training procedure is a recipe (RewardHead.RECIPE; schema
 # fragments, RewardHead.PARAMS). The components themselves are added per head family from
 # heads.recipe.
-PROTOCOL_PARAMS = {
+PROTOCOL_PARAMS = {  # "protocol" lists heads.recipe.PROTOCOLS (tested; imported lazily here)
     "protocol": {
         "enum": ["embrm", "study"],
         "description": "preset of every training component: embrm's own procedure or the "
