@@ -18,8 +18,9 @@ ORACLE = np.load(Path(__file__).parent / "data" / "recipe-oracle.npz")
 
 @pytest.mark.parametrize("case", oracle.CASES, ids=[c[0] for c in oracle.CASES])
 def test_presets_reproduce_the_recorded_procedures_bit_for_bit(case):
-    """The oracle was recorded from the code before the procedure became components (same
-    machine kind, one thread); predictions, curves, kept epochs and logged parameters agree."""
+    """The oracle was recorded from the code before the procedure became components, at one
+    thread; on the same kernels (``machine``) predictions, curves, kept epochs and logged
+    parameters agree bit for bit (LightGBM's everywhere)."""
     name = case[0]
     got = oracle.run(*case)
     for key in ("predictions", "curves", "best_epoch", "raw"):
@@ -29,8 +30,13 @@ def test_presets_reproduce_the_recorded_procedures_bit_for_bit(case):
                 # The one intended change: scored by the raw margin, not the probability.
                 expected = ORACLE[f"{name}/raw"].astype(np.float32).reshape(got[key].shape)
             assert got[key].shape == expected.shape, key
-            # NaN curves (a study LightGBM logs no training loss) compare equal to NaN.
-            np.testing.assert_array_equal(got[key], expected, err_msg=f"{name}: {key}")
+            if str(ORACLE["machine"]) == oracle.machine() or name.startswith("clf-lgb"):
+                # NaN curves (a study LightGBM logs no training loss) compare equal to NaN.
+                np.testing.assert_array_equal(got[key], expected, err_msg=f"{name}: {key}")
+            else:
+                # Another CPU instruction set or torch: matrix kernels may round differently
+                # (never bit for bit across them), so the same procedure agrees closely.
+                np.testing.assert_allclose(got[key], expected, rtol=1e-3, atol=1e-4)
     assert json.loads(str(got["params"])) == json.loads(str(ORACLE[f"{name}/params"]))
 
 

@@ -41,6 +41,13 @@ def task():
     return x, a, b, label, test
 
 
+def machine() -> str:
+    """The kernels the numbers depend on: torch's CPU instruction set and version."""
+    import torch
+
+    return f"{torch.backends.cpu.get_cpu_capability()} torch {torch.__version__}"
+
+
 def params_of(head_type: str, params: dict) -> dict:
     return {**(MLP if head_type.endswith("mlp") else {}), **params}
 
@@ -68,7 +75,7 @@ def run(name, head_type, members, params):
 
 
 if __name__ == "__main__":
-    arrays = {}
+    arrays = {"machine": np.array(machine())}
     for case in CASES:
         for key, value in run(*case).items():
             arrays[f"{case[0]}/{key}"] = value
