@@ -6,6 +6,10 @@ member ``study_member − i`` (same run seed, split ``random_state = 42 + study_
 member 0, which ``first`` evaluates, is the one model the released evaluation loads.
 ``embrm``: torch's seed is the run seed, batches come from their own generator seeded with it, and
 an ensemble's member ``i`` has the seed ``int_seed(seed, head_type, "member", i)``.
+
+clf-lgb has no torch seed: under either value its booster (``tuned``) takes the member's run seed
+and the notebook's sets none, so only the members' numbering and the ``example`` split's
+``random_state`` follow this component.
 """
 
 from __future__ import annotations
