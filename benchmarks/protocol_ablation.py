@@ -1,6 +1,7 @@
 """Which training components make the two protocols disagree: the ablation's design and analysis.
 
     python benchmarks/protocol_ablation.py --config > configs/protocol-ablation.yaml
+    python benchmarks/protocol_ablation.py --config --pilot > protocol-ablation-pilot.yaml
     python benchmarks/protocol_ablation.py results/protocol-ablation        # attribution tables
 
 The experiment (configs/protocol-ablation.yaml, docs/protocol-ablation.md) trains each head of
@@ -97,6 +98,19 @@ def config() -> dict:
     out["extra_grids"] = [
         {"annotators": ["bt-1"], "designs": ["cross-random"], "quantities": [2000]}
     ]
+    return out
+
+
+def pilot_config() -> dict:
+    """The slice measured first (docs/protocol-ablation.md): bt-mlp's 18 heads on same-random
+    pairs at β = 10 with 2,000 pairs (the cell where the protocols differ most for bt-mlp), five
+    seeds, no MLflow tracking; 90 runs."""
+    out = config()
+    out["tracking"]["enabled"] = False
+    out["annotators"] = {"bt-10": out["annotators"]["bt-10"]}
+    out["heads"] = {k: v for k, v in out["heads"].items() if k.startswith("bt-mlp.")}
+    out["grid"].update(annotators=["bt-10"], quantities=[2000], heads=list(out["heads"]))
+    del out["extra_grids"]
     return out
 
 
@@ -297,9 +311,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("results", nargs="?", type=Path, help="the ablation's results folder")
     parser.add_argument("--config", action="store_true", help="print the experiment's config")
+    parser.add_argument("--pilot", action="store_true", help="with --config: the pilot slice")
     args = parser.parse_args()
     if args.config:
-        print(HEADER + yaml.safe_dump(config(), sort_keys=False, width=100), end="")
+        made = pilot_config() if args.pilot else config()
+        header = HEADER.replace("# Which", "# Pilot slice (bt-mlp, one cell) of: which", 1)
+        print(
+            (header if args.pilot else HEADER) + yaml.safe_dump(made, sort_keys=False, width=100),
+            end="",
+        )
         return
     if args.results is None:
         parser.error("give the results folder, or --config")

@@ -115,3 +115,11 @@ def test_attribution_finds_a_planted_effect_and_calls_the_rest_inconclusive_or_n
     assert rows["split"].count("+0.200") == 2
     assert "higher" not in rows["weights"]
     assert "not run" in rows["loss"]
+
+
+def test_pilot_slice_is_part_of_the_design():
+    pilot, full = ablation.pilot_config(), ablation.config()
+    assert set(pilot["heads"]) <= set(full["heads"]) and len(pilot["heads"]) == 18
+    plan = Plan(pilot, source="pilot")
+    assert len(plan.runs) == 90
+    assert {(r.design, r.annotator, r.n) for r in plan.runs} == {("same-random", "bt-beta10", 2000)}
