@@ -58,18 +58,34 @@ def steps_per_epoch(training: dict, pairs: int) -> int | None:
     if not training.get("best_epoch") or not batch:
         return None
     fit_share = 1 - float(head.get("val_fraction", 0) or 0)
-    if head.get("protocol") == "study":
-        # Two examples per pair (both orders for BT, winner and loser for CLF), split by example;
-        # one step per batch of them.
-        examples = 2 * pairs * fit_share
-        return max(1, math.ceil(examples / min(batch, max(examples, 1))))
+    recipe = _recipe(head)
+    if recipe is not None and "steps" in recipe.values:
+        # Examples per pair: two for a classifier (winner and loser) and for BT in both orders.
+        clf = str(head.get("type", "")).startswith("clf")
+        examples = (
+            pairs * fit_share * (2 if clf or recipe.values.get("bt_examples") == "both" else 1)
+        )
+        if recipe["steps"] == "plain":
+            return max(1, math.ceil(examples / min(batch, max(examples, 1))))
+        if "min_steps_per_epoch" in head:
+            from .heads.mlp import MLPHead
+
+            return MLPHead.epoch_schedule(head, math.ceil(examples))[1]
+        return max(1, math.ceil(examples / batch))  # a record that does not say
     # batch_size counts examples: pairs for BT heads, responses (two per pair) for classifiers.
     examples = pairs * fit_share * (2 if str(head.get("type", "")).startswith("clf") else 1)
-    if "min_steps_per_epoch" in head:
-        from .heads.mlp import MLPHead
-
-        return MLPHead.epoch_schedule(head, math.ceil(examples))[1]
     return max(1, math.ceil(examples / batch))
+
+
+def _recipe(head: dict):
+    """The training recipe a logged head used (None for a type without one, or unknown)."""
+    from .heads import HEAD_TYPES
+
+    cls = HEAD_TYPES.get(str(head.get("type", "")))
+    if cls is None or not cls.RECIPE:
+        return None
+    params = {k: v for k, v in head.items() if k in cls.defaults}
+    return cls.resolve_recipe({**cls.defaults, **params}, "head")
 
 
 def run_status(record: dict) -> str:

@@ -29,18 +29,19 @@ from ..io import release_pages
 PREDICT_CHUNK_BYTES = 64 * 2**20
 PREDICT_CHUNK_ROWS = (1024, 65_536)  # lower and upper bound on rows per chunk
 DEVICES = ("auto", "cpu", "cuda")
-# Training protocols of the study's heads: embrm's own, or the study's released procedure.
-PROTOCOLS = ("embrm", "study")
-# The parameters of a head that trains under either protocol (schema fragments, RewardHead.PARAMS).
-PROTOCOL_PARAMS = {
+# The parameters of a head whose training procedure is a recipe (RewardHead.RECIPE; schema
+# fragments, RewardHead.PARAMS). The components themselves are added per head family from
+# heads.recipe.
+PROTOCOL_PARAMS = {  # "protocol" lists heads.recipe.PROTOCOLS (tested; imported lazily here)
     "protocol": {
-        "enum": list(PROTOCOLS),
-        "description": "embrm: embrm's own training protocol; study: the authors' released "
-        "procedure, quirks included (docs/heads.md)",
+        "enum": ["embrm", "study"],
+        "description": "preset of every training component: embrm's own procedure or the "
+        "authors' released one, quirks included; a component set explicitly overrides it "
+        "(docs/heads.md)",
     },
     "study_member": {
         "minimum": 0,
-        "description": "protocol study: the released member whose seed and split are used",
+        "description": "seeding released: the released member whose seed and split are used",
     },
 }
 FORMAT_VERSION = 1
@@ -219,8 +220,10 @@ class RewardHead(ABC):
 
     type_name: ClassVar[str] = ""
     defaults: ClassVar[dict] = {}
-    # Hyperparameters that ``protocol: study`` fixes (heads with a ``protocol`` parameter only).
-    study_ignores: ClassVar[tuple[str, ...]] = ()
+    # Head families whose training components (heads.recipe) this type takes, e.g. ("torch",
+    # "bt"); each applicable component becomes a hyperparameter (default None: the protocol's
+    # value) and the resolved procedure is ``self.recipe``. Empty: no recipe.
+    RECIPE: ClassVar[tuple[str, ...]] = ()
 
     # -- What a head type declares about itself. The config schema's per-type parameter blocks
     # (embrm.heads.heads_schema) and the generic tests (tests/test_heads.py) are derived from
@@ -238,6 +241,14 @@ class RewardHead(ABC):
     # protocol); a closed-form head may leave losses NaN and declare only what it measures.
     CURVES: ClassVar[tuple[str, ...]] = ("train_loss", "val_loss", "val_accuracy")
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.RECIPE:
+            from .recipe import components_for, param_fragments
+
+            cls.defaults = {**cls.defaults, **dict.fromkeys(components_for(cls.RECIPE))}
+            cls.PARAMS = {**cls.PARAMS, **param_fragments(cls.RECIPE)}
+
     @classmethod
     def param_schema(cls) -> dict[str, dict]:
         """One JSON-schema fragment per hyperparameter: the type of its default (as
@@ -250,7 +261,9 @@ class RewardHead(ABC):
         for key, default in cls.defaults.items():
             fragment = {**_default_schema(default), **cls.PARAMS.get(key, {})}
             text = fragment.get("description", "").rstrip(". ")
-            fragment["description"] = f"{text}. Default: {json.dumps(default)}".lstrip(". ")
+            if default is not None:  # None: a training component, whose default is a preset's
+                text = f"{text}. Default: {json.dumps(default)}".lstrip(". ")
+            fragment["description"] = text
             out[key] = fragment
         return out
 
@@ -265,6 +278,7 @@ class RewardHead(ABC):
                 f"config key 'training.threads': expected an integer ≥ 1, got {threads!r}"
             )
         self.params = {**self.defaults, **params}
+        self.recipe = self.resolve_recipe(self.params, f"heads.{self.type_name}.params")
         self.seed = int(seed)
         self.device = device
         self.threads = threads
@@ -287,25 +301,18 @@ class RewardHead(ABC):
         for key, value in params.items():
             _check_type(value, cls.defaults[key], where, key)
         merged = {**cls.defaults, **params}
-        if "protocol" in merged:
-            require(
-                merged["protocol"] in PROTOCOLS,
-                where,
-                "protocol",
-                f"expected one of {list(PROTOCOLS)}, got {merged['protocol']!r}",
-            )
-            if merged["protocol"] == "study":
-                # A setting the study's procedure fixes cannot be changed under it: say so
-                # rather than ignore it silently.
-                for key in cls.study_ignores:
-                    require(
-                        merged[key] == cls.defaults[key],
-                        where,
-                        key,
-                        "is not used by protocol 'study' (the released procedure fixes it); "
-                        "remove it or use protocol 'embrm'",
-                    )
+        cls.resolve_recipe(merged, where)
         cls._check_values(merged, where)
+
+    @classmethod
+    def resolve_recipe(cls, params: Mapping, where: str):
+        """The training procedure (:class:`.recipe.Recipe`) of complete hyperparameters, or None
+        for a type without one; errors name the key."""
+        if not cls.RECIPE:
+            return None
+        from .recipe import resolve
+
+        return resolve(cls.RECIPE, params, where, cls.defaults)
 
     @classmethod
     def _check_values(cls, params: dict, where: str) -> None:
@@ -315,7 +322,9 @@ class RewardHead(ABC):
 
     def get_params(self) -> dict:
         """Everything that determines the fitted model (logged to MLflow as ``head.*``)."""
-        return {"type": self.type_name, "seed": self.seed, "device": self.device, **self.params}
+        # A training component left to its protocol (None) is not logged: head.protocol says it.
+        params = {k: v for k, v in self.params.items() if v is not None}
+        return {"type": self.type_name, "seed": self.seed, "device": self.device, **params}
 
     @abstractmethod
     def fit(self, data: PairData) -> RewardHead:

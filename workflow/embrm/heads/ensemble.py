@@ -1,9 +1,11 @@
 """Ensembles: ``members`` independently seeded copies of one head; predictions stacked per member.
 
-Under embrm's protocol member ``i`` gets the seed ``int_seed(seed, head_type, "member", i)``, so
-member 0 of a 5-member ensemble is the same model as a 1-member run with the same seed.
+Which seeds the members get is the training recipe's ``seeding`` component (heads.recipe.seeding).
+Under ``embrm`` (and for heads without a recipe) member ``i`` gets the seed
+``int_seed(seed, head_type, "member", i)``, so member 0 of a 5-member ensemble is the same model as
+a 1-member run with the same seed.
 
-Under ``protocol: study`` the members are the released script's members counted from the last:
+Under ``released`` (``protocol: study``) the members are the released script's members counted from the last:
 member ``i`` is the study's member ``study_member − i`` (torch seed ``seed·42 + study_member − i``,
 split ``random_state = 42 + study_member − i``). Member 0 is then always the one model the
 released evaluation loads (the last of 10), so ``members: 1`` (the default) reproduces the study's
@@ -62,32 +64,14 @@ class Ensemble:
         cls = head_class(head_type)
         params = dict(params or {})
         merged = {**cls.defaults, **params}
-        if merged.get("protocol") == "study":
-            last = merged["study_member"]
-            if members > last + 1:
-                raise ConfigError(
-                    f"config key 'heads.*.members': {members} members under protocol 'study' "
-                    f"need study members {last} down to {last - members + 1}; at most "
-                    f"study_member + 1 = {last + 1}"
-                )
-            self.members = [
-                cls(
-                    seed=seed,
-                    device=device,
-                    threads=threads,
-                    **{**params, "study_member": last - i},
-                )
-                for i in range(members)
-            ]
-            return
+        recipe = cls.resolve_recipe(merged, f"heads.{head_type}.params")
+        if recipe is None:
+            members_spec = [(int_seed(seed, head_type, "member", i), {}) for i in range(members)]
+        else:  # the recipe's seeding component numbers the members
+            members_spec = recipe.impl("seeding").members(head_type, self.seed, merged, members)
         self.members = [
-            cls(
-                seed=int_seed(seed, head_type, "member", i),
-                device=device,
-                threads=threads,
-                **params,
-            )
-            for i in range(members)
+            cls(seed=member_seed, device=device, threads=threads, **{**params, **overrides})
+            for member_seed, overrides in members_spec
         ]
 
     def fit(self, data: PairData) -> Ensemble:

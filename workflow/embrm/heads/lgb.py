@@ -1,5 +1,8 @@
 """``clf-lgb``: a LightGBM binary classifier on the pointwise (winner → 1, loser → 0) data.
 
+Each protocol is a preset of the training components clf-lgb reads (:mod:`.recipe`: split,
+seeding, stopping, kept weights, booster settings), and a component set explicitly overrides it.
+
 ``protocol: embrm`` (default): the reward is the raw score (the logit); boosting stops early when
 the validation log-loss (on the held-out 20% of the training pairs) has not improved for
 ``early_stopping_rounds`` rounds, and the best round is kept. The study never published LightGBM
@@ -8,9 +11,10 @@ settings; the defaults below come from a search scored on validation data only
 
 ``protocol: study``: the settings of the authors' exploratory notebook (``exps_0919.ipynb``; the
 paper and the released training script have none): ``lgb.train`` with objective ``binary`` and
-LightGBM's stock settings otherwise, 1,000 rounds, no early stopping, and the predicted
-*probability* as the score. The notebook's split is unseeded; embrm gives clf-lgb the study split of
-the MLP heads (CLF examples split by example, ``random_state = 42 + study_member``), so all three
+LightGBM's stock settings otherwise, 1,000 rounds, no early stopping. The notebook scored by the
+predicted probability; embrm scores by the raw score under both protocols (the same order, but
+float32 probabilities near 1 tie, and a tie leaves the pick to the responses' order). The
+notebook's split is unseeded; embrm gives clf-lgb the study split of the MLP heads (CLF examples split by example, ``random_state = 42 + study_member``), so all three
 study heads learn from the same examples.
 
 Training is deterministic for a given seed at any thread count (``deterministic`` with column-wise
@@ -40,8 +44,8 @@ from .base import (
     pair_accuracy,
     require,
     resolve_device,
-    winners_losers,
 )
+from .recipe.bt_examples import pointwise
 
 log = logging.getLogger("embrm")
 
@@ -87,21 +91,7 @@ class CLFLGBHead(RewardHead):
         "protocol": "embrm",
         "study_member": study.STUDY_ENSEMBLE - 1,
     }
-    # The notebook's settings: everything LightGBM-specific is fixed under protocol 'study'.
-    study_ignores: ClassVar[tuple[str, ...]] = (
-        "num_leaves",
-        "learning_rate",
-        "n_estimators",
-        "min_child_samples",
-        "feature_fraction",
-        "bagging_fraction",
-        "bagging_freq",
-        "lambda_l2",
-        "max_bin",
-        "early_stopping_rounds",
-    )
-    # lgb.train in the notebook: objective binary, stock settings, 1,000 rounds, no early stop.
-    NOTEBOOK_ROUNDS = 1000
+    RECIPE: ClassVar[tuple[str, ...]] = ("lgb",)
     PARAMS: ClassVar[dict[str, dict]] = {
         **PROTOCOL_PARAMS,
     }
@@ -129,15 +119,9 @@ class CLFLGBHead(RewardHead):
         for key in ("feature_fraction", "bagging_fraction"):
             require(0 < params[key] <= 1, where, key, "must be in (0, 1]")
         require(params["study_member"] >= 0, where, "study_member", "must be non-negative")
-        if params["protocol"] == "study":
-            require(
-                params["val_fraction"] > 0,
-                where,
-                "val_fraction",
-                "must be positive under protocol 'study' (the study splits 80/20)",
-            )
 
-    def _booster_params(self) -> dict:
+    def booster_params(self) -> dict:
+        """The LightGBM parameters of booster 'tuned': the head's own."""
         p = self.params
         return {
             "objective": "binary",
@@ -160,6 +144,8 @@ class CLFLGBHead(RewardHead):
         }
 
     def fit(self, data: PairData) -> CLFLGBHead:
+        """Boost by ``self.recipe``: split, booster settings, stopping and kept round are its
+        components (heads.recipe)."""
         import lightgbm as lgb
 
         if self.device != "auto":
@@ -167,55 +153,71 @@ class CLFLGBHead(RewardHead):
         self.device_ = "cpu"
         self.dim_ = data.dim
         rows, a, b = data.compact()
-        if self.params["protocol"] == "study":
-            return self._fit_study(lgb, rows, a, b, data.label)
-        train_pairs, val_pairs = data.split(
-            self.params["val_fraction"], np.random.default_rng(self.seed)
+        p, recipe = self.params, self.recipe
+        split = recipe.impl("split")
+        train, val = split.divide(
+            data, a, b, pointwise, self.seed, p["val_fraction"], p["study_member"]
         )
-
-        def pointwise(pairs):
+        self.split_pairs_ = (train["pair"], val["pair"])
+        if split.validation == "pair":
             # Winners first, then losers in the same pair order: pair i is rows i and n + i.
-            winners, losers = winners_losers(a[pairs], b[pairs], data.label[pairs])
-            target = np.repeat(np.array([1.0, 0.0]), pairs.size)
-            return rows[np.concatenate([winners, losers])], target
+            val = pointwise(val["a"], val["b"], val["label"], np.arange(val["pair"].size))
+        params, rounds = recipe.impl("booster").settings(self)
 
         def metrics(preds, dataset):
             # Computed here rather than by LightGBM, whose multi-threaded metric sums differ in
             # the last bits between thread counts; early stopping uses the first (the log-loss).
+            # Accuracy is per pair under split 'pair', per example under split 'example'.
             p = np.clip(preds, 1e-15, 1 - 1e-15)
-            half = p.shape[0] // 2
-            losses = -np.concatenate([np.log(p[:half]), np.log1p(-p[half:])])
-            return [
-                ("logloss", mean64(losses), False),
-                ("pair_accuracy", pair_accuracy(p[:half] - p[half:]), True),
-            ]
+            y = dataset.get_label()
+            losses = -(y * np.log(p) + (1 - y) * np.log1p(-p))
+            if split.validation == "pair":
+                half = p.shape[0] // 2
+                losses = -np.concatenate([np.log(p[:half]), np.log1p(-p[half:])])
+                accuracy = pair_accuracy(p[:half] - p[half:])
+            else:
+                accuracy = float(np.mean((preds > 0.5) == (y > 0.5)))
+            return [("logloss", mean64(losses), False), ("accuracy", accuracy, True)]
 
-        params = self._booster_params()
-        train_set = lgb.Dataset(*pointwise(train_pairs), params=params, free_raw_data=True)
-        valid_sets, names, callbacks, history = [train_set], ["train"], [], {}
-        if val_pairs.size:
-            valid_sets.append(lgb.Dataset(*pointwise(val_pairs), reference=train_set))
+        def dataset(examples, **kwargs):
+            return lgb.Dataset(rows[examples["row"]], examples["target"], **kwargs)
+
+        train_set = dataset(train, params=params, free_raw_data=True)
+        valid_sets, names, callbacks, history = [], [], [], {}
+        if split.validation == "pair":
+            # The training loss is logged per round (the released notebook logs validation only).
+            valid_sets, names = [train_set], ["train"]
+        if val["target"].size:
+            valid_sets.append(dataset(val, reference=train_set))
             names.append("val")
-            callbacks.append(
-                lgb.early_stopping(
-                    self.params["early_stopping_rounds"], first_metric_only=True, verbose=False
+            if recipe["stopping"] == "patience":
+                callbacks.append(
+                    lgb.early_stopping(
+                        p["early_stopping_rounds"], first_metric_only=True, verbose=False
+                    )
                 )
-            )
         callbacks.append(lgb.record_evaluation(history))
         callbacks.append(log_progress)
         self.booster_ = lgb.train(
             params,
             train_set,
-            num_boost_round=self.params["n_estimators"],
+            num_boost_round=rounds,
             valid_sets=valid_sets,
             valid_names=names,
             feval=metrics,
             callbacks=callbacks,
         )
-        self.best_epoch_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
-        train_curve = history["train"]["logloss"]
-        nan = [float("nan")] * len(train_curve)
-        val = history.get("val", {})
+        val_curve = history.get("val", {})
+        built = self.booster_.current_iteration()
+        nan = [float("nan")] * built
+        if not recipe.impl("weights").keep_best:
+            self.best_epoch_ = built  # every round built, as the notebook keeps them
+        elif self.booster_.best_iteration:
+            self.best_epoch_ = int(self.booster_.best_iteration)  # early stopping's best round
+        elif val_curve:
+            self.best_epoch_ = int(np.argmin(val_curve["logloss"])) + 1  # first lowest
+        else:
+            self.best_epoch_ = built
         self.curves_ = [
             {
                 "epoch": i + 1,
@@ -225,16 +227,16 @@ class CLFLGBHead(RewardHead):
             }
             for i, (t, v, acc) in enumerate(
                 zip(
-                    train_curve,
-                    val.get("logloss", nan),
-                    val.get("pair_accuracy", nan),
+                    history.get("train", {}).get("logloss", nan),
+                    val_curve.get("logloss", nan),
+                    val_curve.get("accuracy", nan),
                     strict=True,
                 )
             )
         ]
         best = self.curves_[self.best_epoch_ - 1]
         log.info(
-            "clf-lgb: %d rounds, best %d: val loss %.4f, val accuracy %.4f",
+            "clf-lgb: %d rounds, kept %d: val loss %.4f, val accuracy %.4f",
             len(self.curves_),
             self.best_epoch_,
             best["val_loss"],
@@ -242,71 +244,16 @@ class CLFLGBHead(RewardHead):
         )
         return self
 
-    def _fit_study(self, lgb, rows, a, b, label) -> CLFLGBHead:
-        """The notebook's LightGBM: stock settings, 1,000 rounds, no early stopping."""
-        member = self.params["study_member"]
-        examples = study.examples(a, b, label, "clf", self.seed)
-        train, val = study.split(examples["target"].size, self.params["val_fraction"], member)
-        self.split_pairs_ = (examples["pair"][train], examples["pair"][val])
-        params = {
-            "objective": "binary",
-            "metric": "None",  # the notebook's binary_logloss, computed by embrm (see fit)
-            "num_threads": self.threads,
-            # Neither changes the trees (column-wise histograms build the same ones, bit for bit);
-            # they make the result independent of the thread count.
-            "deterministic": True,
-            "force_col_wise": True,
-            "verbosity": -1,
-        }
-
-        def metrics(preds, dataset):
-            p = np.clip(preds, 1e-15, 1 - 1e-15)
-            y = dataset.get_label()
-            losses = -(y * np.log(p) + (1 - y) * np.log1p(-p))
-            return [
-                ("logloss", mean64(losses), False),
-                ("accuracy", float(np.mean((preds > 0.5) == (y > 0.5))), True),
-            ]
-
-        def dataset(positions, **kwargs):
-            return lgb.Dataset(
-                rows[examples["row"][positions]], examples["target"][positions], **kwargs
-            )
-
-        train_set = dataset(train, params=params)
-        history = {}
-        self.booster_ = lgb.train(
-            params,
-            train_set,
-            num_boost_round=self.NOTEBOOK_ROUNDS,
-            valid_sets=[dataset(val, reference=train_set)],
-            valid_names=["val"],
-            feval=metrics,
-            callbacks=[lgb.record_evaluation(history), log_progress],
-        )
-        self.best_epoch_ = self.booster_.current_iteration()  # all rounds: no early stopping
-        self.curves_ = [
-            {
-                "epoch": i + 1,
-                "train_loss": float("nan"),
-                "val_loss": float(v),
-                "val_accuracy": float(acc),
-            }
-            for i, (v, acc) in enumerate(
-                zip(history["val"]["logloss"], history["val"]["accuracy"], strict=True)
-            )
-        ]
-        return self
-
     def _prepare_predict(self) -> None:
         """Nothing to set: LightGBM takes its thread count per call."""
 
     def _predict_block(self, block: np.ndarray) -> np.ndarray:
-        # The study's notebook scores by probability, embrm by the raw score; the two order
-        # responses alike except where float32 rounds probabilities near 0 or 1 into ties.
+        # The raw score (the log-odds) under every recipe. The notebook scored by probability,
+        # which orders responses alike except that float32 rounds probabilities near 1 into
+        # ties, leaving the pick among the top responses to their order.
         return self.booster_.predict(
             block,
-            raw_score=self.params["protocol"] != "study",
+            raw_score=True,
             num_iteration=self.best_epoch_,
             num_threads=self.threads,
         ).astype(np.float32)

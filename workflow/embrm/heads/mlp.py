@@ -1,7 +1,10 @@
 """MLP heads from the study: D → 1024 → 512 → 1 with ReLU and Adam, under one of two protocols.
 
 ``bt-mlp`` is the Siamese Bradley-Terry regression, ``clf-mlp`` the pointwise classifier whose logit
-is the reward (objectives in :mod:`.torch_common`). ``protocol`` chooses how they train:
+is the reward (objectives in :mod:`.torch_common`). How they train is ``self.recipe``: one value
+per training component (:mod:`.recipe`: split, BT examples, seeding, steps, batches, loss,
+stopping, kept weights), which :meth:`MLPHead.fit` reads step by step. ``protocol`` is a preset of
+them all; a component set explicitly overrides it. The two presets:
 
 ``embrm`` (default)
     The pairs are split 80/20 *by pair*; BT feeds each training pair once. An epoch is one pass
@@ -41,6 +44,7 @@ from ..costs import Compute, HeadCost, Shapes, network_cost
 from ..progress import report
 from . import study
 from .base import PROTOCOL_PARAMS, PairData, bce_np, mean64, require
+from .recipe.bt_examples import pointwise
 from .torch_common import (
     Adam,
     BTObjective,
@@ -52,6 +56,23 @@ from .torch_common import (
 )
 
 log = logging.getLogger("embrm")
+
+
+class TrainingHistory:
+    """What stopping rules read after each epoch: the curves, and the monitored loss per epoch
+    (validation, or training without a validation split; non-finite as +inf)."""
+
+    def __init__(self):
+        self.curves: list[dict] = []
+        self.monitored: list[float] = []
+
+    def add(self, row: dict, monitored: float) -> None:
+        self.curves.append(row)
+        self.monitored.append(monitored if np.isfinite(monitored) else float("inf"))
+
+    def improved(self) -> bool:
+        """Whether the newest epoch is the (first) best so far."""
+        return len(self.monitored) == 1 or self.monitored[-1] < min(self.monitored[:-1])
 
 
 class MLPHead(TorchHead):
@@ -67,8 +88,7 @@ class MLPHead(TorchHead):
         "protocol": "embrm",
         "study_member": study.STUDY_ENSEMBLE - 1,
     }
-    # Overrides the study protocol has no use for (it fixes these by its procedure).
-    study_ignores: ClassVar[tuple[str, ...]] = ("weight_decay", "min_steps_per_epoch")
+    RECIPE: ClassVar[tuple[str, ...]] = ("torch",)
     PARAMS: ClassVar[dict[str, dict]] = {
         **PROTOCOL_PARAMS,
         "hidden": {"description": "hidden layer widths ([] is a linear model)"},
@@ -87,13 +107,6 @@ class MLPHead(TorchHead):
             params["min_steps_per_epoch"] >= 1, where, "min_steps_per_epoch", "must be positive"
         )
         require(params["study_member"] >= 0, where, "study_member", "must be non-negative")
-        if params["protocol"] == "study":
-            require(
-                params["val_fraction"] > 0,
-                where,
-                "val_fraction",
-                "must be positive under protocol 'study' (its stopping rule needs validation)",
-            )
 
     @staticmethod
     def epoch_schedule(params: Mapping, n_examples: int) -> tuple[int, int]:
@@ -109,42 +122,68 @@ class MLPHead(TorchHead):
         return batch, math.ceil(n / batch)
 
     def fit(self, data: PairData) -> MLPHead:
-        if self.params["protocol"] == "study":
-            return self._fit_study(data)
-        fit = self._fit_data(data)
-        torch, device, x, examples, val = fit.torch, fit.device, fit.x, fit.examples, fit.val
-        val_pairs = fit.val_pairs
-        p = self.params
-        n_examples = examples["target"].shape[0]
-        batch_size, _ = self.epoch_schedule(p, n_examples)
+        """Train by ``self.recipe``: each step below is one training component (heads.recipe)."""
+        p, recipe = self.params, self.recipe
+        seeding, split = recipe.impl("seeding"), recipe.impl("split")
+        torch, device = setup_torch(
+            self.device, self.threads, seeding.torch_seed(self.seed, p["study_member"])
+        )
+        self.device_, self.dim_ = device, data.dim
+        rows, a, b = data.compact()
+        build = recipe.impl("bt_examples") if self.objective == "bt" else pointwise
+        train, val = split.divide(
+            data, a, b, build, self.seed, p["val_fraction"], p["study_member"]
+        )
+        self.split_pairs_ = (train["pair"], val["pair"])
 
+        def tensors(examples: dict, keys) -> dict:
+            return {k: torch.from_numpy(np.ascontiguousarray(examples[k])).to(device) for k in keys}
+
+        sides = ("row",) if self.objective == "clf" else ("a", "b")
+        x = torch.from_numpy(rows).to(device)
+        train_t = tensors(train, (*sides, "target"))
+        if split.validation == "pair":
+            val_t = tuple(tensors(val, ("a", "b", "label")).values())
+            validate = self._validate
+        else:
+            val_t = tensors(val, (*sides, "target"))
+            validate = self._study_validate
+        n_train = train["target"].size
+        # The network is built right after the seed is set (setup_torch), so the released seed
+        # gives the released initial weights (same layer order).
         self.model_ = build_mlp(self.dim_, self._hidden()).to(device)
-        optimizer = Adam(self.model_.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
-        # Batch order comes from its own CPU generator, so it is the same on every device.
-        shuffler = torch.Generator().manual_seed(self.seed)
+        loss_of = recipe.impl("loss")
+        decay = 0.0 if recipe["loss"] == "released" else p["weight_decay"]
+        optimizer = Adam(self.model_.parameters(), lr=p["lr"], weight_decay=decay)
+        generator = seeding.batch_generator(torch, self.seed)
+        batch, steps = recipe.impl("steps").schedule(p, n_train)
+        self.steps_per_epoch_ = steps
+        draw = recipe.impl("batches").epoch
+        keep_best = recipe.impl("weights").keep_best
 
-        best_loss, best_state, stale = float("inf"), None, 0
-        self.curves_ = []
+        history = TrainingHistory()
+        self.curves_ = history.curves
+        best_state = None
         for epoch in range(1, p["max_epochs"] + 1):
             started = time.perf_counter()
             self.model_.train()
-            order = torch.randperm(n_examples, generator=shuffler).to(device)
-            losses = []
-            for start in range(0, n_examples, batch_size):
-                per_example = self.batch_losses(x, examples, order[start : start + batch_size])
+            records = []
+            for idx in draw(torch, generator, n_train, batch, steps, device):
+                loss, record = loss_of.step(self, torch, x, train_t, idx)
                 optimizer.zero_grad()
-                per_example.mean().backward()
+                loss.backward()
                 optimizer.step()
-                losses.append(per_example.detach())
-            train_loss = mean64(torch.cat(losses).cpu().numpy())
-            val_loss, val_acc = self._validate(x, val)
-            self.curves_.append(
+                records.append(record)
+            train_loss = loss_of.epoch_loss(torch, records)
+            val_loss, val_acc = validate(x, val_t)
+            history.add(
                 {
                     "epoch": epoch,
                     "train_loss": train_loss,
                     "val_loss": val_loss,
                     "val_accuracy": val_acc,
-                }
+                },
+                val_loss if val["pair"].size else train_loss,
             )
             report(
                 self.type_name,
@@ -155,107 +194,31 @@ class MLPHead(TorchHead):
                 details=f"train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
                 f"val accuracy {val_acc:.4f} ({time.perf_counter() - started:.1f} s)",
             )
-            monitored = val_loss if val_pairs.size else train_loss
-            monitored = monitored if np.isfinite(monitored) else float("inf")
-            if best_state is None or monitored < best_loss:
-                best_loss, stale, self.best_epoch_ = monitored, 0, epoch
+            if keep_best and history.improved():
+                self.best_epoch_ = epoch
                 best_state = {k: v.detach().clone() for k, v in self.model_.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= p["patience"]:
-                    break
-        self.model_.load_state_dict(best_state)
-        self.model_.eval()
-        return self
-
-    # -- the study's released procedure ------------------------------------------------------
-    def _fit_study(self, data: PairData) -> MLPHead:
-        """Train as the released scripts do (module notes of :mod:`.study` list the quirks)."""
-        p = self.params
-        member = p["study_member"]
-        torch, device = setup_torch(self.device, self.threads, study.torch_seed(self.seed, member))
-        self.device_, self.dim_ = device, data.dim
-        rows, a, b = data.compact()
-        examples = study.examples(a, b, data.label, self.objective, self.seed)
-        train, val = study.split(examples["target"].size, p["val_fraction"], member)
-        self.split_pairs_ = (examples["pair"][train], examples["pair"][val])
-        sides = ("row",) if self.objective == "clf" else ("first", "second")
-
-        def tensors(positions):
-            return {
-                key: torch.from_numpy(np.ascontiguousarray(examples[key][positions])).to(device)
-                for key in (*sides, "target")
-            }
-
-        x = torch.from_numpy(rows).to(device)
-        train_t, val_t = tensors(train), tensors(val)
-        n_train = train.size
-        # torch.manual_seed(seed·42 + member) came first (setup_torch); the network is built
-        # next, so its initial weights are those of the released MLP (same layer order).
-        self.model_ = build_mlp(self.dim_, self._hidden()).to(device)
-        optimizer = Adam(self.model_.parameters(), lr=p["lr"])
-        # The batches come from the same global generator, continued after the initialization.
-        batches = torch.Generator()
-        batches.set_state(torch.get_rng_state())
-        batch = min(p["batch_size"], n_train)
-        steps = math.ceil(n_train / batch)
-        self.steps_per_epoch_ = steps
-
-        self.curves_, val_losses = [], []
-        for epoch in range(1, p["max_epochs"] + 1):
-            started = time.perf_counter()
-            self.model_.train()
-            step_losses = []
-            for _ in range(steps):
-                # Sampling, not a pass: each step takes the first `batch` of a new permutation,
-                # so within an epoch some examples are drawn several times and some never.
-                idx = torch.randperm(n_train, generator=batches)[:batch].to(device)
-                loss = torch.nn.functional.binary_cross_entropy(
-                    self._study_probability(x, train_t, idx), train_t["target"][idx]
-                )
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                step_losses.append(loss.item())
-            val_loss, val_acc = self._study_validate(x, val_t)
-            val_losses.append(val_loss)
-            self.curves_.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": float(np.mean(step_losses)),
-                    "val_loss": val_loss,
-                    "val_accuracy": val_acc,
-                }
-            )
-            report(
-                f"{self.type_name} (study)",
-                "epoch",
-                epoch,
-                p["max_epochs"],
-                at_most=True,
-                details=f"val loss {val_loss:.4f}, val accuracy {val_acc:.4f} "
-                f"({time.perf_counter() - started:.1f} s)",
-            )
-            if study.should_stop(val_losses, p["patience"]):
+            if recipe.should_stop(history, p):
                 break
-        # The final weights are kept, not the best: the released script saves the model as it
-        # is when the loop ends.
-        self.best_epoch_ = len(self.curves_)
+        if keep_best:
+            self.model_.load_state_dict(best_state)
+        else:
+            # The released script saves the model as it is when the loop ends.
+            self.best_epoch_ = len(self.curves_)
         self.model_.eval()
         return self
 
-    def _study_probability(self, x, examples: dict, idx):
-        """σ(output) for CLF, σ(r̂(first) − r̂(second)) for BT; the two sides in separate calls,
-        as released."""
+    def probability(self, x, examples: dict, idx):
+        """σ(output) for CLF, σ(r̂(a) − r̂(b)) for BT; the two sides in separate calls, as
+        released."""
         torch = import_torch()
         if self.objective == "clf":
             return torch.sigmoid(self.score_rows(x, examples["row"][idx]))
-        first = self.score_rows(x, examples["first"][idx])
-        second = self.score_rows(x, examples["second"][idx])
+        first = self.score_rows(x, examples["a"][idx])
+        second = self.score_rows(x, examples["b"][idx])
         return torch.sigmoid(first - second)
 
     def _study_validate(self, x, val: dict) -> tuple[float, float]:
-        """The released validation: BCE of the sigmoid output on all validation examples, and the
+        """Validation under split 'example', as released: BCE of the sigmoid output on all validation examples, and the
         share of examples whose output is on the right side of ½ (example, not pair, accuracy).
 
         The loss is summed in float64 here (same value up to rounding, the same at any thread
@@ -264,7 +227,7 @@ class MLPHead(TorchHead):
         torch = import_torch()
         self.model_.eval()
         with torch.inference_mode():
-            prob = self._study_probability(x, val, slice(None)).float().cpu().numpy()
+            prob = self.probability(x, val, slice(None)).float().cpu().numpy()
         target = val["target"].cpu().numpy().astype(np.float64)
         loss = mean64(bce_np(prob.astype(np.float64), target))
         accuracy = float(np.mean((prob > 0.5) == (target > 0.5)))
@@ -280,6 +243,7 @@ class MLPHead(TorchHead):
 
 class BTMLPHead(BTObjective, MLPHead):
     type_name = "bt-mlp"
+    RECIPE: ClassVar[tuple[str, ...]] = ("torch", "bt")
 
 
 class CLFMLPHead(CLFObjective, MLPHead):

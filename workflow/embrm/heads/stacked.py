@@ -59,11 +59,11 @@ SUPPORTED_PARAMS = frozenset(
         "min_steps_per_epoch",
         "val_fraction",
         "patience",
-        # Read only by the study protocol, which is refused below; harmless under embrm's.
+        # Read only by the released seeding, which is refused below; harmless under embrm's.
         "study_member",
     }
 )
-# Values of a `protocol` key this module reproduces, should heads gain one.
+# The training recipe this module reproduces: embrm's preset, every component (heads.recipe).
 SUPPORTED_PROTOCOLS = ("embrm",)
 
 
@@ -98,13 +98,36 @@ def stack_refusal(head_type: str, params: dict, members: int, where: str) -> str
             f"config key '{where}.params.protocol': stacked training supports the protocols "
             f"{list(SUPPORTED_PROTOCOLS)}, not {protocol!r}"
         )
-    unknown = sorted(set(params) - SUPPORTED_PARAMS - {"protocol"})
+    from . import head_class
+
+    cls = head_class(head_type)
+    components = _components(cls)
+    recipe = cls.resolve_recipe({**cls.defaults, **params}, f"{where}.params")
+    for key, value in recipe.values.items():
+        if value != _embrm_recipe(cls)[key]:
+            return (
+                f"config key '{where}.params.{key}': stacked training reproduces the "
+                f"{protocol} recipe only ({key} '{_embrm_recipe(cls)[key]}'), not {key} '{value}'"
+            )
+    unknown = sorted(set(params) - SUPPORTED_PARAMS - {"protocol"} - components)
     if unknown:
         return (
             f"config key '{where}.params.{unknown[0]}': stacked training does not reproduce "
             f"this hyperparameter (it supports {sorted(SUPPORTED_PARAMS)})"
         )
     return None
+
+
+def _components(cls) -> set[str]:
+    from .recipe import components_for
+
+    return set(components_for(cls.RECIPE))
+
+
+def _embrm_recipe(cls) -> dict[str, str]:
+    from .recipe import preset
+
+    return preset(SUPPORTED_PROTOCOLS[0], cls.RECIPE)
 
 
 def check_stackable(head, where: str) -> None:

@@ -29,9 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..seeding import int_seed
-from .base import PROTOCOLS, winners_losers
 
-__all__ = ["PROTOCOLS", "examples", "mirror_share", "should_stop", "split", "torch_seed"]
+__all__ = ["examples", "mirror_share", "preshuffle", "should_stop", "split", "torch_seed"]
 
 STUDY_ENSEMBLE = 10  # members trained by the released script; its evaluation loads the last
 STUDY_SPLIT_STATE = 42  # train_test_split(random_state = 42 + member)
@@ -50,23 +49,26 @@ def examples(a: np.ndarray, b: np.ndarray, label: np.ndarray, objective: str, se
     ``second`` and ``target`` (every pair as (winner, loser) → 1, then as (loser, winner) → 0).
     ``pair`` says which pair each example came from.
     """
-    winners, losers = winners_losers(a, b, label)
-    target = np.repeat(np.array([1.0, 0.0], dtype=np.float32), a.size)
-    pair = np.tile(np.arange(a.size), 2)
-    if objective == "clf":
-        out = {"row": np.concatenate([winners, losers]), "target": target, "pair": pair}
-    elif objective == "bt":
-        out = {
-            "first": np.concatenate([winners, losers]),
-            "second": np.concatenate([losers, winners]),
-            "target": target,
-            "pair": pair,
-        }
-    else:
+    from .recipe.bt_examples import both_orders, pointwise
+
+    builders = {"clf": pointwise, "bt": both_orders}
+    if objective not in builders:
         raise ValueError(f"unknown objective {objective!r}")
-    # Unseeded in the released script; seeded here so that a run repeats (see the module notes).
-    order = np.random.default_rng(int_seed(seed, "study-shuffle")).permutation(target.size)
-    return {key: value[order] for key, value in out.items()}
+    out = builders[objective](a, b, label, np.arange(a.size))
+    if objective == "bt":
+        out["first"], out["second"] = out.pop("a"), out.pop("b")
+    return preshuffle(out, seed)
+
+
+def preshuffle(examples: dict, seed: int) -> dict:
+    """The released script's one shuffle of all examples before the split.
+
+    Unseeded in the released script; seeded here so that a run repeats (see the module notes).
+    """
+    order = np.random.default_rng(int_seed(seed, "study-shuffle")).permutation(
+        examples["target"].size
+    )
+    return {key: value[order] for key, value in examples.items()}
 
 
 def split(n_examples: int, val_fraction: float, member: int) -> tuple[np.ndarray, np.ndarray]:
