@@ -177,3 +177,35 @@ def run_pytest_in(repo: Path, *args: str, timeout: int = 900) -> subprocess.Comp
         timeout=timeout,
         env=env,
     )
+
+
+def docs_module_example(
+    page: Path, heading: str, module_marker: str, path_pattern: str
+) -> tuple[str, str, str]:
+    """A docs page's example of extending a registry, as the page shows it under ``## heading``:
+    the module's code (the python block holding ``module_marker``), its path (the last match of
+    ``path_pattern`` named before the code) and the one line it adds to ``MODULES``."""
+    import re
+
+    section = page.read_text().split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    module = next(b for b in blocks if module_marker in b)
+    registry = next(b for b in blocks if b.startswith("MODULES"))
+    path = re.findall(path_pattern, section[: section.index(module)])[-1]
+    entries = re.findall(r'^    "(\w+)",$', registry, flags=re.M)
+    assert len(entries) == 1, "the example adds one line to MODULES"
+    return module, path, f'    "{entries[0]}",'
+
+
+def add_registered_module(copy: Path, path: str, module: str, registry: Path, entry: str) -> None:
+    """Write ``module`` at ``path`` in the checkout copy and add ``entry`` to the ``MODULES`` tuple
+    of ``registry``: the two edits the docs ask of an extension."""
+    target = copy / path
+    assert not target.exists()
+    target.write_text(module)
+    registry_file = copy / registry
+    lines = registry_file.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("MODULES = ("))
+    end = next(i for i in range(start, len(lines)) if lines[i] == ")")
+    lines.insert(end, entry)
+    registry_file.write_text("\n".join(lines) + "\n")

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, TINY_CONFIG, deep_merge, run_pytest_in, snakemake
+from conftest import (
+    REPO,
+    TINY_CONFIG,
+    add_registered_module,
+    deep_merge,
+    docs_module_example,
+    run_pytest_in,
+    snakemake,
+)
 from embrm.heads import HEAD_TYPES
 
 DOCS = REPO / "docs" / "heads.md"
@@ -20,32 +28,18 @@ REGISTRY = Path("workflow/embrm/heads/__init__.py")
 
 def docs_example() -> dict:
     """The module, its path and the registry line that docs/heads.md's example adds."""
-    section = DOCS.read_text().split("## Adding a head\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    module = next(b for b in blocks if "class " in b)
-    registry = next(b for b in blocks if b.startswith("MODULES"))
-    # The module's path is the last one the page names before showing its code.
-    before = section[: section.index(module)]
-    path = re.findall(r"`(workflow/embrm/heads/\w+\.py)`", before)[-1]
-    entries = re.findall(r'^    "(\w+)",$', registry, flags=re.M)
-    assert len(entries) == 1, "the example adds one line to MODULES"
+    module, path, entry = docs_module_example(
+        DOCS, "Adding a head", "class ", r"`(workflow/embrm/heads/\w+\.py)`"
+    )
     types = re.findall(r'^    type_name = "([\w.+-]+)"$', module, flags=re.M)
     assert len(types) == 1, "the example module defines one head type"
-    return {"module": module, "path": path, "entry": f'    "{entries[0]}",', "type": types[0]}
+    return {"module": module, "path": path, "entry": entry, "type": types[0]}
 
 
 def add_docs_head(copy: Path) -> str:
     """Add the docs' head to the copy: one new module and one line in MODULES."""
     example = docs_example()
-    module = copy / example["path"]
-    assert not module.exists()
-    module.write_text(example["module"])
-    registry = copy / REGISTRY
-    lines = registry.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("MODULES = ("))
-    end = next(i for i in range(start, len(lines)) if lines[i] == ")")
-    lines.insert(end, example["entry"])
-    registry.write_text("\n".join(lines) + "\n")
+    add_registered_module(copy, example["path"], example["module"], REGISTRY, example["entry"])
     return example["type"]
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_pytest_in
+from conftest import REPO, add_registered_module, docs_module_example, run_pytest_in
 from embrm.heads.recipe import COMPONENTS
 
 DOCS = REPO / "docs" / "heads.md"
@@ -23,30 +23,20 @@ REGISTRY = Path("workflow/embrm/heads/recipe/__init__.py")
 
 def docs_example() -> dict:
     """The module, its path and the registry line that docs/heads.md's example adds."""
-    section = DOCS.read_text().split("## Adding a training component\n", 1)[1].split("\n## ")[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    module = next(b for b in blocks if "COMPONENT = Component(" in b)
-    registry = next(b for b in blocks if b.startswith("MODULES"))
-    before = section[: section.index(module)]
-    path = re.findall(r"`(workflow/embrm/heads/recipe/\w+\.py)`", before)[-1]
-    entries = re.findall(r'^    "(\w+)",$', registry, flags=re.M)
-    assert len(entries) == 1, "the example adds one line to MODULES"
+    module, path, entry = docs_module_example(
+        DOCS,
+        "Adding a training component",
+        "COMPONENT = Component(",
+        r"`(workflow/embrm/heads/recipe/\w+\.py)`",
+    )
     keys = re.findall(r'^    key="(\w+)",$', module, flags=re.M)
     assert len(keys) == 1, "the example module defines one component"
-    return {"module": module, "path": path, "entry": f'    "{entries[0]}",', "key": keys[0]}
+    return {"module": module, "path": path, "entry": entry, "key": keys[0]}
 
 
 def add_docs_component(copy: Path) -> str:
     example = docs_example()
-    module = copy / example["path"]
-    assert not module.exists()
-    module.write_text(example["module"])
-    registry = copy / REGISTRY
-    lines = registry.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("MODULES = ("))
-    end = next(i for i in range(start, len(lines)) if lines[i] == ")")
-    lines.insert(end, example["entry"])
-    registry.write_text("\n".join(lines) + "\n")
+    add_registered_module(copy, example["path"], example["module"], REGISTRY, example["entry"])
     return example["key"]
 
 
