@@ -109,6 +109,7 @@ def test_the_first_pairs_of_a_larger_draw_keep_the_oracles(gaussian_rewards):
 
 @pytest.mark.parametrize("design", DRAWN, ids=lambda d: d.name)
 def test_smaller_quantities_are_the_first_pairs_of_larger_ones(gaussian_rewards, design):
+    """Common random numbers across quantities (the pairs stage's ``of``), for every design."""
     rewards = gaussian_rewards[:300]
     largest = 5 * rewards.shape[0] + 7
     a, b = make_pairs(rewards, design.name, largest, np.random.default_rng(4))
@@ -118,6 +119,20 @@ def test_smaller_quantities_are_the_first_pairs_of_larger_ones(gaussian_rewards,
     # `of` below n draws n
     again = make_pairs(rewards, design.name, largest, np.random.default_rng(4), of=10)
     assert np.array_equal(again[0], a)
+    # The contract behind it: the first n of a larger draw are distributed as a draw of n (here:
+    # their mean gap over 20 seeds against that of 20 draws of n).
+    n, flat = 150, rewards.ravel()
+    prefix, direct = (
+        np.concatenate([
+            np.abs(np.subtract(*flat[np.stack(make_pairs(
+                rewards, design.name, n, np.random.default_rng(seed), of=of
+            ))]))
+            for seed in seeds
+        ])
+        for of, seeds in ((largest, range(20)), (None, range(100, 120)))
+    )  # fmt: skip
+    se = np.sqrt(prefix.var(ddof=1) / prefix.size + direct.var(ddof=1) / direct.size)
+    assert abs(prefix.mean() - direct.mean()) < Z * se + 1e-12
 
 
 def test_designs_share_their_prompt_order_and_candidate_draws(gaussian_rewards):

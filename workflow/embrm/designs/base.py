@@ -35,7 +35,11 @@ class Design(ABC):
         self, rewards: np.ndarray, n: int, rng: np.random.Generator, *, key: str = "quantity"
     ) -> tuple[np.ndarray, np.ndarray]:
         """Flat indices ``(a, b)`` of ``n`` distinct pairs of the ``(P, K)`` ``rewards``, ``a``
-        shown first; more than :meth:`capacity` is a ConfigError naming ``key``."""
+        shown first; more than :meth:`capacity` is a ConfigError naming ``key``.
+
+        The first ``m`` pairs of a draw of ``n`` must be distributed as a draw of ``m``: a cell
+        of ``m`` pairs takes the first ``m`` of its design's largest quantity (common random
+        numbers, :func:`embrm.designs.make_pairs`)."""
 
     @property
     def heldout(self) -> str:
