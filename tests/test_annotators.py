@@ -12,6 +12,7 @@ Realized error rates are compared with their expectation within ``Z`` binomial s
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 
 import numpy as np
@@ -229,6 +230,84 @@ def test_stats_report_what_the_study_asks(gaussian_world):
     *_, half = labelled(gaussian_world, "cross-random", 5000, BradleyTerry(2), scale=2 * 1.118)
     *_, full = labelled(gaussian_world, "cross-random", 5000, BradleyTerry(1), scale=1.118)
     assert half["expected_error_rate"] == pytest.approx(full["expected_error_rate"])
+
+
+@pytest.mark.parametrize("annotator", ALL_MODELS, ids=repr)
+def test_label_frequency_is_the_models_probability(annotator):
+    """Each label is Bernoulli with the model's exact P(a ≻ b), in both presentation orders."""
+    size = 5000
+    generator = np.random.default_rng(12)
+    for gap in (0.0, 0.5, 2.0):
+        for sign in (1.0, -1.0):
+            dr = np.full(size, sign * gap)
+            labels, _ = annotate(annotator, dr, np.zeros(size), 1.0, generator)
+            p = float(annotator.prob_first_wins(dr[:1], 1.0)[0])
+            assert abs(labels.mean() - p) <= Z * np.sqrt(p * (1 - p) / size) + 1e-12, (gap, p)
+
+
+def test_labels_are_coupled_across_quality_and_models():
+    """Common random numbers: one uniform per pair, so on the same stream a label of the golden
+    order stays so under every better annotator (larger β, a better pool, the golden order)."""
+    generator = np.random.default_rng(4)
+    r_a, r_b = generator.standard_normal((2, 20_000))
+    ladders = (
+        [BradleyTerry(beta) for beta in PAPER_BETAS] + [Perfect()],
+        [Thurstone(beta) for beta in (0.5, 1, 10)] + [Perfect()],
+        [AbilityPool(ability=a, spread=0.5, useless=0.2, perfect=0.1) for a in (0.3, 1, 3)],
+    )
+    for ladder in ladders:
+        correct = [
+            annotate(m, r_a, r_b, 1.0, np.random.default_rng(7))[0] == (r_a > r_b) for m in ladder
+        ]
+        for worse, better in itertools.pairwise(correct):
+            assert np.all(better >= worse)
+            assert better.mean() > worse.mean()
+    # β = 1 and β = 10 disagree only where β = 1 errs
+    low, high = (
+        annotate(BradleyTerry(b), r_a, r_b, 1.0, np.random.default_rng(7))[0] for b in (1, 10)
+    )
+    assert np.all((low != high) <= (low != (r_a > r_b)))
+    # the labels of the first pairs do not depend on how many follow
+    first, _ = annotate(BradleyTerry(1), r_a[:500], r_b[:500], 1.0, np.random.default_rng(7))
+    assert np.array_equal(first, low[:500])
+
+
+def test_cells_share_their_pairs_and_uniforms(tmp_path):
+    """The pairs and annotate stages: a cell's pairs are the first of its design's largest
+    quantity, its held-out pairs the same at every quantity, and every annotator of a seed labels
+    them with the same uniforms (labels coupled across β, prefixes across quantities)."""
+    from embrm import stages
+
+    spec = {
+        "source": "synthetic", "kind": "gaussian", "train_prompts": 40, "train_responses": 6,
+        "test_prompts": 5, "test_responses": 8, "dim": 4, "latent_dim": 4, "tau": 0.5,
+        "sigma": 1.0, "sigma_spread": 0.0, "noise": 0.1, "nonlinearity": 0.0,
+        "dtype": "float32", "seed": 1,
+    }  # fmt: skip
+    build(spec, tmp_path / "world")
+    pairs, labels = {}, {}
+    for n in (30, 200):
+        path = tmp_path / f"pairs{n}.npz"
+        stages.make_pairs(tmp_path / "world", "cross-random", n, 3, 50, path, of=200)
+        with np.load(path) as stored:
+            pairs[n] = dict(stored)
+        for beta in (1, 10):
+            out = tmp_path / f"labels{n}-{beta}.npz"
+            spec = {"model": "bt", "beta": beta}
+            stages.annotate(tmp_path / "world", path, spec, "std", 3, out, tmp_path / "s.json")
+            with np.load(out) as stored:
+                labels[n, beta] = dict(stored)
+    for key in ("a", "b"):
+        assert np.array_equal(pairs[30][key], pairs[200][key][:30])
+    for key in ("heldout_a", "heldout_b"):
+        assert np.array_equal(pairs[30][key], pairs[200][key])
+    rewards = np.load(tmp_path / "world" / "train_rewards.npy").ravel()
+    golden = rewards[pairs[200]["a"]] > rewards[pairs[200]["b"]]
+    low, high = labels[200, 1]["label"], labels[200, 10]["label"]
+    assert np.all((low != high) <= (low != golden)) and np.any(low != high)
+    for beta in (1, 10):
+        assert np.array_equal(labels[30, beta]["label"], labels[200, beta]["label"][:30])
+        assert np.array_equal(labels[30, beta]["heldout_label"], labels[200, beta]["heldout_label"])
 
 
 def test_annotation_is_reproducible():

@@ -69,8 +69,8 @@ def default_rewards(tmp_path_factory) -> np.ndarray:
     return np.load(directory / "train_rewards.npy")
 
 
-def gaps(rewards, design, n, seed=0):
-    a, b = make_pairs(rewards, design, n, np.random.default_rng(seed))
+def gaps(rewards, design, n, seed=0, of=None):
+    a, b = make_pairs(rewards, design, n, np.random.default_rng(seed), of=of)
     flat = rewards.ravel()
     return np.abs(flat[a] - flat[b])
 
@@ -88,6 +88,75 @@ def test_random_pairs_match_the_gaussian_mean_gap_oracles(gaussian_rewards, n):
     assert_mean(
         gaps(gaussian_rewards, "cross-random", n), 2 * np.sqrt(SIGMA**2 + TAU**2) / np.sqrt(np.pi)
     )
+
+
+def test_the_first_pairs_of_a_larger_draw_keep_the_oracles(gaussian_rewards):
+    """Common random numbers: a cell's n pairs are the first n of its design's largest quantity,
+    and are distributed as a draw of n (one pair per prompt while n ≤ P, the oracle gaps)."""
+    prompts, responses = gaussian_rewards.shape
+    a, _ = make_pairs(
+        gaussian_rewards, "same-random", prompts, np.random.default_rng(2), of=3 * prompts
+    )
+    assert np.unique(a // responses).size == prompts
+    assert_mean(
+        gaps(gaussian_rewards, "same-random", prompts, of=3 * prompts), 2 * SIGMA / np.sqrt(np.pi)
+    )
+    assert_mean(
+        gaps(gaussian_rewards, "cross-random", prompts, of=3 * prompts),
+        2 * np.sqrt(SIGMA**2 + TAU**2) / np.sqrt(np.pi),
+    )
+
+
+@pytest.mark.parametrize("design", DRAWN, ids=lambda d: d.name)
+def test_smaller_quantities_are_the_first_pairs_of_larger_ones(gaussian_rewards, design):
+    """Common random numbers across quantities (the pairs stage's ``of``), for every design."""
+    rewards = gaussian_rewards[:300]
+    largest = 5 * rewards.shape[0] + 7
+    a, b = make_pairs(rewards, design.name, largest, np.random.default_rng(4))
+    for n in (1, 150, 300, 1000, largest):
+        first = make_pairs(rewards, design.name, n, np.random.default_rng(4), of=largest)
+        assert np.array_equal(first[0], a[:n]) and np.array_equal(first[1], b[:n])
+    # `of` below n draws n
+    again = make_pairs(rewards, design.name, largest, np.random.default_rng(4), of=10)
+    assert np.array_equal(again[0], a)
+    # The contract behind it: the first n of a larger draw are distributed as a draw of n (here:
+    # their mean gap over 20 seeds against that of 20 draws of n).
+    n, flat = 150, rewards.ravel()
+    prefix, direct = (
+        np.concatenate([
+            np.abs(np.subtract(*flat[np.stack(make_pairs(
+                rewards, design.name, n, np.random.default_rng(seed), of=of
+            ))]))
+            for seed in seeds
+        ])
+        for of, seeds in ((largest, range(20)), (None, range(100, 120)))
+    )  # fmt: skip
+    se = np.sqrt(prefix.var(ddof=1) / prefix.size + direct.var(ddof=1) / direct.size)
+    assert abs(prefix.mean() - direct.mean()) < Z * se + 1e-12
+
+
+def test_designs_share_their_prompt_order_and_candidate_draws(gaussian_rewards):
+    """From the same generator seed, every design deals to the same prompt order; the random same-
+    and cross-prompt designs deal the same candidate pairs (a cross pair i has one response of
+    same-prompt pair i); presentation coins are shared."""
+    rewards = gaussian_rewards[:400]
+    prompts, responses = rewards.shape
+    n = 2 * prompts
+    pairs = {d.name: make_pairs(rewards, d.name, n, np.random.default_rng(5)) for d in DRAWN}
+    same_prompt = pairs["same-random"][0] // responses
+    for candidates in CANDIDATES:
+        assert np.array_equal(pairs[f"same-{candidates}"][0] // responses, same_prompt)
+        a, b = pairs[f"cross-{candidates}"]
+        assert np.array_equal(
+            np.where(a // responses == same_prompt, a, b) // responses, same_prompt
+        )
+    (sa, sb), (ca, cb) = pairs["same-random"], pairs["cross-random"]
+    mine = np.where(ca // responses == same_prompt, ca, cb)
+    assert np.all((mine == sa) | (mine == sb))
+    # one coin per pair: unswapped, same-prompt pairs show the lower rank first and cross-prompt
+    # pairs the dealt prompt's response
+    ranks = np.argsort(np.argsort(rewards, axis=1), axis=1).ravel()
+    assert np.array_equal(ca == mine, ranks[sa] < ranks[sb])
 
 
 def test_cross_random_sides_are_uniform_over_ranks(gaussian_rewards):
@@ -244,6 +313,15 @@ def test_snakemake_stops_at_parse_time_on_too_many_pairs(tmp_path, tiny_config):
 def test_default_config_exercises_every_candidate_rule_and_both_pairings():
     plan = Plan(yaml.safe_load((REPO / "config.yaml").read_text()))
     assert set(plan.unique("design")) == {design.name for design in STUDY_DESIGNS}
+
+
+def test_every_cell_of_a_design_draws_its_largest_quantity():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["extra_grids"].append({"designs": ["cross-similar"], "quantities": [3000]})
+    plan = Plan(config)
+    assert plan.largest_quantity("synthetic", "same-random") == 2000
+    assert plan.largest_quantity("synthetic", "cross-similar") == 3000
+    assert plan.largest_quantity("synthetic", "cross-random") == 2000
 
 
 def test_pairs_stage_writes_indices_only(tmp_path):

@@ -306,7 +306,7 @@ def test_bad_input_is_found_by_the_preflight_check(tmp_path):
 def test_given_design_deals_the_datasets_pairs_as_nested_subsamples():
     rewards = np.tile([0.5, -0.5], (50, 1))
     design = get("given")
-    assert design.nested and design.capacity(50, 2) == 50
+    assert design.capacity(50, 2) == 50
     small = design.draw(rewards, 10, np.random.default_rng(3))
     large = design.draw(rewards, 50, np.random.default_rng(3))
     assert small[0].tolist() == large[0][:10].tolist()

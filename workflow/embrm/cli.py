@@ -81,6 +81,12 @@ def _pairs_arguments(p):
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--heldout", type=int, required=True)
+    p.add_argument(
+        "--of",
+        type=int,
+        default=None,
+        help="draw this many pairs and keep the first n (the design's largest quantity)",
+    )
     p.add_argument("--out", required=True)
 
 
@@ -88,7 +94,9 @@ def _pairs_arguments(p):
 def _pairs(args):
     from . import stages
 
-    stages.make_pairs(args.world, args.design, args.n, args.seed, args.heldout, args.out)
+    stages.make_pairs(
+        args.world, args.design, args.n, args.seed, args.heldout, args.out, of=args.of
+    )
 
 
 def _annotate_arguments(p):

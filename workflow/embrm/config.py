@@ -433,6 +433,12 @@ class Plan:
     def annotator_spec(self, label: str) -> dict:
         return self.annotator_specs[label]
 
+    def largest_quantity(self, world: str, design: str) -> int:
+        """The most pairs any run of ``design`` on ``world`` asks for: every cell of the design
+        draws that many and keeps its first n, so smaller quantities are prefixes of larger ones
+        (common random numbers, :func:`embrm.designs.make_pairs`)."""
+        return max(run.n for run in self.runs if run.world == world and run.design == design)
+
     def unique(self, attribute: str) -> list:
         return sorted({getattr(run, attribute) for run in self.runs}, key=str)
 

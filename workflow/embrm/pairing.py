@@ -20,6 +20,16 @@ protocol) and ``n > P`` adds further distinct pairs.
 
 Presentation order is randomized. Pairs are flat response indices ``prompt * K + response``; no
 embedding is copied. The designs built from these pieces are registered in :mod:`embrm.designs`.
+
+Common random numbers: :func:`deal` splits its generator into four streams (:data:`STREAMS`), each
+for one kind of draw, in the same order for every design. Given the same generator, designs thus
+share what their definitions have in common: every design deals to the same prompt order, the
+``random`` same- and cross-prompt designs use the same random candidate pairs of every prompt
+(the cross pair of round r is one side of the same pair's candidates against a partner's), and the
+presentation-order coin of pair i is the same in all. The partner and side draws of cross-prompt
+pairs have a stream of their own, so same-prompt pairs do not depend on them. Paired comparisons of
+designs then differ by the design, not by unrelated draws; each design's distribution of pairs is
+what it was.
 """
 
 from __future__ import annotations
@@ -33,6 +43,10 @@ from .errors import ConfigError
 PROMPT_PAIRINGS = ("same", "cross")
 CANDIDATES = ("random", "similar", "diversified")
 REDRAW_ROUNDS = 100  # vectorized redraws of duplicate cross pairs before an exhaustive search
+# The streams :func:`deal` spawns from its generator, in this order (a new one goes last, so the
+# others stay as they are): random candidate pairs, the prompt order, the cross-prompt partner and
+# side draws, the presentation-order coins.
+STREAMS = ("candidates", "prompts", "cross", "order")
 
 
 def capacity(prompts: int, responses: int, prompt_pairing: str) -> int:
@@ -64,12 +78,13 @@ def first_rank_pair(responses: int, candidates: str) -> np.ndarray:
 
 
 def _random_rank_pairs(prompts: int, responses: int, rounds: int, rng) -> np.ndarray:
-    """(P, rounds, 2) distinct random rank pairs per prompt."""
+    """(P, rounds, 2) distinct random rank pairs per prompt.
+
+    Up to 4096 candidate pairs per prompt (K ≤ 91) every prompt's pairs are put in a random order
+    whatever ``rounds`` is, so the first rounds are the same for any number of rounds (and for
+    every design dealing from the same stream); above that only ``rounds`` pairs are sampled.
+    """
     total = comb(responses, 2)
-    if rounds == 1:
-        first = rng.integers(responses, size=prompts)
-        second = (first + rng.integers(1, responses, size=prompts)) % responses
-        return np.stack([first, second], axis=1)[:, None, :]
     low, high = np.triu_indices(responses, k=1)
     if total <= 4096:
         picks = np.argsort(rng.random((prompts, total)), axis=1)[:, :rounds]
@@ -102,7 +117,8 @@ def deal(
     candidate rule to same- or cross-prompt pairs.
 
     ``key`` names the config key that asked for ``n``, for the error when it is too many;
-    ``design`` names the design in that error.
+    ``design`` names the design in that error. ``rng`` is split into the :data:`STREAMS` (by
+    ``rng.spawn``), so designs dealt from generators of the same seed share those draws.
     """
     design = design or f"{prompt_pairing}-{candidates}"
     prompts, responses = rewards.shape
@@ -110,14 +126,15 @@ def deal(
     if n <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     rounds = -(-n // prompts)
+    streams = dict(zip(STREAMS, rng.spawn(len(STREAMS)), strict=True))
     by_rank = np.argsort(rewards, axis=1, kind="stable")  # rank position -> response, per prompt
     if candidates == "random":
-        rank_pairs = _random_rank_pairs(prompts, responses, rounds, rng)
+        rank_pairs = _random_rank_pairs(prompts, responses, rounds, streams["candidates"])
     else:
         rank_pairs = np.broadcast_to(
             rank_pair_order(responses, candidates)[None, :rounds], (prompts, rounds, 2)
         )
-    prompt_order = rng.permutation(prompts)
+    prompt_order = streams["prompts"].permutation(prompts)
     dealt_round = np.repeat(np.arange(rounds), prompts)[:n]
     dealt_prompt = np.tile(prompt_order, rounds)[:n]
     if prompt_pairing == "same":
@@ -125,8 +142,8 @@ def deal(
         a = dealt_prompt * responses + by_rank[dealt_prompt, pair[:, 0]]
         b = dealt_prompt * responses + by_rank[dealt_prompt, pair[:, 1]]
     else:
-        a, b = _cross_pairs(dealt_prompt, dealt_round, rank_pairs, by_rank, rng, key)
-    swap = rng.random(n) < 0.5
+        a, b = _cross_pairs(dealt_prompt, dealt_round, rank_pairs, by_rank, streams["cross"], key)
+    swap = streams["order"].random(n) < 0.5
     a, b = np.where(swap, b, a), np.where(swap, a, b)
     return a.astype(np.int64), b.astype(np.int64)
 

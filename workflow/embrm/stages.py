@@ -6,7 +6,6 @@ failed or interrupted job leaves nothing that looks finished.
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import sys
@@ -27,7 +26,7 @@ from .io import (
     write_npy,
     write_npz,
 )
-from .seeding import rng
+from .seeding import heldout_pair_stream, label_stream, pair_stream, rng
 
 log = logging.getLogger("embrm")
 
@@ -40,22 +39,32 @@ def build_world(spec: dict, out_dir: str | Path, *, threads: int = 1, device: st
     log.info("world written to %s in %.1f s", out_dir, time.perf_counter() - started)
 
 
-def make_pairs(world_dir, design: str, n: int, seed: int, heldout: int, out: str | Path) -> None:
+def make_pairs(
+    world_dir,
+    design: str,
+    n: int,
+    seed: int,
+    heldout: int,
+    out: str | Path,
+    *,
+    of: int | None = None,
+) -> None:
+    """The cell's training and held-out pairs. ``of``: the largest quantity of ``design`` in the
+    grid; the ``n`` pairs are the first ``n`` of a draw of that many (embrm.designs.make_pairs)."""
     from .designs import get
+    from .designs import make_pairs as draw_pairs
     from .world import World
 
     world = World(world_dir)
     drawn = get(design)
-    stream = rng(seed, "pairs", design) if drawn.nested else rng(seed, "pairs", design, n)
-    a, b = drawn.draw(world.train.rewards, n, stream, key="grid.quantities")
+    a, b = draw_pairs(
+        world.train.rewards, design, n, pair_stream(seed), key="grid.quantities", of=of
+    )
     test = world.test
     held = get(drawn.heldout)
     heldout_n = min(heldout, held.capacity(test.prompts, test.responses))
     ha, hb = held.draw(
-        test.rewards,
-        heldout_n,
-        rng(seed, "heldout-pairs", held.name),
-        key="annotation.heldout_pairs",
+        test.rewards, heldout_n, heldout_pair_stream(seed), key="annotation.heldout_pairs"
     )
     write_npz(out, a=a, b=b, heldout_a=ha, heldout_b=hb)
     log.info("%d %s pairs and %d held-out test pairs", a.size, design, ha.size)
@@ -79,12 +88,20 @@ def annotate(
     annotator = make_annotator(annotator_spec)
     scale_value = resolve_scale(scale, world.reward_std)
     train_r, test_r = world.train.rewards.ravel(), world.test.rewards.ravel()
-    stream = rng(seed, "annotate", json.dumps(annotator_spec, sort_keys=True))
+    # The same uniforms for every annotator and design of the seed (common random numbers).
     label, stats = label_pairs(
-        annotator, train_r[pairs["a"]], train_r[pairs["b"]], scale_value, stream
+        annotator,
+        train_r[pairs["a"]],
+        train_r[pairs["b"]],
+        scale_value,
+        label_stream(seed, "train"),
     )
     heldout_label, heldout_stats = label_pairs(
-        annotator, test_r[pairs["heldout_a"]], test_r[pairs["heldout_b"]], scale_value, stream
+        annotator,
+        test_r[pairs["heldout_a"]],
+        test_r[pairs["heldout_b"]],
+        scale_value,
+        label_stream(seed, "heldout"),
     )
     write_npz(out, label=label, heldout_label=heldout_label)
     write_json(stats_out, {"annotator": annotator_spec, "train": stats, "heldout": heldout_stats})

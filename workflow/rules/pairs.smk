@@ -18,7 +18,9 @@ rule pairs:
     params:
         world=world_dir,
         heldout=config["annotation"]["heldout_pairs"],
+        # Every cell of a design draws its largest quantity and keeps the first n.
+        of=lambda wildcards: PLAN.largest_quantity(wildcards.world, wildcards.design),
     shell:
         "python -m embrm pairs --world {params.world} --design {wildcards.design}"
         " --n {wildcards.n} --seed {wildcards.seed} --heldout {params.heldout}"
-        " --out {output} > {log} 2>&1"
+        " --of {params.of} --out {output} > {log} 2>&1"

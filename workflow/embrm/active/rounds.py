@@ -38,7 +38,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..hashing import stable_hash
 from ..io import read_json, read_npz, write_json, write_npz
-from ..seeding import rng
+from ..seeding import heldout_pair_stream, label_stream, rng
 from . import RULES, parse
 from .features import SelectionModel
 from .pool import draw_pool, pair_keys
@@ -357,7 +357,6 @@ def stage(
     scale = resolve_scale(scale_spec, world.reward_std)
     annotator = make_annotator(annotator_spec)
     # Held-out test pairs: the pool's random design, as a static design of that pool would draw.
-    static = f"{pool_kind}-random"
     test = world.test
     heldout_n = min(heldout_pairs, capacity(test.prompts, test.responses, pool_kind))
     ha, hb = deal(
@@ -365,16 +364,13 @@ def stage(
         pool_kind,
         "random",
         heldout_n,
-        rng(seed, "heldout-pairs", static),
+        heldout_pair_stream(seed),
         key="annotation.heldout_pairs",
     )
     test_r = test.rewards.ravel()
+    # The held-out labels of the static designs too (the same uniforms for every annotator).
     heldout_label, heldout_stats = annotate(
-        annotator,
-        test_r[ha],
-        test_r[hb],
-        scale,
-        rng(seed, "annotate-heldout", json.dumps(annotator_spec, sort_keys=True)),
+        annotator, test_r[ha], test_r[hb], scale, label_stream(seed, "heldout")
     )
     result = run_rounds(
         world,

@@ -20,8 +20,9 @@ Each model is one module of this package and one line in :data:`MODULES`; the co
 ``annotators`` block, the checks of its parameters and the summary's columns derive from what the
 model declares (:class:`~embrm.annotators.base.Annotator`).
 
-Labels are ``1`` when the first-shown response wins. Pairs with equal golden rewards (x = 0) are
-coin flips and count as half an error. Per annotation set, :func:`annotate` reports the number of
+Labels are ``1`` when the first-shown response wins, drawn as 1{U < P(a ≻ b)} with one uniform U
+per pair, shared by every model on the same stream (common random numbers, :func:`annotate`).
+Pairs with equal golden rewards (x = 0) are coin flips and count as half an error. Per annotation set, :func:`annotate` reports the number of
 pairs, mean |Δr|, the expected error rate E[1 − ξ(x)] (exact: the pool's accuracy curve is
 integrated by quadrature over the log-normal, not sampled), its binomial standard error, and the
 realized error rate against the golden order.
@@ -164,14 +165,19 @@ def resolve_scale(scale, reward_std: float) -> float:
 def annotate(
     annotator: Annotator, r_a: np.ndarray, r_b: np.ndarray, scale: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, dict]:
-    """Draw labels (1 = first wins) and report how far they are from the golden order."""
+    """Draw labels (1 = first wins) and report how far they are from the golden order.
+
+    Pair i's label is 1{U_i < P(a ≻ b)} with U_i the i-th uniform of ``rng``: whatever the model
+    and its parameters. Given the same stream, a pair's labels are thus coupled across annotators
+    (monotonically: a label of the golden order under β stays so under every larger β), and the
+    labels of the first m pairs do not depend on how many follow. Each label is still Bernoulli
+    with the model's exact P(a ≻ b), independently across pairs, as it was.
+    """
     r_a = np.asarray(r_a, dtype=np.float64)
     r_b = np.asarray(r_b, dtype=np.float64)
     dr = r_a - r_b
     gap = np.abs(dr)
-    correct = annotator.draw_correct(gap, scale, rng)
-    coin = rng.random(dr.shape) < 0.5
-    first_wins = np.where(dr > 0, correct, np.where(dr < 0, ~correct, coin))
+    first_wins = rng.random(dr.shape) < annotator.prob_first_wins(dr, scale)
     labels = first_wins.astype(np.uint8)
     p_correct = annotator.prob_correct(gap, scale)
     wrong = np.where(dr == 0, 0.5, first_wins != (dr > 0))

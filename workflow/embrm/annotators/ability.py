@@ -103,20 +103,15 @@ class AbilityPool(Annotator):
         return 1.0 - 0.5 * miss  # ... and ξ_a(x) = 1 − exp(−a·x)/2 for the rest
 
     def draw_abilities(self, size: int, rng) -> np.ndarray:
-        """Ability of the pool member who labels each pair (0 = useless, inf = perfect)."""
+        """Ability of the pool member who labels each pair (0 = useless, inf = perfect): the
+        pool's definition. Labels need not draw members: a member drawn independently per pair
+        makes each label Bernoulli with :meth:`prob_correct`, the member's curve averaged over
+        the pool, and that is how :func:`embrm.annotators.annotate` draws them."""
         member = rng.random(size)
         abilities = self.ability * np.exp(self.spread * rng.standard_normal(size))
         abilities[member < self.useless] = 0.0
         abilities[(member >= self.useless) & (member < self.useless + self.perfect)] = np.inf
         return abilities
-
-    def draw_correct(self, abs_dr, scale, rng):
-        x = np.asarray(abs_dr, dtype=np.float64) / scale
-        abilities = self.draw_abilities(x.size, rng).reshape(x.shape)
-        with np.errstate(invalid="ignore"):  # inf·0 at ties with a perfect member
-            xi = 1.0 - 0.5 * np.exp(-abilities * x)
-        xi = np.where(x == 0, 0.5, xi)
-        return rng.random(x.shape) < xi
 
 
 MODEL = AbilityPool

@@ -111,11 +111,7 @@ class Annotator(ABC):
         """P(label agrees with the golden order) for gaps ``abs_dr`` (exact, marginal over any
         randomness of the annotator); 1/2 where the gap is 0."""
 
-    def draw_correct(self, abs_dr: np.ndarray, scale: float, rng) -> np.ndarray:
-        """Whether each label agrees with the golden order (boolean array)."""
-        return rng.random(abs_dr.shape) < self.prob_correct(abs_dr, scale)
-
-    def prob_first_wins(self, dr: np.ndarray, scale: float, rng=None) -> np.ndarray:
+    def prob_first_wins(self, dr: np.ndarray, scale: float) -> np.ndarray:
         """P(a ≻ b) for signed gaps Δr = r_a − r_b (symmetric models: ξ or 1 − ξ)."""
         p = self.prob_correct(np.abs(dr), scale)
         return np.where(dr >= 0, p, 1.0 - p)

@@ -41,10 +41,28 @@ def get(name: str, key: str = "grid.designs") -> Design:
 
 
 def make_pairs(
-    rewards: np.ndarray, design: str, n: int, rng: np.random.Generator, *, key: str = "quantity"
+    rewards: np.ndarray,
+    design: str,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    key: str = "quantity",
+    of: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Flat indices ``(a, b)`` of ``n`` distinct pairs drawn by the registered ``design``."""
-    return get(design).draw(rewards, n, rng, key=key)
+    """Flat indices ``(a, b)`` of ``n`` distinct pairs drawn by the registered ``design``.
+
+    ``of``: draw that many pairs (at least ``n``) and keep the first ``n``. Given the same ``rng``,
+    the pairs for ``n`` are then the first ``n`` of those for any larger quantity drawn with the
+    same ``of`` (common random numbers across quantities). Every design deals its pairs so that
+    the first ``n`` of a larger draw are distributed as a draw of ``n`` (a static design's
+    round-robin deal, its candidate pairs and its coins are drawn in order; a cross-prompt pair is
+    redrawn only when it repeats an earlier one), so each quantity's pairs are distributed as
+    before. The one exception is a draw so close to a cross-prompt design's capacity that
+    :func:`embrm.pairing.deal` falls back to its exhaustive search.
+    """
+    drawn = max(n, of or 0)
+    a, b = get(design).draw(rewards, drawn, rng, key=key)
+    return a[:n], b[:n]
 
 
 def columns() -> list[str]:

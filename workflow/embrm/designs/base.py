@@ -14,9 +14,6 @@ class Design(ABC):
     # True: the pairs are chosen per run, in rounds, from a model (the workflow's `active` rule);
     # False: :meth:`draw` deals one cell's pairs for every annotator and head.
     active: bool = False
-    # True: the pairs of a smaller quantity are a prefix of a larger one's (the workflow seeds the
-    # draw by the seed alone, not by the quantity); False: each quantity is drawn afresh.
-    nested: bool = False
 
     @property
     @abstractmethod
@@ -38,7 +35,11 @@ class Design(ABC):
         self, rewards: np.ndarray, n: int, rng: np.random.Generator, *, key: str = "quantity"
     ) -> tuple[np.ndarray, np.ndarray]:
         """Flat indices ``(a, b)`` of ``n`` distinct pairs of the ``(P, K)`` ``rewards``, ``a``
-        shown first; more than :meth:`capacity` is a ConfigError naming ``key``."""
+        shown first; more than :meth:`capacity` is a ConfigError naming ``key``.
+
+        The first ``m`` pairs of a draw of ``n`` must be distributed as a draw of ``m``: a cell
+        of ``m`` pairs takes the first ``m`` of its design's largest quantity (common random
+        numbers, :func:`embrm.designs.make_pairs`)."""
 
     @property
     def heldout(self) -> str:

@@ -19,8 +19,6 @@ from .base import Design
 
 @dataclass(frozen=True, repr=False)
 class GivenDesign(Design):
-    nested = True
-
     @property
     def name(self) -> str:
         return "given"
