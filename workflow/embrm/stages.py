@@ -268,7 +268,7 @@ def evaluate(
     """
     import csv
 
-    from .evaluation import bon_orders, clip_n_values, oracle_picks
+    from .evaluation import bon_draws, bon_method, clip_n_values, oracle_for
     from .evaluation import evaluate_per_prompt as score
     from .heads.ensemble import AGGREGATIONS, combine
     from .world import World
@@ -301,11 +301,13 @@ def evaluate(
         training.update(shared_scoring(scoring_path, scoring_name))
     bon_device = evaluation_device(device, training.get("device"))
     started = time.perf_counter()
-    # One set of orders for every run and aggregation (seeded by evaluation.seed only), so
-    # differences between runs are never differences between random draws.
-    orders = bon_orders(responses, evaluation["repeats"], rng(evaluation["seed"], "bon"))
+    # Exact Best-of-N draws nothing (orders None). The sampled estimator uses one set of orders
+    # for every run and aggregation (seeded by evaluation.seed only), so differences between
+    # runs are never differences between random draws.
+    method = bon_method(evaluation)
+    orders = bon_draws(evaluation, responses)
     n_values = clip_n_values(evaluation["n_values"], responses)
-    oracle = oracle_picks(golden, orders, n_values, device=bon_device)
+    oracle = oracle_for(golden, orders, n_values, device=bon_device)
     aggregations = AGGREGATIONS if predictions.shape[0] > 1 else ("mean",)
     scored = {
         how: score(
@@ -342,6 +344,7 @@ def evaluate(
             "training": training,
             "curves": curves,
             "evaluation": {
+                "bon": method,
                 "repeats": int(evaluation["repeats"]),
                 "seed": int(evaluation["seed"]),
                 "n_values_requested": [int(n) for n in evaluation["n_values"]],

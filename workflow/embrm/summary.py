@@ -31,6 +31,16 @@ from .settings import (
 BASE_SETTINGS = base_settings()
 PRIMARY_AGGREGATION = "mean"
 LIST_METRICS = {"n_values", "bon_reward", "bon_gain_curve", "oracle_bon_reward"}
+# Exact per-N properties of the pick (embrm.evaluation.pick_quality): ``<name>_at_<N>`` columns.
+PICK_CURVES = (
+    "bon_kl",
+    "bon_kl_bound",
+    "bon_quantile",
+    "bon_win_rate",
+    "bon_proxy_z",
+    "bon_gold_z",
+)
+LIST_METRICS |= {f"{name}_curve" for name in PICK_CURVES}
 # Metrics that do not depend on the predictions: the same for every aggregation.
 TEST_SET_METRICS = {"random_pick_reward", "oracle_best_reward", "oracle_bon_gain", "bon_n_max"}
 HEADLINE = [
@@ -165,7 +175,10 @@ def run_row(record: dict) -> dict:
     row.update(_curve_summary(record["curves"]))
     evaluation = record.get("evaluation", {})
     if evaluation:
-        row["bon_repeats"] = evaluation["repeats"]
+        # Runs evaluated before the choice existed used the sampled estimator.
+        row["bon_method"] = evaluation.get("bon", "sampled")
+        # The exact estimator draws nothing: no repeats to report.
+        row["bon_repeats"] = evaluation["repeats"] if row["bon_method"] == "sampled" else None
         row["test_prompts"] = evaluation["test_prompts"]
         row["test_responses"] = evaluation["test_responses"]
     metrics = record["metrics"]
@@ -179,6 +192,9 @@ def run_row(record: dict) -> dict:
         row[f"oracle_bon_gain_at_{n}"] = (
             primary["oracle_bon_reward"][i] - primary["random_pick_reward"]
         )
+        for name in PICK_CURVES:
+            if f"{name}_curve" in primary:
+                row[f"{name}_at_{n}"] = primary[f"{name}_curve"][i]
     for aggregation, values in metrics.items():
         if aggregation == PRIMARY_AGGREGATION:
             continue
