@@ -271,7 +271,10 @@ def test_evaluate_stage_scores_every_ensemble_aggregation(tmp_path, method):
         label=np.ones(2, np.uint8),
         heldout_label=generator.integers(2, size=30).astype(np.uint8),
     )
-    write_json(tmp_path / "stats.json", {"annotator": {"model": "bt", "beta": 1}, "train": {}})
+    write_json(
+        tmp_path / "stats.json",
+        {"annotator": {"model": "bt", "beta": 1}, "train": {}, "heldout": {"scale": 1.5}},
+    )
     write_json(
         tmp_path / "train.json",
         {"head": {"type": "bt-mlp", "members": 3}, "fit_seconds": 1, "predict_seconds": 1},
@@ -297,14 +300,25 @@ def test_evaluate_stage_scores_every_ensemble_aggregation(tmp_path, method):
     assert record["evaluation"]["bon"] == method
     orders = bon_orders(golden.shape[1], 7, rng(3, "bon")) if method == "sampled" else None
     heldout = (heldout_a, heldout_b, np.load(tmp_path / "labels.npz")["heldout_label"])
+    # The annotator's true P(first wins) on the held-out pairs: bt with β = 1 at scale 1.5
+    # (the formula is checked in test_true_probability_follows_the_annotator).
+    from embrm.annotators import make_annotator
+    from embrm.calibration import true_probability
+
+    flat = golden.ravel()
+    truth = true_probability(
+        make_annotator({"model": "bt", "beta": 1}), flat[heldout_a], flat[heldout_b], 1.5
+    )
     stored = members.astype(np.float32)
     for how, combined in (
         ("mean", stored.mean(axis=0)),
         ("min", stored.min(axis=0)),
         ("first", stored[0]),
     ):
-        expected = evaluate(combined, golden, orders, [2, 10, 1000], heldout)
-        assert same(record["metrics"][how], expected), how
+        expected = evaluate(combined, golden, orders, [2, 10, 1000], heldout, heldout_truth=truth)
+        stored_metrics = record["metrics"][how]
+        differing = {k for k in expected if not same({k: expected[k]}, {k: stored_metrics.get(k)})}
+        assert same(stored_metrics, expected), (how, differing)
     assert record["metrics"]["mean"]["bon_gain"] > 0  # predictions are golden plus noise
     # Per-test-prompt values beside the metrics, per aggregation; tables and MLflow ignore them.
     per_prompt = record["per_prompt"]
@@ -332,7 +346,6 @@ def test_evaluate_stage_scores_every_ensemble_aggregation(tmp_path, method):
         "run_dir": "x",
     }
     record["training"]["device"] = "cpu"
-    record["annotation"]["heldout"] = {}
     without = {k: v for k, v in record.items() if k != "per_prompt"}
     assert json.dumps(run_row(record), default=str) == json.dumps(run_row(without), default=str)
     assert run_metrics(record, {}) == run_metrics(without, {})
@@ -585,3 +598,69 @@ def test_unknown_bon_method_names_the_key():
         validate({**TINY_CONFIG, "evaluation": {"bon": "approximate"}})
     with pytest.raises(ValueError, match=r"'evaluation\.bon'"):
         bon_method({"bon": "approximate"})
+
+
+# Calibration of pair probabilities (embrm.calibration).
+
+
+def test_calibration_hand_computed():
+    from embrm.calibration import brier, expected_calibration_error, log_loss
+
+    p = np.array([0.9, 0.8, 0.3, 0.05])
+    y = np.array([1, 0, 0, 0])
+    assert log_loss(p, y) == pytest.approx(
+        -(np.log(0.9) + np.log(0.2) + np.log(0.7) + np.log(0.95)) / 4
+    )
+    assert brier(p, y) == pytest.approx((0.01 + 0.64 + 0.09 + 0.0025) / 4)
+    # Bins of width 1/15: 0.9 and 0.8 fall in bins 13 and 12, 0.3 in 4, 0.05 in 0; each alone.
+    assert expected_calibration_error(p, y) == pytest.approx((0.1 + 0.8 + 0.3 + 0.05) / 4)
+    # Two in one bin: their errors cancel before the absolute value.
+    assert expected_calibration_error(np.array([0.5, 0.5]), np.array([1, 0])) == 0.0
+
+
+def test_a_model_with_the_true_probabilities_is_calibrated():
+    """Probabilities equal to the truth: ECE against the truth is 0 exactly, and against labels
+    drawn from the truth only binomial noise (within three standard errors of its size)."""
+    from embrm.calibration import BINS, calibration
+
+    generator = np.random.default_rng(4)
+    truth = generator.uniform(size=20_000)
+    label = (generator.random(truth.size) < truth).astype(np.uint8)
+    result = calibration(truth, label, truth)
+    assert result["calibration_ece_vs_truth"] == 0.0
+    assert result["calibration_brier_vs_truth"] == 0.0
+    which = np.minimum((truth * BINS).astype(int), BINS - 1)
+    noise = sum(np.sqrt(np.sum(truth[which == k] * (1 - truth[which == k]))) for k in range(BINS))
+    assert result["calibration_ece_vs_labels"] <= 3 * noise / truth.size
+    # A model sharper than the truth is not calibrated: its ECE is far above that noise.
+    sharper = 1 / (1 + np.exp(-3 * np.log(truth / (1 - truth))))
+    assert calibration(sharper, label, truth)["calibration_ece_vs_labels"] > 10 * noise / truth.size
+    # Log loss against the truth is the cross-entropy, lowest (the truth's entropy) at the truth.
+    assert (
+        result["calibration_log_loss_vs_truth"]
+        < calibration(sharper, label, truth)["calibration_log_loss_vs_truth"]
+    )
+
+
+def test_pair_probability_from_pointwise_scores():
+    """σ(s_a − s_b); for classifier probabilities p it equals P(a wins | exactly one wins)."""
+    from embrm.calibration import pair_probability
+
+    logits = np.array([2.0, -1.0, 0.0, 800.0])
+    a, b = np.array([0, 2, 3]), np.array([1, 0, 1])
+    expected = 1 / (1 + np.exp(-(logits[a] - logits[b])))
+    assert pair_probability(logits, a, b) == pytest.approx(expected)
+    p = 1 / (1 + np.exp(-logits[:3]))
+    a, b = np.array([0, 2]), np.array([1, 0])
+    one_wins = p[a] * (1 - p[b]) / (p[a] * (1 - p[b]) + p[b] * (1 - p[a]))
+    assert pair_probability(p, a, b, probabilities=True) == pytest.approx(one_wins, rel=1e-9)
+
+
+def test_true_probability_follows_the_annotator():
+    from embrm.annotators import make_annotator
+    from embrm.calibration import true_probability
+
+    annotator = make_annotator({"model": "bt", "beta": 2.0})
+    ga, gb = np.array([1.0, 0.0, 3.0]), np.array([0.0, 1.0, 3.0])
+    expected = 1 / (1 + np.exp(-2.0 * (ga - gb) / 0.5))
+    assert true_probability(annotator, ga, gb, 0.5) == pytest.approx(expected)

@@ -428,6 +428,16 @@ def pair_accuracy(scores: np.ndarray, golden: np.ndarray, a, b, label) -> dict:
     }
 
 
+def pair_calibration(predictions, heldout, truth=None, *, probabilities: bool = False) -> dict:
+    """Calibration of the pair probabilities σ(s_a − s_b) on the held-out pairs, against their
+    labels and, when ``truth`` is given, the annotator's true probabilities."""
+    from .calibration import calibration, pair_probability
+
+    a, b, label = (np.asarray(x) for x in heldout)
+    p = pair_probability(np.asarray(predictions).ravel(), a, b, probabilities=probabilities)
+    return calibration(p, label, truth)
+
+
 def bon_method(evaluation: dict) -> str:
     """The Best-of-N estimator the ``evaluation`` config asks for (``bon``, default exact)."""
     method = evaluation.get("bon", "exact")
@@ -466,11 +476,25 @@ def evaluate(
     *,
     oracle=None,
     device: str | None = None,
+    heldout_truth: np.ndarray | None = None,
+    probability_scores: bool = False,
 ) -> dict:
     """All test metrics of one (P, K) prediction array. Best-of-N is exact when ``orders`` is
-    None, else the sampled estimator on those orders (picking with torch on ``device``)."""
+    None, else the sampled estimator on those orders (picking with torch on ``device``).
+
+    ``heldout_truth``: the annotator's true P(first wins) of each held-out pair, for calibration
+    against the truth (``embrm.calibration``); ``probability_scores``: the predictions are
+    probabilities, not logits."""
     return evaluate_per_prompt(
-        predictions, golden, orders, n_values, heldout, oracle=oracle, device=device
+        predictions,
+        golden,
+        orders,
+        n_values,
+        heldout,
+        oracle=oracle,
+        device=device,
+        heldout_truth=heldout_truth,
+        probability_scores=probability_scores,
     )[0]
 
 
@@ -483,6 +507,8 @@ def evaluate_per_prompt(
     *,
     oracle=None,
     device: str | None = None,
+    heldout_truth: np.ndarray | None = None,
+    probability_scores: bool = False,
 ) -> tuple[dict, dict]:
     """:func:`evaluate`'s metrics, and the per-test-prompt values behind them: ``bon_gain`` and
     ``oracle_bon_gain`` at the largest N and ``spearman`` (NaN where undefined), (P,) lists each.
@@ -513,6 +539,9 @@ def evaluate_per_prompt(
     rho = spearman_per_prompt(predictions, golden)
     metrics.update(_spearman_summary(rho))
     metrics.update(pair_accuracy(predictions.ravel(), golden.ravel(), *heldout))
+    metrics.update(
+        pair_calibration(predictions, heldout, heldout_truth, probabilities=probability_scores)
+    )
     per_prompt = {
         "bon_gain": gain.tolist(),
         "oracle_bon_gain": oracle_gain.tolist(),

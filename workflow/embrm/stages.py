@@ -268,6 +268,7 @@ def evaluate(
     """
     import csv
 
+    from .calibration import scores_are_probabilities
     from .evaluation import bon_draws, bon_method, clip_n_values, oracle_for
     from .evaluation import evaluate_per_prompt as score
     from .heads.ensemble import AGGREGATIONS, combine
@@ -309,6 +310,7 @@ def evaluate(
     n_values = clip_n_values(evaluation["n_values"], responses)
     oracle = oracle_for(golden, orders, n_values, device=bon_device)
     aggregations = AGGREGATIONS if predictions.shape[0] > 1 else ("mean",)
+    truth = heldout_truth(read_json(annotation_stats_path), golden, heldout)
     scored = {
         how: score(
             combine(predictions, how),
@@ -318,6 +320,8 @@ def evaluate(
             heldout,
             oracle=oracle,
             device=bon_device,
+            heldout_truth=truth,
+            probability_scores=scores_are_probabilities(training.get("head", {})),
         )
         for how in aggregations
     }
@@ -375,6 +379,20 @@ def evaluate(
         mean["accuracy_vs_golden"],
         evaluate_seconds,
     )
+
+
+def heldout_truth(annotation: dict, golden: np.ndarray, heldout) -> np.ndarray | None:
+    """The annotator's true P(first wins) of each held-out pair (``annotation`` is the
+    annotate job's stats); None when the stats do not give the held-out pairs' reward scale."""
+    from .annotators import make_annotator
+    from .calibration import true_probability
+
+    scale = annotation.get("heldout", {}).get("scale")
+    if scale is None:
+        return None
+    flat = golden.ravel()
+    annotator = make_annotator(annotation["annotator"], "annotation stats")
+    return true_probability(annotator, flat[heldout[0]], flat[heldout[1]], float(scale))
 
 
 def shared_scoring(scoring_path, name: str | None) -> dict:
