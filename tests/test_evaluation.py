@@ -281,7 +281,13 @@ def test_evaluate_stage_scores_every_ensemble_aggregation(tmp_path, method):
     )
     with open(tmp_path / "curves.csv", "w", newline="") as handle:
         csv.writer(handle).writerows([["member", "epoch", "train_loss"], [0, 1, 0.7]])
-    evaluation = {"bon": method, "repeats": 7, "n_values": [2, 10, 1000], "seed": 3}
+    evaluation = {
+        "bon": method,
+        "repeats": 7,
+        "n_values": [2, 10, 1000],
+        "seed": 3,
+        "uncertainty_lambdas": [0, 2.5],
+    }
     stages.evaluate(
         tmp_path / "world",
         tmp_path / "predictions.npy",
@@ -295,7 +301,7 @@ def test_evaluate_stage_scores_every_ensemble_aggregation(tmp_path, method):
         tmp_path / "metrics.json",
     )
     record = json.loads((tmp_path / "metrics.json").read_text())
-    assert set(record["metrics"]) == {"mean", "min", "first"}
+    assert set(record["metrics"]) == {"mean", "min", "first", "mean-var0", "mean-var2.5"}
     assert record["evaluation"]["n_values"] == [2, 10, golden.shape[1]]
     assert record["evaluation"]["bon"] == method
     orders = bon_orders(golden.shape[1], 7, rng(3, "bon")) if method == "sampled" else None
@@ -310,23 +316,27 @@ def test_evaluate_stage_scores_every_ensemble_aggregation(tmp_path, method):
         make_annotator({"model": "bt", "beta": 1}), flat[heldout_a], flat[heldout_b], 1.5
     )
     stored = members.astype(np.float32)
+    from embrm.uncertainty import disagreement_auc
+
+    auc = record["metrics"]["mean"].pop("disagreement_auc")
+    assert auc == disagreement_auc(stored, golden, heldout_a, heldout_b)
+    variance = stored.astype(np.float64).var(axis=0)
     for how, combined in (
         ("mean", stored.mean(axis=0)),
         ("min", stored.min(axis=0)),
         ("first", stored[0]),
+        ("mean-var2.5", stored.mean(axis=0) - 2.5 * variance),
     ):
         expected = evaluate(combined, golden, orders, [2, 10, 1000], heldout, heldout_truth=truth)
         stored_metrics = record["metrics"][how]
         differing = {k for k in expected if not same({k: expected[k]}, {k: stored_metrics.get(k)})}
         assert same(stored_metrics, expected), (how, differing)
     assert record["metrics"]["mean"]["bon_gain"] > 0  # predictions are golden plus noise
+    assert same(record["metrics"]["mean-var0"], record["metrics"]["mean"])  # λ = 0 is the mean
     # Per-test-prompt values beside the metrics, per aggregation; tables and MLflow ignore them.
     per_prompt = record["per_prompt"]
-    assert per_prompt["bon_n"] == golden.shape[1] and set(per_prompt["aggregations"]) == {
-        "mean",
-        "min",
-        "first",
-    }
+    assert per_prompt["bon_n"] == golden.shape[1]
+    assert set(per_prompt["aggregations"]) == set(record["metrics"])
     for how, values in per_prompt["aggregations"].items():
         assert len(values["bon_gain"]) == len(values["spearman"]) == golden.shape[0]
         assert np.mean(values["bon_gain"]) == pytest.approx(record["metrics"][how]["bon_gain"])
@@ -664,3 +674,41 @@ def test_true_probability_follows_the_annotator():
     ga, gb = np.array([1.0, 0.0, 3.0]), np.array([0.0, 1.0, 3.0])
     expected = 1 / (1 + np.exp(-2.0 * (ga - gb) / 0.5))
     assert true_probability(annotator, ga, gb, 0.5) == pytest.approx(expected)
+
+
+# Ensemble uncertainty (embrm.uncertainty).
+
+
+def test_uncertainty_aggregations_hand_computed():
+    from embrm.uncertainty import aggregations, combine
+
+    assert aggregations([1, 0.5, 1.0]) == ("mean", "min", "first", "mean-var1", "mean-var0.5")
+    members = np.array([[[1.0, 4.0]], [[3.0, 4.0]]])  # 2 members, 1 prompt, 2 responses
+    # mean (2, 4), variance (1, 0): λ = 3 prefers the agreed-on response more strongly.
+    assert combine(members, "mean-var3").tolist() == [[-1.0, 4.0]]
+    assert np.array_equal(combine(members, "mean-var0"), combine(members, "mean"))
+    assert combine(members, "min").tolist() == [[1.0, 4.0]]
+
+
+def test_disagreement_auc_hand_computed():
+    from embrm.uncertainty import disagreement_auc
+
+    golden = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    # Pairs (first, second) with the first golden-worse: the mean margin should be negative.
+    a, b = np.array([0, 1, 2, 3]), np.array([1, 2, 3, 4])
+    members = np.zeros((2, 6))
+    # pair 0: right, members agree (margins -1, -1); pair 1: right, disagree (-2, 0)
+    # pair 2: wrong, disagree strongly (+3, -1); pair 3: wrong, agree (+1, +1)
+    members[:, 0], members[:, 1] = (0.0, 0.0), (1.0, 1.0)
+    members[:, 2] = (3.0, 1.0)
+    members[:, 3] = (0.0, 0.0)
+    members[:, 4] = (-1.0, -1.0)
+    # margins (M, pairs): m0 = [-1, -2, 3, 1], m1 = [-1, 0, 1, 1]; std over members:
+    # [0, 1, 1, 0]; errors: pairs 2 and 3. Comparisons wrong vs right: (1 vs 0) 1, (1 vs 1) ½,
+    # (0 vs 0) ½, (0 vs 1) 0 -> 2 / 4.
+    assert disagreement_auc(members, golden, a, b) == 0.5
+    # Wrong pairs flagged perfectly: margins m0 = [-1, -2, 5, 4], m1 = [-1, 0, 1, 0]; std
+    # [0, 1, 2, 2]; the two errors disagree more than either correct pair.
+    members[:, 2], members[:, 3], members[:, 4] = (3.0, 1.0), (-2.0, 0.0), (-6.0, 0.0)
+    assert disagreement_auc(members, golden, a, b) == 1.0
+    assert np.isnan(disagreement_auc(members[:, :2], golden[:2], a[:1], b[:1]))

@@ -268,10 +268,10 @@ def evaluate(
     """
     import csv
 
+    from . import uncertainty
     from .calibration import scores_are_probabilities
     from .evaluation import bon_draws, bon_method, clip_n_values, oracle_for
     from .evaluation import evaluate_per_prompt as score
-    from .heads.ensemble import AGGREGATIONS, combine
     from .world import World
 
     world = World(world_dir)
@@ -309,11 +309,13 @@ def evaluate(
     orders = bon_draws(evaluation, responses)
     n_values = clip_n_values(evaluation["n_values"], responses)
     oracle = oracle_for(golden, orders, n_values, device=bon_device)
-    aggregations = AGGREGATIONS if predictions.shape[0] > 1 else ("mean",)
+    ensemble = predictions.shape[0] > 1
+    lambdas = evaluation.get("uncertainty_lambdas", [])
+    aggregations = uncertainty.aggregations(lambdas) if ensemble else ("mean",)
     truth = heldout_truth(read_json(annotation_stats_path), golden, heldout)
     scored = {
         how: score(
-            combine(predictions, how),
+            uncertainty.combine(predictions, how),
             golden,
             orders,
             n_values,
@@ -326,6 +328,10 @@ def evaluate(
         for how in aggregations
     }
     results = {how: metrics for how, (metrics, _) in scored.items()}
+    if ensemble:
+        # Does the members' disagreement flag the pairs the ensemble orders wrongly?
+        auc = uncertainty.disagreement_auc(predictions, golden, heldout[0], heldout[1])
+        results["mean"]["disagreement_auc"] = auc
     # Per-test-prompt values (the findings' bootstrap over test prompts) live beside the metrics,
     # not in them: summary.csv and MLflow read only ``metrics``. The oracle's is every run's.
     first = scored[aggregations[0]][1]
@@ -358,6 +364,7 @@ def evaluate(
                 "heldout_pairs": int(heldout[0].size),
                 "members": int(predictions.shape[0]),
                 "aggregations": list(aggregations),
+                "uncertainty_lambdas": [float(lam) for lam in lambdas] if ensemble else [],
             },
             "metrics": results,
             "per_prompt": per_prompt,
