@@ -712,3 +712,11 @@ def test_disagreement_auc_hand_computed():
     members[:, 2], members[:, 3], members[:, 4] = (3.0, 1.0), (-2.0, 0.0), (-6.0, 0.0)
     assert disagreement_auc(members, golden, a, b) == 1.0
     assert np.isnan(disagreement_auc(members[:, :2], golden[:2], a[:1], b[:1]))
+
+
+@pytest.mark.parametrize("kind", ["float", "ties", "constant"])
+def test_ranked_prompts_average_ranks_match_rankdata(kind):
+    from embrm.evaluation_exact import RankedPrompts
+
+    pred, _, _ = random_case(20, 31, 1, kind)
+    assert np.array_equal(RankedPrompts(pred).average_ranks(), average_ranks(pred))

@@ -268,7 +268,7 @@ def pick_quality(
     kl = kl_from_uniform(ranked, ns, weights)
     bound = kl_upper_bound(ns)
     # The quantile and the win rate are both affine in the response's average golden rank.
-    rank = expected_curve(ranked, average_ranks(golden), weights)
+    rank = expected_curve(ranked, RankedPrompts(golden).average_ranks(), weights)
     quantile = within_prompt_quantile(rank, responses)
     win = win_rate_vs_random(rank, responses)
     gold = expected_curve(ranked, golden, weights)

@@ -96,7 +96,19 @@ class RankedPrompts:
         """(P, K) per-response ``values`` in ascending order of predicted reward, averaged within
         each tie group (float64)."""
         values = np.asarray(values, dtype=np.float64)
-        ordered = values.reshape(-1).take(self._flat)
+        return self._tie_averaged(values.reshape(-1).take(self._flat))
+
+    def average_ranks(self) -> np.ndarray:
+        """(P, K) 1-based rank of each response within its prompt, tied ones sharing their
+        average rank (like ``scipy.stats.rankdata``), in the responses' own order."""
+        rows, cols = self.shape
+        positions = np.tile(np.arange(1.0, cols + 1), rows)
+        ranks = np.empty(rows * cols)
+        ranks[self._flat] = self._tie_averaged(positions).ravel()
+        return ranks.reshape(self.shape)
+
+    def _tie_averaged(self, ordered: np.ndarray) -> np.ndarray:
+        """Flat values in sorted order -> (P, K), each tie group replaced by its mean."""
         if self.has_ties:
             group_rows, firsts, lasts = self.groups
             starts = group_rows * self.shape[1] + firsts
