@@ -298,7 +298,8 @@ def summary_html(summary: pd.DataFrame) -> str:
     intro = (
         f"{len(summary):,} runs: the settings that vary and the headline metrics. bon_gain is the "
         "golden reward of the Best-of-N pick at the largest N minus the prompt's mean golden "
-        "reward, averaged over test prompts and repeats; bon_gain_normalized divides it by what "
+        "reward, averaged over test prompts and over the draws of N responses (exactly, or over "
+        "random draws where bon_method is sampled); bon_gain_normalized divides it by what "
         "picking by the golden reward gains. summary.csv holds every column."
     )
     return html_page("Runs (summary.csv)", intro, _table_html(summary[columns]))
