@@ -1,7 +1,14 @@
-"""Evaluation speed at paper shape: vectorized Best-of-N against a per-prompt loop.
+"""Evaluation speed: exact Best-of-N against the study's sampled estimator, and the sampled
+estimator's vectorized implementation against a per-prompt loop.
 
     python benchmarks/evaluation.py [--prompts 2000] [--responses 500] [--repeats 100]
+    python benchmarks/evaluation.py --exact-only      # only the exact-vs-sampled comparison
 
+First, at the default experiment's test shape (250 prompts x 500 responses) and at the given
+shape (the study's 2,000 x 500 by default): the time of the exact Best-of-N (closed form over
+ranks, every N from 1 to K) and of the sampled one (``--repeats`` shared orders), each with its
+oracle, their ratio, the largest difference between the two curves (sampling noise), and the
+time of the exact pick properties (KL, quantile, win rate, over-optimization fit). Then:
 Prints the time of the vectorized Best-of-N (predictions and oracle), of the straightforward
 per-prompt loop implementation of the same protocol, their ratio, and whether every number
 agrees exactly; then the time of one full evaluation (Best-of-N, Spearman, held-out accuracy) and
@@ -26,9 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workflow"))
 
 from embrm.evaluation import (
     best_of_n,
+    best_of_n_exact,
     best_of_n_loop,
     bon_orders,
     evaluate,
+    pick_quality,
     spearman_per_prompt,
 )
 from embrm.seeding import rng
@@ -50,13 +59,45 @@ def identical(a: dict, b: dict) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
+def exact_vs_sampled(prompts: int, responses: int, repeats: int, seed: int) -> float:
+    """Print exact and sampled Best-of-N times at one shape; return the speed-up."""
+    generator = np.random.default_rng(seed)
+    shape = (prompts, responses)
+    golden = generator.normal(size=shape) + generator.normal(scale=0.5, size=(prompts, 1))
+    predictions = (golden + generator.normal(size=shape)).astype(np.float32)
+    orders = bon_orders(responses, repeats, rng(seed, "bon"))
+    sampled_s, sampled = timed(best_of_n, predictions, golden, orders, N_VALUES, repeat=3)
+    exact_s, exact = timed(best_of_n_exact, predictions, golden, N_VALUES, repeat=3)
+    quality_s, quality = timed(pick_quality, predictions, golden, exact["n_values"], repeat=3)
+    noise = np.max(np.abs(np.subtract(sampled["bon_reward"], exact["bon_reward"])))
+    print(f"\nexact vs sampled Best-of-N, {prompts} x {responses} (with the oracle):")
+    print(f"  sampled ({repeats} repeats) {sampled_s:8.3f} s")
+    print(f"  exact (every N = 1..K) {exact_s:8.3f} s")
+    print(f"  speed-up               {sampled_s / exact_s:8.1f}x")
+    print(f"  largest |sampled - exact| over the curve {noise:.2e} (sampling noise)")
+    print(
+        f"  exact pick properties (KL, quantile, win rate, fit) {quality_s:.3f} s; "
+        f"KL at N={exact['bon_n_max']}: {quality['bon_kl']:.3f} "
+        f"(formula {quality['bon_kl_bound']:.3f})"
+    )
+    return sampled_s / exact_s
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=2000)
     parser.add_argument("--responses", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--exact-only", action="store_true", help="only the exact-vs-sampled comparison"
+    )
     args = parser.parse_args()
+    print(f"host: {platform.node()}, {os.cpu_count()} CPUs, numpy {np.__version__}")
+    for prompts in dict.fromkeys((250, args.prompts)):
+        exact_vs_sampled(prompts, args.responses, args.repeats, args.seed)
+    if args.exact_only:
+        return 0
 
     generator = np.random.default_rng(args.seed)
     shape = (args.prompts, args.responses)
@@ -72,7 +113,6 @@ def main() -> int:
         f"shape: {args.prompts} prompts x {args.responses} responses, {args.repeats} repeats, "
         f"N = {N_VALUES}"
     )
-    print(f"host: {platform.node()}, {os.cpu_count()} CPUs, numpy {np.__version__}")
 
     ok = True
     for label, scores in (

@@ -11,10 +11,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+from embrm.evaluation_exact import kl_upper_bound, pick_probabilities
+from embrm.overoptimization import gao_fit
 
 N_VALUES = [2, 5, 10, 50]
 RANDOM_PICK = 0.1
 ORACLE = [0.6, 1.1, 1.4, 2.0]
+# Exact KL of Best-of-N from uniform with K = 50 distinct scores, at N_VALUES.
+_W = pick_probabilities(N_VALUES[-1])[np.array(N_VALUES) - 1]
+KL = (_W * np.log(np.where(_W > 0, _W, 1.0) * N_VALUES[-1])).sum(axis=1).tolist()
 
 
 def record(
@@ -34,7 +39,24 @@ def record(
 
     def metrics(shift: float) -> dict:
         g = gain + shift
+        gains = [c + shift for c in curve]
+        alpha, beta = gao_fit(np.sqrt(KL), gains)
         return {
+            "bon_kl_curve": KL,
+            "bon_kl_bound_curve": kl_upper_bound(N_VALUES).tolist(),
+            "bon_quantile_curve": [0.5 + 0.1 * x for x in gains],
+            "bon_win_rate_curve": [0.5 + 0.1 * x for x in gains],
+            "bon_gold_z_curve": [0.4 * x for x in gains],
+            "bon_proxy_z_curve": [0.4 * x + 0.1 * (i + 1) for i, x in enumerate(gains)],
+            "bon_kl": KL[-1],
+            "bon_quantile": 0.5 + 0.1 * g,
+            "bon_win_rate": 0.5 + 0.1 * g,
+            "gao_alpha": alpha,
+            "gao_beta": beta,
+            "bon_peak_n": N_VALUES[-1],
+            "bon_peak_kl": KL[-1],
+            "bon_peak_before_k": 0.0,
+            "proxy_gold_gap": 0.4,
             "n_values": N_VALUES,
             "bon_reward": [RANDOM_PICK + c + shift for c in curve],
             "bon_gain_curve": [c + shift for c in curve],

@@ -121,7 +121,14 @@ def test_the_default_grid_draws_every_figure():
         ({"grid": {"quantities": [100, 200]}}, set()),
         (
             {"evaluation": {"n_values": [50, 500]}},
-            {"gain_vs_n", "dr_vs_cross_gain", "bon_curves", "learning_curves"},
+            {
+                "gain_vs_n",
+                "dr_vs_cross_gain",
+                "bon_curves",
+                "learning_curves",
+                "overoptimization",
+                "gao_fit",
+            },
         ),
     ],
 )

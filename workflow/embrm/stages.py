@@ -26,7 +26,7 @@ from .io import (
     write_npy,
     write_npz,
 )
-from .seeding import heldout_pair_stream, label_stream, pair_stream, rng
+from .seeding import heldout_pair_stream, label_stream, pair_stream
 
 log = logging.getLogger("embrm")
 
@@ -299,9 +299,9 @@ def evaluate(
     """
     import csv
 
-    from .evaluation import bon_orders, clip_n_values, oracle_picks
+    from . import uncertainty
+    from .evaluation import bon_draws, bon_method, clip_n_values, oracle_for
     from .evaluation import evaluate_per_prompt as score
-    from .heads.ensemble import AGGREGATIONS, combine
     from .preference_metrics import apply as apply_preferences
     from .world import World
 
@@ -333,28 +333,41 @@ def evaluate(
         training.update(shared_scoring(scoring_path, scoring_name))
     bon_device = evaluation_device(device, training.get("device"))
     started = time.perf_counter()
-    # One set of orders for every run and aggregation (seeded by evaluation.seed only), so
-    # differences between runs are never differences between random draws.
-    orders = bon_orders(responses, evaluation["repeats"], rng(evaluation["seed"], "bon"))
+    # Exact Best-of-N draws nothing (orders None). The sampled estimator uses one set of orders
+    # for every run and aggregation (seeded by evaluation.seed only), so differences between
+    # runs are never differences between random draws.
+    method = bon_method(evaluation)
+    orders = bon_draws(evaluation, responses)
     n_values = clip_n_values(evaluation["n_values"], responses)
-    oracle = oracle_picks(golden, orders, n_values, device=bon_device)
-    aggregations = AGGREGATIONS if predictions.shape[0] > 1 else ("mean",)
+    oracle = oracle_for(golden, orders, n_values, device=bon_device)
+    ensemble = predictions.shape[0] > 1
+    lambdas = evaluation.get("uncertainty_lambdas", [])
+    aggregations = uncertainty.aggregations(lambdas) if ensemble else ("mean",)
+    truth = heldout_truth(read_json(annotation_stats_path), golden, heldout)
     scored = {
         how: score(
-            combine(predictions, how),
+            uncertainty.combine(predictions, how),
             golden,
             orders,
             n_values,
             heldout,
             oracle=oracle,
             device=bon_device,
+            heldout_truth=truth,
         )
         for how in aggregations
     }
     results = {how: metrics for how, (metrics, _) in scored.items()}
+    if ensemble:
+        # Does the members' disagreement flag the pairs the ensemble orders wrongly?
+        auc = uncertainty.disagreement_auc(predictions, golden, heldout[0], heldout[1])
+        results["mean"]["disagreement_auc"] = auc
     # Worlds without a golden reward: preference metrics in, golden-reward metrics blanked.
     apply_preferences(
-        world_dir, world.info, results, {how: combine(predictions, how) for how in aggregations}
+        world_dir,
+        world.info,
+        results,
+        {how: uncertainty.combine(predictions, how) for how in aggregations},
     )
     # Per-test-prompt values (the findings' bootstrap over test prompts) live beside the metrics,
     # not in them: summary.csv and MLflow read only ``metrics``. The oracle's is every run's.
@@ -378,6 +391,7 @@ def evaluate(
             "training": training,
             "curves": curves,
             "evaluation": {
+                "bon": method,
                 "repeats": int(evaluation["repeats"]),
                 "seed": int(evaluation["seed"]),
                 "n_values_requested": [int(n) for n in evaluation["n_values"]],
@@ -387,6 +401,7 @@ def evaluate(
                 "heldout_pairs": int(heldout[0].size),
                 "members": int(predictions.shape[0]),
                 "aggregations": list(aggregations),
+                "uncertainty_lambdas": [float(lam) for lam in lambdas] if ensemble else [],
             },
             "metrics": results,
             "per_prompt": per_prompt,
@@ -409,6 +424,20 @@ def evaluate(
         mean["accuracy_vs_golden"],
         evaluate_seconds,
     )
+
+
+def heldout_truth(annotation: dict, golden: np.ndarray, heldout) -> np.ndarray | None:
+    """The annotator's true P(first wins) of each held-out pair (``annotation`` is the
+    annotate job's stats); None when the stats do not give the held-out pairs' reward scale."""
+    from .annotators import make_annotator
+    from .calibration import true_probability
+
+    scale = annotation.get("heldout", {}).get("scale")
+    if scale is None:
+        return None
+    flat = golden.ravel()
+    annotator = make_annotator(annotation["annotator"], "annotation stats")
+    return true_probability(annotator, flat[heldout[0]], flat[heldout[1]], float(scale))
 
 
 def shared_scoring(scoring_path, name: str | None) -> dict:

@@ -31,6 +31,16 @@ from .settings import (
 BASE_SETTINGS = base_settings()
 PRIMARY_AGGREGATION = "mean"
 LIST_METRICS = {"n_values", "bon_reward", "bon_gain_curve", "oracle_bon_reward"}
+# Exact per-N properties of the pick (embrm.evaluation.pick_quality): ``<name>_at_<N>`` columns.
+PICK_CURVES = (
+    "bon_kl",
+    "bon_kl_bound",
+    "bon_quantile",
+    "bon_win_rate",
+    "bon_proxy_z",
+    "bon_gold_z",
+)
+LIST_METRICS |= {f"{name}_curve" for name in PICK_CURVES}
 # Metrics that do not depend on the predictions: the same for every aggregation.
 TEST_SET_METRICS = {"random_pick_reward", "oracle_best_reward", "oracle_bon_gain", "bon_n_max"}
 HEADLINE = [
@@ -181,7 +191,10 @@ def run_row(record: dict) -> dict:
     row.update(_curve_summary(record["curves"]))
     evaluation = record.get("evaluation", {})
     if evaluation:
-        row["bon_repeats"] = evaluation["repeats"]
+        # Runs evaluated before the choice existed used the sampled estimator.
+        row["bon_method"] = evaluation.get("bon", "sampled")
+        # The exact estimator draws nothing: no repeats to report.
+        row["bon_repeats"] = evaluation["repeats"] if row["bon_method"] == "sampled" else None
         row["test_prompts"] = evaluation["test_prompts"]
         row["test_responses"] = evaluation["test_responses"]
     metrics = record["metrics"]
@@ -195,6 +208,9 @@ def run_row(record: dict) -> dict:
         row[f"oracle_bon_gain_at_{n}"] = (
             primary["oracle_bon_reward"][i] - primary["random_pick_reward"]
         )
+        for name in PICK_CURVES:
+            if f"{name}_curve" in primary:
+                row[f"{name}_at_{n}"] = primary[f"{name}_curve"][i]
     for aggregation, values in metrics.items():
         if aggregation == PRIMARY_AGGREGATION:
             continue
@@ -298,7 +314,8 @@ def summary_html(summary: pd.DataFrame) -> str:
     intro = (
         f"{len(summary):,} runs: the settings that vary and the headline metrics. bon_gain is the "
         "golden reward of the Best-of-N pick at the largest N minus the prompt's mean golden "
-        "reward, averaged over test prompts and repeats; bon_gain_normalized divides it by what "
+        "reward, averaged over test prompts and over the draws of N responses (exactly, or over "
+        "random draws where bon_method is sampled); bon_gain_normalized divides it by what "
         "picking by the golden reward gains. summary.csv holds every column."
     )
     return html_page("Runs (summary.csv)", intro, _table_html(summary[columns]))

@@ -148,13 +148,13 @@ class RoundStore:
 
 def evaluate_model(ensemble, world, evaluation: dict, heldout) -> dict:
     """The learning-curve metrics of one round's model (the same code as the evaluate stage)."""
-    from ..evaluation import bon_orders, clip_n_values
+    from ..evaluation import bon_draws, clip_n_values
     from ..evaluation import evaluate as score
     from ..heads.ensemble import combine
 
     golden = world.test.rewards
     predictions = ensemble.predict_reward(world.test.embeddings, source=world.test.embeddings_path)
-    orders = bon_orders(golden.shape[1], evaluation["repeats"], rng(evaluation["seed"], "bon"))
+    orders = bon_draws(evaluation, golden.shape[1])  # None: exact Best-of-N (evaluation.bon)
     n_values = clip_n_values(evaluation["n_values"], golden.shape[1])
     metrics = score(combine(predictions, "mean"), golden, orders, n_values, heldout)
     return {key: float(metrics[key]) for key in ROUND_METRICS}

@@ -29,6 +29,7 @@ from . import (
     gain_by_head,
     gain_vs_beta,
     gain_vs_n,
+    overoptimization,
     spearman,
 )
 from . import settings as _settings
@@ -50,6 +51,8 @@ FIGURES: dict[str, Figure] = {
         bon_curves.FIGURE,
         spearman.FIGURE,
         LEARNING_CURVES,
+        overoptimization.OVEROPTIMIZATION,
+        overoptimization.GAO_FIT,
     ]
 }
 

@@ -28,6 +28,6 @@ class Figure:
 BON_CAPTION = (
     "The Best-of-N gain is the golden reward of the response a head picks among N sampled test "
     "responses of a prompt minus the mean golden reward of that prompt's responses (what a "
-    "random pick earns), averaged over test prompts and repeated draws; it is in the world's "
-    "golden-reward units. Higher is better; 0 is no better than random."
+    "random pick earns), averaged over test prompts and over the draws of N responses; it is in "
+    "the world's golden-reward units. Higher is better; 0 is no better than random."
 )
