@@ -21,10 +21,9 @@ switching that component from the study's value to embrm's, measured from both s
 
 and, for the study's central claim (the classifier ahead of BT), the paired difference
 clf-mlp − bt-mlp under each variant that both heads have. Each effect is a mean over the cells and
-seeds, with a 95% t-interval over seeds (the per-seed mean over cells) and a two-level bootstrap
-interval over seeds and test prompts (embrm.findings' resampling: the same prompt draw for every
-run of a world, then seeds with replacement). An effect is called only when both intervals exclude
-0; otherwise it is ``inconclusive`` (small and inside ±0.01 both ways: ``negligible``).
+seeds, with the findings' 95% crossed random-effects interval over seeds and test prompts
+(embrm.findings, docs/analysis-plan.md). An effect is called only when the interval excludes 0;
+otherwise it is ``inconclusive`` (inside ±0.01 both ways: ``negligible``).
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ import argparse
 import copy
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -147,71 +147,60 @@ def read_runs(folder: Path) -> dict[tuple, dict]:
     return runs
 
 
-def run_values(run: dict, counts: np.ndarray, metric: str) -> np.ndarray:
-    """(1 + B,) the run's value on the test prompts and on each bootstrap draw of them."""
-    from embrm.findings import resampled_values
+def run_values(run: dict, metric: str) -> np.ndarray:
+    """(P,) per-test-prompt values whose mean is the run's value (embrm.findings' linearized
+    ratio for the normalized gain; the prompt's ρ for Spearman, NaN where undefined)."""
+    from embrm.findings import prompt_values
 
-    if metric == "spearman":  # mean over the prompts where ρ is defined
-        rho = run["spearman"]
-        defined = np.isfinite(rho)
-        weights = counts * defined
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (weights @ np.where(defined, rho, 0.0)) / weights.sum(axis=1)
-    return resampled_values(run["bon_gain"][None], run["oracle"][None], counts, metric)[0]
+    if metric == "spearman":
+        return run["spearman"]
+    return prompt_values(run["bon_gain"][None], run["oracle"][None], metric)[0]
 
 
-def paired_effect(runs, first: str, second: str, metric: str, counts, rng) -> dict | None:
-    """value(first) − value(second), paired by cell and seed; None without pairs."""
-    from embrm.findings import bootstrap_interval
+def paired_effect(runs, first: str, second: str, metric: str) -> dict | None:
+    """value(first) − value(second), paired by cell, seed and test prompt; None without pairs.
+
+    Y[seed, prompt] is the paired difference averaged over the seed's cells; its interval is the
+    findings' crossed random-effects interval over seeds and test prompts (embrm.findings). A
+    prompt where a Spearman difference is undefined in every cell of a seed takes that seed's
+    mean over its other prompts, which leaves the seed's mean unchanged."""
+    from embrm.findings import crossed_interval
 
     cells = {k[:-1] for k in runs if k[-1] == first} & {k[:-1] for k in runs if k[-1] == second}
     if not cells:
         return None
     seeds = sorted({c[-1] for c in cells})
-    per_seed = []
+    rows = []
     for seed in seeds:
         diffs = [
-            run_values(runs[(*c, first)], counts[c[0]], metric)
-            - run_values(runs[(*c, second)], counts[c[0]], metric)
+            run_values(runs[(*c, first)], metric) - run_values(runs[(*c, second)], metric)
             for c in sorted(cells)
             if c[-1] == seed
         ]
-        per_seed.append(np.nanmean(diffs, axis=0))
-    per_seed = np.array(per_seed)  # (S, 1 + B)
-    point = per_seed[:, 0]
-    mean = float(point.mean())
-    t_low = t_high = float("nan")
-    if len(seeds) > 1:
-        from scipy import stats
-
-        half = stats.t.ppf(0.975, len(seeds) - 1) * point.std(ddof=1) / np.sqrt(len(seeds))
-        t_low, t_high = mean - half, mean + half
-    b_low, b_high = bootstrap_interval(per_seed, seed_draws(len(seeds), rng))
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN prompt: filled below
+            row = np.nanmean(diffs, axis=0)
+        rows.append(np.where(np.isfinite(row), row, np.nanmean(row)))
+    result = crossed_interval(np.array(rows))
+    low, high = float(result["ci_low"]), float(result["ci_high"])
     return {
-        "mean": mean,
-        "t": (t_low, t_high),
-        "bootstrap": (b_low, b_high),
+        "mean": float(result["effect"]),
+        "interval": (low, high),
         "cells": len({c[:-1] for c in cells}),
         "seeds": len(seeds),
-        "verdict": verdict((t_low, t_high), (b_low, b_high)),
+        "verdict": verdict((low, high)),
     }
 
 
-def seed_draws(seeds: int, rng: np.random.Generator) -> np.ndarray:
-    from embrm.findings import RESAMPLES
-
-    return rng.integers(seeds, size=(RESAMPLES, seeds))
-
-
-def verdict(t: tuple, boot: tuple) -> str:
-    lows, highs = (t[0], boot[0]), (t[1], boot[1])
-    if not all(np.isfinite(lows + highs)):
+def verdict(pair: tuple) -> str:
+    low, high = pair
+    if not (np.isfinite(low) and np.isfinite(high)):
         return "inconclusive"
-    if min(lows) > 0:
+    if low > 0:
         return "embrm's value higher"
-    if max(highs) < 0:
+    if high < 0:
         return "study's value higher"
-    if min(lows) > -NEGLIGIBLE and max(highs) < NEGLIGIBLE:
+    if low > -NEGLIGIBLE and high < NEGLIGIBLE:
         return "negligible"
     return "inconclusive"
 
@@ -220,18 +209,11 @@ def interval(pair: tuple) -> str:
     return f"[{pair[0]:+.3f}, {pair[1]:+.3f}]"
 
 
-def attribution(folder: Path, seed: int = 0) -> str:
+def attribution(folder: Path) -> str:
     """The attribution tables, as Markdown."""
-    from embrm.findings import RESAMPLES, prompt_counts
-
     runs = read_runs(folder)
     if not runs:
         raise SystemExit(f"{folder}: no metrics.json with per-prompt values under it")
-    rng = np.random.default_rng(seed)
-    prompts = {}
-    for key, run in runs.items():
-        prompts.setdefault(key[0], run["bon_gain"].size)
-    counts = {world: prompt_counts(p, RESAMPLES, rng) for world, p in prompts.items()}
     heads = ablation_heads()
     lines = []
     for metric in METRICS:
@@ -249,14 +231,11 @@ def attribution(folder: Path, seed: int = 0) -> str:
                 variant_name(head_type, "embrm"),
                 variant_name(head_type, "study"),
                 metric,
-                counts,
-                rng,
             )
             if total:
                 lines.append(
-                    f"| {head_type} | **all (embrm − study)** | {total['mean']:+.3f} t "
-                    f"{interval(total['t'])} boot {interval(total['bootstrap'])} | "
-                    f"{total['verdict']} | | |"
+                    f"| {head_type} | **all (embrm − study)** | {total['mean']:+.3f} "
+                    f"{interval(total['interval'])} | {total['verdict']} | | |"
                 )
             components = sorted(
                 {n.split("+", 1)[1] for n in heads if n.startswith(f"{head_type}.") and "+" in n}
@@ -267,13 +246,9 @@ def attribution(folder: Path, seed: int = 0) -> str:
                     (variant_name(head_type, "study", component), variant_name(head_type, "study")),
                     (variant_name(head_type, "embrm"), variant_name(head_type, "embrm", component)),
                 ):
-                    effect = paired_effect(runs, first, second, metric, counts, rng)
+                    effect = paired_effect(runs, first, second, metric)
                     cells += (
-                        [
-                            f"{effect['mean']:+.3f} t {interval(effect['t'])} boot "
-                            f"{interval(effect['bootstrap'])}",
-                            effect["verdict"],
-                        ]
+                        [f"{effect['mean']:+.3f} {interval(effect['interval'])}", effect["verdict"]]
                         if effect
                         else ["not run", ""]
                     )
@@ -290,9 +265,7 @@ def attribution(folder: Path, seed: int = 0) -> str:
             & {n.split(".", 1)[1] for n in heads if n.startswith("bt-mlp.")}
         )
         for variant in variants:
-            effect = paired_effect(
-                runs, f"clf-mlp.{variant}", f"bt-mlp.{variant}", metric, counts, rng
-            )
+            effect = paired_effect(runs, f"clf-mlp.{variant}", f"bt-mlp.{variant}", metric)
             if effect:
                 label = (
                     effect["verdict"]
@@ -300,8 +273,8 @@ def attribution(folder: Path, seed: int = 0) -> str:
                     .replace("study's value", "bt-mlp")
                 )
                 lines.append(
-                    f"| {variant} | {effect['mean']:+.3f} t {interval(effect['t'])} boot "
-                    f"{interval(effect['bootstrap'])} | {label} |"
+                    f"| {variant} | {effect['mean']:+.3f} {interval(effect['interval'])} | "
+                    f"{label} |"
                 )
         lines.append("")
     return "\n".join(lines)
