@@ -7,6 +7,7 @@ import importlib.util
 import json
 
 import numpy as np
+import pytest
 import yaml
 from conftest import REPO
 from embrm.config import Plan, load
@@ -117,9 +118,18 @@ def test_attribution_finds_a_planted_effect_and_calls_the_rest_inconclusive_or_n
     assert "not run" in rows["loss"]
 
 
-def test_pilot_slice_is_part_of_the_design():
-    pilot, full = ablation.pilot_config(), ablation.config()
-    assert set(pilot["heads"]) <= set(full["heads"]) and len(pilot["heads"]) == 18
-    plan = Plan(pilot, source="pilot")
-    assert len(plan.runs) == 90
-    assert {(r.design, r.annotator, r.n) for r in plan.runs} == {("same-random", "bt-beta10", 2000)}
+@pytest.mark.parametrize(
+    ("name", "heads", "runs", "cell"),
+    [
+        ("pilot", 18, 90, ("same-random", "bt-beta10", 2000)),
+        ("central", 34, 170, ("same-random", "bt-beta1", 2000)),
+    ],
+)
+def test_measured_slices_are_part_of_the_design(name, heads, runs, cell):
+    sliced, full = ablation.slice_config(*ablation.SLICES[name]), ablation.config()
+    assert set(sliced["heads"]) <= set(full["heads"]) and len(sliced["heads"]) == heads
+    assert {h: full["heads"][h] for h in sliced["heads"]} == sliced["heads"]
+    plan = Plan(sliced, source=name)
+    assert len(plan.runs) == runs
+    assert {(r.design, r.annotator, r.n) for r in plan.runs} == {cell}
+    assert ablation.pilot_config() == ablation.slice_config(*ablation.SLICES["pilot"])
