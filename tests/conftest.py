@@ -209,3 +209,21 @@ def add_registered_module(copy: Path, path: str, module: str, registry: Path, en
     end = next(i for i in range(start, len(lines)) if lines[i] == ")")
     lines.insert(end, entry)
     registry_file.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def training_batches(monkeypatch) -> list:
+    """The example indices of every training step an MLP head takes (validation passes are not
+    recorded), in order, as the fit draws them."""
+    from embrm.heads.mlp import MLPHead
+
+    draws: list = []
+    original = MLPHead.probability
+
+    def recording(self, x, examples, idx):
+        if self.model_.training:
+            draws.append(idx.cpu().numpy().copy())
+        return original(self, x, examples, idx)
+
+    monkeypatch.setattr(MLPHead, "probability", recording)
+    return draws

@@ -129,18 +129,10 @@ def test_study_fit_runs_max_epochs_when_the_rule_never_fires(monkeypatch):
 
 
 # -- the schedule ------------------------------------------------------------------------------
-def test_study_epoch_is_ceil_n_over_batch_sampled_steps(monkeypatch):
+def test_study_epoch_is_ceil_n_over_batch_sampled_steps(monkeypatch, training_batches):
     import embrm.heads.mlp as mlp
 
-    draws = []
-    original = MLPHead.probability
-
-    def recording(self, x, examples, idx):
-        if self.model_.training:
-            draws.append(idx.cpu().numpy().copy())
-        return original(self, x, examples, idx)
-
-    monkeypatch.setattr(MLPHead, "probability", recording)
+    draws = training_batches
     steps = []
 
     class CountingAdam(mlp.Adam):

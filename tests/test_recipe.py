@@ -150,16 +150,8 @@ def test_stopping_rules_change_only_when_training_ends(monkeypatch):
     assert len(runs["released"].curves_) == released
 
 
-def test_batches_and_steps_change_the_schedule_only(monkeypatch):
-    draws = []
-    original = MLPHead.probability
-
-    def recording(self, x, examples, idx):
-        if self.model_.training:
-            draws.append(idx.cpu().numpy().copy())
-        return original(self, x, examples, idx)
-
-    monkeypatch.setattr(MLPHead, "probability", recording)
+def test_batches_and_steps_change_the_schedule_only(training_batches):
+    draws = training_batches
     # CLF, 400 pairs: 800 examples, 640 in training; batch 300 → 3 steps (plain).
     head = fit("clf-mlp", protocol="study", batches="shuffled", batch_size=300, max_epochs=1)
     assert head.steps_per_epoch_ == 3 and len(draws) == 3
