@@ -522,3 +522,35 @@ def test_flipped_labels_of_a_smaller_quantity_are_a_prefix_of_a_larger_ones():
         a, b = get("given").draw(rewards, n, np.random.default_rng(11))
         labels[n], _ = annotate(flip, flat[a], flat[b], 1.0, np.random.default_rng(5))
     assert labels[60].tolist() == labels[170][:60].tolist()
+
+
+def test_heldout_accuracy_figure_reads_each_worlds_reference(tmp_path):
+    """Figure 11: a preference world's own accuracy where it has one, else the golden order's."""
+    from embrm.figures import FIGURES, head_palette
+    from embrm.figures.heldout_accuracy import reference_accuracy
+
+    rows = []
+    for world, source in (("prefs", "preferences"), ("synthetic", "synthetic")):
+        for head in ("bt-mlp", "clf-mlp"):
+            for n in (60, 170):
+                for seed in (0, 1):
+                    golden = float("nan") if source == "preferences" else 0.7 + n / 1000
+                    preference = 0.6 + n / 1000 if source == "preferences" else float("nan")
+                    rows.append(
+                        {"world": world, "source": source, "annotator": "observed", "head": head,
+                         "n": n, "seed": seed, "design": "given",
+                         "accuracy_vs_golden": golden, "pref_accuracy": preference}
+                    )  # fmt: skip
+    summary = pd.DataFrame(rows)
+    accuracy = reference_accuracy(summary)
+    assert np.allclose(accuracy[summary.source == "preferences"], 0.6 + summary.n[:8] / 1000)
+    assert np.allclose(accuracy[summary.source == "synthetic"], 0.7 + summary.n[8:].values / 1000)
+    # Without a preference column (no preference world in the grid) it is the golden accuracy.
+    assert reference_accuracy(summary.drop(columns="pref_accuracy")).equals(
+        summary["accuracy_vs_golden"].astype(float)
+    )
+    figure = FIGURES["heldout_accuracy"].draw(summary, head_palette(summary["head"]))
+    titles = {ax.get_title() for ax in figure.axes}
+    assert any("prefs" in t for t in titles) and any("synthetic" in t for t in titles)
+    figure.savefig(tmp_path / "figure.png")
+    assert (tmp_path / "figure.png").stat().st_size > 0

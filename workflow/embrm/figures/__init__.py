@@ -29,6 +29,7 @@ from . import (
     gain_by_head,
     gain_vs_beta,
     gain_vs_n,
+    heldout_accuracy,
     overoptimization,
     spearman,
 )
@@ -53,6 +54,7 @@ FIGURES: dict[str, Figure] = {
         LEARNING_CURVES,
         overoptimization.OVEROPTIMIZATION,
         overoptimization.GAO_FIT,
+        heldout_accuracy.FIGURE,
     ]
 }
 
