@@ -513,14 +513,18 @@ def test_csv_with_empty_optional_cells(tmp_path):
         units_of(tmp_path / "s.csv")
 
 
-def test_flipped_labels_of_a_smaller_quantity_are_a_prefix_of_a_larger_ones():
-    rewards = np.tile([0.5, -0.5], (300, 1))
+@pytest.mark.parametrize("spec", [{"model": "flip", "rate": 0.3}, {"model": "observed"}])
+def test_labels_of_a_smaller_quantity_are_a_prefix_of_a_larger_ones(spec):
+    """Flipped labels and tied pairs' coins alike (one uniform per pair)."""
+    rewards = np.array([[0.5, -0.5]] * 200 + [[0.0, 0.0]] * 100)  # a third of the rows tie
     flat = rewards.ravel()
-    flip = make_annotator({"model": "flip", "rate": 0.3})
-    labels = {}
+    annotator = make_annotator(spec)
+    labels, ties = {}, {}
     for n in (60, 170):
         a, b = get("given").draw(rewards, n, np.random.default_rng(11))
-        labels[n], _ = annotate(flip, flat[a], flat[b], 1.0, np.random.default_rng(5))
+        labels[n], _ = annotate(annotator, flat[a], flat[b], 1.0, np.random.default_rng(5))
+        ties[n] = flat[a] == flat[b]
+    assert ties[170].any()
     assert labels[60].tolist() == labels[170][:60].tolist()
 
 
