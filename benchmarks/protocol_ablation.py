@@ -101,15 +101,19 @@ def config() -> dict:
     return out
 
 
-def slice_config(annotator: str, quantity: int, head_types: list[str]) -> dict:
-    """One cell of the design (same-random pairs, ``annotator``, ``quantity`` pairs) with the
+def slice_config(
+    annotator: str, quantity: int, head_types: list[str], design: str = "same-random"
+) -> dict:
+    """One cell of the design (``design`` pairs, ``annotator``, ``quantity`` pairs) with the
     heads of ``head_types``, five seeds, no MLflow tracking: a part of the experiment that runs in
     minutes on a laptop, analysed by the same attribution."""
     out = config()
     out["tracking"]["enabled"] = False
     out["annotators"] = {annotator: out["annotators"][annotator]}
     out["heads"] = {k: v for k, v in out["heads"].items() if k.split(".", 1)[0] in head_types}
-    out["grid"].update(annotators=[annotator], quantities=[quantity], heads=list(out["heads"]))
+    out["grid"].update(
+        annotators=[annotator], designs=[design], quantities=[quantity], heads=list(out["heads"])
+    )
     del out["extra_grids"]
     return out
 
@@ -122,6 +126,8 @@ SLICES = {
     # bt-mlp and clf-mlp at β = 1, 2,000 pairs: a cell of claim 1a (above 10% label error), where
     # the protocols disagree on the central claim (classifier ahead under the study's); 170 runs.
     "central": ("bt-1", 2000, ["bt-mlp", "clf-mlp"]),
+    # The same on cross-prompt random pairs, the design's cross-prompt cell; 170 runs.
+    "central-cross": ("bt-1", 2000, ["bt-mlp", "clf-mlp"], "cross-random"),
 }
 
 

@@ -123,6 +123,7 @@ def test_attribution_finds_a_planted_effect_and_calls_the_rest_inconclusive_or_n
     [
         ("pilot", 18, 90, ("same-random", "bt-beta10", 2000)),
         ("central", 34, 170, ("same-random", "bt-beta1", 2000)),
+        ("central-cross", 34, 170, ("cross-random", "bt-beta1", 2000)),
     ],
 )
 def test_measured_slices_are_part_of_the_design(name, heads, runs, cell):
