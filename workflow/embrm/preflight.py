@@ -52,10 +52,10 @@ VERIFIED_CACHE = Path(".snakemake") / "embrm-verified-inputs.json"
 
 
 def _stamp(spec: dict, files: list[str]) -> str:
-    stats = [
-        (str(Path(f).resolve()), Path(f).stat().st_size, Path(f).stat().st_mtime_ns) for f in files
-    ]
-    return stable_hash({"spec": spec, "files": stats})
+    stats = [(Path(f).resolve(), Path(f).stat()) for f in files]
+    return stable_hash(
+        {"spec": spec, "files": [(str(p), st.st_size, st.st_mtime_ns) for p, st in stats]}
+    )
 
 
 def check_data(plan, cache: Path | None = VERIFIED_CACHE) -> None:
