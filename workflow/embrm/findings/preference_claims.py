@@ -47,6 +47,17 @@ def is_preference_world(data: pd.DataFrame) -> bool:
 # Per-test-prompt values
 
 
+def linearized_accuracy(right: np.ndarray, decided: np.ndarray) -> np.ndarray:
+    """Per-prompt accuracy values (percentage points) of (..., P) right sums and non-tied pair
+    counts: R + (c_p − R·d_p)/d̄ with R = Σc/Σd, whose mean over the P prompts is R."""
+    right, decided = np.asarray(right, dtype=float), np.asarray(decided, dtype=float)
+    d_mean = decided.mean(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = right.sum(axis=-1, keepdims=True) / decided.sum(axis=-1, keepdims=True)
+        values = np.where(d_mean > 0, ratio + (right - ratio * decided) / d_mean, np.nan)
+    return PERCENT * values
+
+
 def prompt_values(data: pd.DataFrame, per_prompt: dict | None) -> tuple[np.ndarray | None, str]:
     """(runs of ``data`` in row order, test prompts) accuracy values in percentage points whose
     mean over prompts is each run's ``value``, or None and why not.
@@ -69,10 +80,7 @@ def prompt_values(data: pd.DataFrame, per_prompt: dict | None) -> tuple[np.ndarr
         return None, "runs differ in their number of test prompts"
     right = np.stack([per_prompt[k]["pref_right"] for k in keys])
     decided = np.stack([per_prompt[k]["pref_decided"] for k in keys])
-    d_mean = decided.mean(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = right.sum(axis=1, keepdims=True) / decided.sum(axis=1, keepdims=True)
-        values = PERCENT * np.where(d_mean > 0, ratio + (right - ratio * decided) / d_mean, np.nan)
+    values = linearized_accuracy(right, decided)
     if not np.allclose(values.mean(axis=1), data["value"], rtol=1e-9, atol=1e-9, equal_nan=True):
         return None, "the per-prompt pair counts do not reproduce pref_accuracy of the summary"
     return values, ""
