@@ -213,7 +213,7 @@ def draw_findings(summary: pd.DataFrame, palette: dict, table: pd.DataFrame | No
     for row, world in enumerate(worlds):
         mine = effects[effects["world"] == world]
         accuracy = bool((mine["metric"] == F.load().preference_metric).any())
-        scale = "held-out accuracy, points" if accuracy else "normalized gain"
+        scale = "accuracy, points" if accuracy else "normalized gain"
         panels = (mine[mine["claim"] != "4"], mine[mine["claim"] == "4"])
         rows = max(1, *(len(p) for p in panels))
         for col, subset in enumerate(panels):

@@ -61,6 +61,12 @@ def _shares(row) -> str:
     )
 
 
+def _golden(table: pd.DataFrame) -> bool:
+    """Whether a world of the table has a golden reward (the world knobs concern only those)."""
+    plan = table.attrs.get("plan") or load()
+    return bool((table["metric"] != plan.preference_metric).any())
+
+
 def _escape_md(text: str) -> str:
     return str(text).replace("|", "\\|")
 
@@ -123,8 +129,7 @@ def markdown(table: pd.DataFrame, meta: dict | None = None) -> str:
         *_worlds_note(meta),
         *plan_lines(table),
         "",
-        WORLD_DEPENDENCE,
-        "",
+        *([WORLD_DEPENDENCE, ""] if _golden(table) else []),
     ]
     for world, rows in table.groupby("world", sort=True):
         if table["world"].nunique() > 1:
@@ -225,7 +230,7 @@ def html(table: pd.DataFrame, meta: dict | None = None) -> str:
         "A verdict per claim of the study: replicated, contradicted, negligible, inconclusive "
         "(with what more seeds could do) or not tested (the grid lacks the axis). Part 'all' "
         "combines a claim's parts. See docs/findings.md and docs/analysis-plan.md. "
-        + WORLD_DEPENDENCE
+        + (WORLD_DEPENDENCE if _golden(table) else "")
     )
     return html_page("Findings", intro, f"<ul>{meta_html}</ul>" + "".join(body))
 
