@@ -467,7 +467,9 @@ def test_demo_config_validates_and_its_files_verify():
         verify(spec)
 
 
-def test_findings_test_no_claim_on_a_world_without_golden_reward():
+def test_findings_test_nothing_on_a_preference_summary_without_accuracy():
+    """Results written before pref_accuracy existed: every claim not tested, and why
+    (tests/test_preference_findings.py tests the claims on accuracy)."""
     from embrm.findings import findings
 
     rows = [

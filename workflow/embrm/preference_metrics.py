@@ -20,6 +20,11 @@ A pair's target is 1 when its first response is preferred, 0 when its second is,
   p(first preferred), with presentation orders symmetrised (each pair counted in both orders), so
   that the result does not depend on which side was listed first.
 
+Per test prompt (``prompt_pair_counts``), the sum of the non-tied pairs' right values and their
+count: the findings' interval over test prompts. Units of one prompt (the rows of a pairwise
+dataset that share it) are not independent draws, so the prompt, not the pair, is the unit of
+resampling, as the split is.
+
 For the multi-response form, the existing Spearman and Best-of-N metrics are computed against the
 dataset's scores (``spearman``, ``bon_gain``, ...); for pairwise forms they and every metric that
 needs a golden reward are NaN.
@@ -126,6 +131,38 @@ def pair_metrics(
     return out
 
 
+def prompt_pair_counts(
+    scores: np.ndarray, rewards: np.ndarray, prompt_of_unit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per test prompt (codes 0..G−1 of each unit), the sum of its non-tied pairs' right values
+    (equal predicted scores count 1/2, as in ``pref_accuracy``) and their count: their ratio of
+    sums over all prompts is ``pref_accuracy``."""
+    a, b, target, unit = given_test_pairs(np.asarray(rewards, dtype=np.float64))
+    flat = np.asarray(scores, dtype=np.float64).ravel()
+    diff = flat[a] - flat[b]
+    decided = target != 0.5
+    right = np.where(diff == 0, 0.5, (diff > 0) == (target == 1.0)) * decided
+    prompt = np.asarray(prompt_of_unit)[unit]
+    groups = int(np.max(prompt_of_unit)) + 1 if len(prompt_of_unit) else 0
+    return (
+        np.bincount(prompt, weights=right, minlength=groups),
+        np.bincount(prompt, weights=decided.astype(float), minlength=groups),
+    )
+
+
+def split_prompt_codes(world_dir, split: str = "test") -> np.ndarray:
+    """Each unit's prompt in ``split``, coded 0..G−1 in order of first appearance (from the world's
+    ``preferences.parquet``, which lists the units of each split in order)."""
+    import pandas as pd
+
+    from .sources.preferences import UNITS_FILE
+
+    units = pd.read_parquet(Path(world_dir) / UNITS_FILE, columns=["split", "p", "prompt"])
+    test = units[units["split"] == split].sort_values("p", kind="stable")
+    codes, _ = pd.factorize(test["prompt"], sort=False)
+    return codes
+
+
 def expected_calibration_error(p: np.ndarray, outcome: np.ndarray, bins: int = BINS) -> float:
     """Σ_bins (n_bin / n)·|mean p − mean outcome| over equal-width bins of p."""
     if p.size == 0:
@@ -139,17 +176,28 @@ def expected_calibration_error(p: np.ndarray, outcome: np.ndarray, bins: int = B
     return float(total / p.size)
 
 
-def apply(world_dir, world_info: dict, results: dict, predictions: dict) -> None:
+def apply(world_dir, world_info: dict, results: dict, predictions: dict) -> dict:
     """Add the preference metrics to every aggregation's ``results`` (in place) and blank the
-    metrics that need a golden reward. ``predictions``: aggregation -> (P, K) test scores."""
+    metrics that need a golden reward. ``predictions``: aggregation -> (P, K) test scores.
+    Returns, per aggregation, the per-test-prompt counts of :func:`prompt_pair_counts`
+    (``pref_right``, ``pref_decided``; empty for a world with a golden reward)."""
     block = info(world_info)
     if block is None:
-        return
+        return {}
     from .world import World
 
     world = World(world_dir)
     subsets = np.load(Path(world_dir) / "test_subsets.npy")
+    prompts = split_prompt_codes(world_dir)
+    if prompts.size != world.test.rewards.shape[0]:
+        raise ValueError(
+            f"{world_dir}: {prompts.size} test units in preferences.parquet, "
+            f"{world.test.rewards.shape[0]} in the test rewards; rebuild the world"
+        )
+    per_prompt = {}
     for how, metrics in results.items():
+        right, decided = prompt_pair_counts(predictions[how], world.test.rewards, prompts)
+        per_prompt[how] = {"pref_right": right.tolist(), "pref_decided": decided.tolist()}
         metrics.update(
             pair_metrics(
                 predictions[how],
@@ -167,3 +215,4 @@ def apply(world_dir, world_info: dict, results: dict, predictions: dict) -> None
                 metrics[name] = [float("nan")] * len(metrics[name])
             elif name in metrics:
                 metrics[name] = float("nan")
+    return per_prompt

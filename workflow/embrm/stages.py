@@ -363,20 +363,24 @@ def evaluate(
         auc = uncertainty.disagreement_auc(predictions, golden, heldout[0], heldout[1])
         results["mean"]["disagreement_auc"] = auc
     # Worlds without a golden reward: preference metrics in, golden-reward metrics blanked.
-    apply_preferences(
+    preference_prompts = apply_preferences(
         world_dir,
         world.info,
         results,
         {how: uncertainty.combine(predictions, how) for how in aggregations},
     )
-    # Per-test-prompt values (the findings' bootstrap over test prompts) live beside the metrics,
-    # not in them: summary.csv and MLflow read only ``metrics``. The oracle's is every run's.
+    # Per-test-prompt values (the findings' interval over test prompts) live beside the metrics,
+    # not in them: summary.csv and MLflow read only ``metrics``. The oracle's is every run's. A
+    # world without a golden reward adds its pair-accuracy counts per test prompt.
     first = scored[aggregations[0]][1]
     per_prompt = {
         "bon_n": n_values[-1],
         "oracle_bon_gain": first["oracle_bon_gain"],
         "aggregations": {
-            how: {k: v for k, v in values.items() if k != "oracle_bon_gain"}
+            how: {
+                **{k: v for k, v in values.items() if k != "oracle_bon_gain"},
+                **preference_prompts.get(how, {}),
+            }
             for how, (_, values) in scored.items()
         },
     }

@@ -207,10 +207,13 @@ def draw_findings(summary: pd.DataFrame, palette: dict, table: pd.DataFrame | No
                  * len(worlds) + 1.5),
         gridspec_kw={"width_ratios": [4, 1]},
         squeeze=False,
-        sharex="col",
+        # worlds on one scale share the x-axis; accuracy points and gain shares do not
+        sharex="col" if effects["metric"].nunique() <= 1 else False,
     )  # fmt: skip
     for row, world in enumerate(worlds):
         mine = effects[effects["world"] == world]
+        accuracy = bool((mine["metric"] == F.load().preference_metric).any())
+        scale = "accuracy, points" if accuracy else "normalized gain"
         panels = (mine[mine["claim"] != "4"], mine[mine["claim"] == "4"])
         rows = max(1, *(len(p) for p in panels))
         for col, subset in enumerate(panels):
@@ -232,7 +235,7 @@ def draw_findings(summary: pd.DataFrame, palette: dict, table: pd.DataFrame | No
             ax.tick_params(axis="y", labelsize=7)
             ax.set_title(
                 (f"world {world}: " if len(worlds) > 1 else "")
-                + ("paired difference of normalized gain" if col == 0 else "claim 4: slope"),
+                + (f"paired difference of {scale}" if col == 0 else "claim 4: slope"),
                 fontsize=10,
             )
     handles = [plt.Line2D([], [], color=c, marker="o", label=v) for v, c in VERDICT_COLOURS.items()]

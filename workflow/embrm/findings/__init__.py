@@ -5,7 +5,8 @@ The package is split by job:
 * :mod:`.plan` reads ``docs/analysis-plan.md`` (every margin, error level and design choice a
   verdict depends on; its version and hash go into every findings table);
 * :mod:`.claims` declares each part of each claim once, as a per-seed linear contrast of run
-  values (a registry: adding a claim is one entry);
+  values (a registry: adding a claim is one entry); :mod:`.preference_claims` restates claims 1
+  and 2 on held-out preference accuracy for worlds without a golden reward (its own registry);
 * :mod:`.resampling` reads the runs' per-test-prompt values and turns them into per-prompt values
   whose mean is the run's metric;
 * :mod:`.statistics` is the crossed random-effects interval over seeds and test prompts, the

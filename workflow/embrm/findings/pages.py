@@ -61,6 +61,12 @@ def _shares(row) -> str:
     )
 
 
+def _golden(table: pd.DataFrame) -> bool:
+    """Whether a world of the table has a golden reward (the world knobs concern only those)."""
+    plan = table.attrs.get("plan") or load()
+    return bool((table["metric"] != plan.preference_metric).any())
+
+
 def _escape_md(text: str) -> str:
     return str(text).replace("|", "\\|")
 
@@ -73,6 +79,14 @@ def plan_lines(table: pd.DataFrame) -> list[str]:
         f"{plan.never_negative_margin:g} (share of the oracle's gain); claims 1 and 2 on "
         f"{', '.join(plan.claims_1_2_designs)}"
     ]
+    if (table["metric"] == plan.preference_metric).any():
+        lines.append(
+            f"- worlds without a golden reward: claims 1 and 2 on held-out `"
+            f"{plan.preference_metric}` in percentage points, smallest effect of interest "
+            f"±{plan.preference_sesoi:g} point, match margin {plan.preference_match_margin:g} "
+            f"point, on {', '.join(plan.preference_designs)}; test prompts as the unit of "
+            "resampling; the parts that need a golden reward are not tested"
+        )
     fallback = table.attrs.get("prompt_fallback", {})
     for world in sorted(fallback):
         lines.append(
@@ -88,12 +102,19 @@ def _worlds_note(meta: dict | None) -> list[str]:
 
 def markdown(table: pd.DataFrame, meta: dict | None = None) -> str:
     """findings.md: the verdict per claim, then every part with its test and numbers."""
-    metric = table["metric"].iloc[0] if len(table) else ""
+    plan = table.attrs.get("plan") or load()
+    metrics = [m for m in dict.fromkeys(table["metric"]) if m]
+    words = {
+        plan.metric: "share of the oracle's Best-of-N gain",
+        plan.preference_metric: "held-out preference accuracy in percentage points, in a world "
+        "without a golden reward",
+    }
+    metric = " or ".join(f"`{m}`" + (f" ({words[m]})" if m in words else "") for m in metrics)
     lines = [
         "# Findings: the study's claims tested on this experiment",
         "",
-        f"Each claim is split into parts; each part is a contrast of `{metric}` (share of the "
-        "oracle's Best-of-N gain) between paired runs, averaged within each seed. Interval: "
+        f"Each claim is split into parts; each part is a contrast of {metric} between paired "
+        "runs, averaged within each seed. Interval: "
         "95%, over seeds and test prompts (crossed random effects: seed, prompt, seed × "
         "prompt; modified large-sample interval, df: its effective degrees of freedom); "
         "*limited by*: the source that contributes most to the variance of the effect. **replicated**: the interval lies above the threshold (0, or minus the margin "
@@ -108,8 +129,7 @@ def markdown(table: pd.DataFrame, meta: dict | None = None) -> str:
         *_worlds_note(meta),
         *plan_lines(table),
         "",
-        WORLD_DEPENDENCE,
-        "",
+        *([WORLD_DEPENDENCE, ""] if _golden(table) else []),
     ]
     for world, rows in table.groupby("world", sort=True):
         if table["world"].nunique() > 1:
@@ -210,7 +230,7 @@ def html(table: pd.DataFrame, meta: dict | None = None) -> str:
         "A verdict per claim of the study: replicated, contradicted, negligible, inconclusive "
         "(with what more seeds could do) or not tested (the grid lacks the axis). Part 'all' "
         "combines a claim's parts. See docs/findings.md and docs/analysis-plan.md. "
-        + WORLD_DEPENDENCE
+        + (WORLD_DEPENDENCE if _golden(table) else "")
     )
     return html_page("Findings", intro, f"<ul>{meta_html}</ul>" + "".join(body))
 

@@ -1,7 +1,8 @@
 """The analysis plan the findings follow: ``docs/analysis-plan.md``, read, never restated.
 
 The plan document is the one place for every number a verdict depends on (smallest effect of
-interest, margins, error level, power, the designs claims 1 and 2 cover): its fenced ``yaml``
+interest, margins, error level, power, the designs claims 1 and 2 cover, and the same for worlds
+without a golden reward): its fenced ``yaml``
 block headed ``# analysis plan`` is parsed here, and the document's SHA-256 is written beside
 every verdict, so a findings table names the exact plan it was decided under.
 """
@@ -29,6 +30,10 @@ REQUIRED = (
     "claims_1_2_designs",
     "max_seeds",
     "spread_upper_bound",
+    "preference_metric",
+    "preference_sesoi",
+    "preference_match_margin",
+    "preference_designs",
 )
 
 
@@ -47,6 +52,11 @@ class Plan:
     claims_1_2_designs: tuple[str, ...]
     max_seeds: int
     spread_upper_bound: float  # one-sided confidence of the spread's bound used for planning
+    # Worlds without a golden reward: held-out preference accuracy, in percentage points
+    preference_metric: str
+    preference_sesoi: float  # smallest effect of interest of a "beats" part, percentage points
+    preference_match_margin: float  # "matches or beats" on accuracy, percentage points
+    preference_designs: tuple[str, ...]
 
     @property
     def confidence(self) -> float:
@@ -83,6 +93,10 @@ def parse(text: str, source: str = str(PLAN_PATH)) -> Plan:
         claims_1_2_designs=tuple(str(d) for d in values["claims_1_2_designs"]),
         max_seeds=int(values["max_seeds"]),
         spread_upper_bound=float(values["spread_upper_bound"]),
+        preference_metric=str(values["preference_metric"]),
+        preference_sesoi=float(values["preference_sesoi"]),
+        preference_match_margin=float(values["preference_match_margin"]),
+        preference_designs=tuple(str(d) for d in values["preference_designs"]),
     )
 
 

@@ -25,7 +25,8 @@ def run_key(values) -> tuple:
 
 def read_per_prompt(metric_files) -> dict[tuple, dict]:
     """Per-test-prompt values of each run that has them: run key -> ``bon_gain`` and
-    ``oracle_bon_gain`` arrays (the ensemble's primary aggregation, like the summary's columns)."""
+    ``oracle_bon_gain`` arrays (the ensemble's primary aggregation, like the summary's columns),
+    and in a world without a golden reward ``pref_right`` and ``pref_decided``."""
     from ..io import read_json
     from ..summary import PRIMARY_AGGREGATION
 
@@ -36,10 +37,14 @@ def read_per_prompt(metric_files) -> dict[tuple, dict]:
         if not stored:  # written before per-prompt values were stored
             continue
         values = stored["aggregations"][PRIMARY_AGGREGATION]
-        out[run_key(record["run"])] = {
+        entry = {
             "bon_gain": np.asarray(values["bon_gain"], dtype=float),
             "oracle_bon_gain": np.asarray(stored["oracle_bon_gain"], dtype=float),
         }
+        for name in ("pref_right", "pref_decided"):  # worlds without a golden reward
+            if name in values:
+                entry[name] = np.asarray(values[name], dtype=float)
+        out[run_key(record["run"])] = entry
     return out
 
 

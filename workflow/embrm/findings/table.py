@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..designs import columns as design_columns
 from ..designs import get
+from . import preference_claims
 from . import statistics as st
 from .claims import CLAIMS, REGISTRY, Built, Contrast
 from .plan import Plan, load
@@ -155,13 +156,16 @@ def prepare(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def _test_words(contrast: Contrast, plan: Plan) -> str:
+    # The preference margins are in percentage points of accuracy; the others, shares of the
+    # oracle's gain, have no unit.
+    unit = " points" if contrast.margin.startswith("preference_") else ""
     if contrast.kind == st.NONINFERIORITY:
         return (
-            f"non-inferiority: interval above −{contrast.distance(plan):g} "
+            f"non-inferiority: interval above −{contrast.distance(plan):g}{unit} "
             f"({contrast.margin.replace('_', ' ')})"
         )
     return (
-        f"superiority: interval above 0; negligible within ±{contrast.distance(plan):g} "
+        f"superiority: interval above 0; negligible within ±{contrast.distance(plan):g}{unit} "
         f"({contrast.margin.replace('_', ' ')})"
     )
 
@@ -253,11 +257,23 @@ def _plan_numbers(part: Part, contrast: Contrast, plan: Plan, tested: int) -> No
         )
 
 
-def decide_world(world: str, data: pd.DataFrame, z, plan: Plan, metric: str) -> list[Part]:
+def decide_world(
+    world: str,
+    data: pd.DataFrame,
+    z,
+    plan: Plan,
+    metric: str,
+    registry: list[Contrast] | None = None,
+    claims: dict[str, str] | None = None,
+) -> list[Part]:
+    """Every part of ``registry`` (the study's by default) tested on one world's runs, and each
+    claim's combined row (its statement from ``claims``)."""
+    registry = REGISTRY if registry is None else registry  # read at call time: tests extend it
+    claims = CLAIMS if claims is None else claims
     rows = []
-    for number in CLAIMS:
+    for number in claims:
         parts = []
-        for contrast in [c for c in REGISTRY if c.claim == number]:
+        for contrast in [c for c in registry if c.claim == number]:
             built = contrast.build(data, plan)
             if isinstance(built, str):
                 parts.append(Part(world, number, contrast.part, contrast.statement, note=built))
@@ -306,18 +322,25 @@ def decide_world(world: str, data: pd.DataFrame, z, plan: Plan, metric: str) -> 
             p.metric, p.plan_version, p.plan_sha256 = metric, plan.version, plan.sha256
         verdict, note = combine(parts)
         seeds = max((p.seeds for p in parts), default=0)
-        rows.append(claim_row(world, number, plan, metric, seeds=seeds, verdict=verdict, note=note))
+        rows.append(
+            claim_row(
+                world, number, plan, metric, seeds=seeds, verdict=verdict, note=note,
+                statement=claims[number],
+            )
+        )  # fmt: skip
         rows.extend(parts)
     return rows
 
 
-def claim_row(world: str, number: str, plan: Plan, metric: str, **decided) -> Part:
+def claim_row(
+    world: str, number: str, plan: Plan, metric: str, statement: str | None = None, **decided
+) -> Part:
     """The combined row (part ``all``) of one claim in one world."""
     return Part(
         world,
         number,
         "all",
-        CLAIMS[number],
+        CLAIMS[number] if statement is None else statement,
         metric=metric,
         plan_version=plan.version,
         plan_sha256=plan.sha256,
@@ -354,15 +377,17 @@ def combine(parts: list[Part]) -> tuple[str, str]:
     return st.REPLICATED, "; ".join(tail)
 
 
-NO_GOLDEN = (
-    "a preference world has no golden reward (docs/preferences.md): its Best-of-N gains are not "
-    "the study's"
+NO_ACCURACY = (
+    "a preference world has no golden reward (docs/preferences.md) and this summary has no "
+    "{metric}: nothing to test"
 )
 
 
 def without_golden_reward(world: str, plan: Plan, metric: str) -> list[Part]:
-    """Every claim of a world without a golden reward: not tested, with the reason."""
-    return [claim_row(world, number, plan, metric, note=NO_GOLDEN) for number in CLAIMS]
+    """Every claim of a world without a golden reward whose summary lacks preference accuracy
+    (results written before it existed): not tested, with the reason."""
+    note = NO_ACCURACY.format(metric=metric)
+    return [claim_row(world, number, plan, metric, note=note) for number in CLAIMS]
 
 
 def findings(
@@ -382,8 +407,23 @@ def findings(
     frame = prepare(summary, metric)
     rows, fallbacks = [], {}
     for world, data in frame.groupby("world", sort=True):
-        if "source" in data and bool((data["source"] == "preferences").all()):
-            rows.extend(without_golden_reward(str(world), plan, metric))
+        if preference_claims.is_preference_world(data):
+            # No golden reward: claims 1 and 2 on held-out preference accuracy, in percentage
+            # points (docs/analysis-plan.md, "Worlds without a golden reward").
+            accuracy = plan.preference_metric
+            if accuracy not in data or not np.isfinite(data[accuracy].astype(float)).any():
+                rows.extend(without_golden_reward(str(world), plan, accuracy))
+                continue
+            data, z, why = preference_claims.prepare_world(data, plan, per_prompt)
+            if z is None:
+                fallbacks[str(world)] = why
+            rows.extend(
+                decide_world(
+                    str(world), data, z, plan, accuracy,
+                    registry=preference_claims.REGISTRY,
+                    claims=preference_claims.CLAIMS_ON_ACCURACY,
+                )
+            )  # fmt: skip
             continue
         data = data[np.isfinite(data["value"])]
         z, why = world_prompt_values(data, metric, per_prompt)
