@@ -224,6 +224,13 @@ class Requests:
     def cell(
         self, world: str, heads: Sequence[str], stacked: Sequence[str], pairs: int, attempt: int
     ) -> Request:
+        return self._request(self.cell_need(world, heads, stacked, pairs), attempt)
+
+    def cell_need(
+        self, world: str, heads: Sequence[str], stacked: Sequence[str], pairs: int
+    ) -> tuple[float, float]:
+        """(MB, seconds of work) of a cell job before margins and start-up: what
+        benchmarks/plan_scale.py adds up to estimate a whole study's wall time."""
         unstacked = list(heads)
         for head in stacked:
             unstacked.remove(head)
@@ -234,8 +241,12 @@ class Requests:
         if self.per_cell:
             needs.append(self._score_need(world, heads, pairs))
         needs += [(self._evaluate_mb(world, head), 0.0) for head in heads]
-        need = (max(mb for mb, _ in needs), sum(seconds for _, seconds in needs))
-        return self._request(need, attempt)
+        return max(mb for mb, _ in needs), sum(seconds for _, seconds in needs)
+
+    def world_seconds(self, world: str) -> float:
+        """Seconds of work of a world job (synthetic and npy sources)."""
+        spec = self.plan.world_spec(world)
+        return WORLD_ESTIMATES[spec["source"]](self.shapes(world))[1]
 
     # active: a round holds what training at n holds, the test scoring, and the pool's features
     # (two embeddings and two penultimate vectors per candidate, float32, plus their

@@ -34,7 +34,8 @@ def finished_runs():
 
 def cell_spec(wildcards):
     """Everything embrm.cell_job.run_cell needs, from the same plan and helpers as the fine
-    rules' params (run_record, head and annotator specs, the design's largest quantity)."""
+    rules' params (run_record, head and annotator specs, the design's largest quantity).
+    """
     runs = cell_runs(wildcards)
     return {
         "results": RESULTS,
@@ -46,7 +47,9 @@ def cell_spec(wildcards):
         "heldout": config["annotation"]["heldout_pairs"],
         "of": PLAN.largest_quantity(wildcards.world, wildcards.design),
         "scale": config["annotation"]["scale"],
-        "annotators": {run.annotator: PLAN.annotator_spec(run.annotator) for run in runs},
+        "annotators": {
+            run.annotator: PLAN.annotator_spec(run.annotator) for run in runs
+        },
         "runs": [
             {
                 "annotator": run.annotator,
@@ -60,7 +63,7 @@ def cell_spec(wildcards):
         "threads": TRAINING_THREADS,
         "device": config["training"]["device"],
         "evaluation": config["evaluation"],
-        "scoring": config["training"]["scoring"],
+        "scores_per_cell": SCORING.per_cell,
         "tracking_state": TRACKING_STATE if PLAN.logs_runs_from_jobs else None,
     }
 
