@@ -52,24 +52,29 @@ def runs_of(config: dict) -> int:
     return count
 
 
-def timed(workdir: Path, *args: str) -> tuple[float, float, str]:
-    """Seconds, peak resident MB and output of one Snakemake process (and its children)."""
+def timed(workdir: Path, *args: str) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds, peak resident MB and output of one Snakemake process (and its
+    children). CPU seconds are what the plan costs on a busy machine too."""
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
                "--directory", str(workdir), "--configfile", "plan-scale.yaml", *args]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
     log = workdir / "snakemake.out"
-    started = time.perf_counter()
     with open(log, "w") as handle:
-        process = subprocess.Popen(
-            command, cwd=workdir, env=env, stdout=handle, stderr=subprocess.STDOUT
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
+        seconds, cpu, peak, code = measure(command, cwd=workdir, stdout=handle)
     output = log.read_text()
-    if process.returncode != 0:
+    if code != 0:
         raise SystemExit(f"snakemake {' '.join(args)} failed:\n{output[-3000:]}")
-    return seconds, usage.ru_maxrss * 1024 / MB, output
+    return seconds, cpu, peak, output
+
+
+def measure(command: list[str], **kwargs) -> tuple[float, float, float, int]:
+    """Wall seconds, CPU seconds (user + system), peak resident MB and exit code of a process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stderr=subprocess.STDOUT, **kwargs)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss * 1024 / MB, os.waitstatus_to_exitcode(status)
 
 
 def job_total(output: str) -> int:
@@ -111,7 +116,7 @@ def makespan(seconds: list[float], slots: int) -> float:
 def estimate(worlds: int, overhead: float) -> None:
     """The study's wall time on NODES × CORES_PER_NODE from the cost model (embrm.resources:
     seconds of work per cell, before the requests' margins), with ``overhead`` seconds per cell
-    job (its own Snakemake's parse and the imports, measured here). Columns: slots (cell jobs
+    job (its own Snakemake's parse and the imports, measured here in CPU seconds). Columns: slots (cell jobs
     at once), the longest cell, the world build before it, load (all cells' work per slot: the
     wall time of perfect packing) and wall (worlds, then the cells packed longest first)."""
     sys.path.insert(0, str(REPO / "workflow"))
@@ -169,45 +174,39 @@ def main(argv=None) -> int:
         return 0
     overhead = None
 
-    print(f"{'mode':>6} {'runs':>7} {'jobs':>7} {'seconds':>8} {'peak MB':>8}  what")
+    print(f"{'mode':>6} {'runs':>7} {'jobs':>7} {'wall s':>7} {'CPU s':>7} {'peak MB':>8}  what")
+
+    def row(mode, runs, jobs, seconds, cpu, peak, what):
+        print(f"{mode:>6} {runs:>7} {jobs:>7} {seconds:>7.1f} {cpu:>7.1f} {peak:>8.0f}  {what}")
+        sys.stdout.flush()
+
     for mode in args.modes.split(","):
         workdir = args.workdir / mode
         workdir.mkdir(parents=True, exist_ok=True)
         config = study_config(args.worlds, mode)
         (workdir / "plan-scale.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        seconds, peak, output = timed(workdir, "-n", "--cores", "32")
         runs = runs_of(config)
-        print(f"{mode:>6} {runs:>7} {job_total(output):>7} {seconds:>8.1f} {peak:>8.0f}  dry run")
-        sys.stdout.flush()
+        seconds, cpu, peak, output = timed(workdir, "-n", "--cores", "32")
+        row(mode, runs, job_total(output), seconds, cpu, peak, "snakemake -n")
         if mode != "cell":
             continue
         profile = str(REPO / "profiles" / "slurm")
-        seconds, peak, output = timed(workdir, "-n", "--workflow-profile", profile)
+        seconds, cpu, peak, output = timed(workdir, "-n", "--workflow-profile", profile)
         groups, single = submissions(output)
-        print(
-            f"{mode:>6} {runs:>7} {groups + single:>7} {seconds:>8.1f} {peak:>8.0f}  "
-            f"dry run with profiles/slurm: sbatch submissions ({groups} group jobs + {single} "
-            "single jobs)"
-        )
-        seconds, peak, _ = timed(workdir, "--list-rules")
-        print(
-            f"{mode:>6} {runs:>7} {'':>7} {seconds:>8.1f} {peak:>8.0f}  parse only (per submission)"
-        )
-        overhead = seconds + import_seconds()
-        print(f"{'':>6} {'':>7} {'':>7} {overhead - seconds:>8.1f} {'':>8}  imports of a cell job")
-        sys.stdout.flush()
+        what = f"-n with profiles/slurm: sbatch jobs ({groups} groups + {single} single jobs)"
+        row(mode, runs, groups + single, seconds, cpu, peak, what)
+        seconds, cpu, peak, _ = timed(workdir, "--list-rules")
+        row(mode, runs, "", seconds, cpu, peak, "parse only (each submission's Snakemake)")
+        imports = measure([sys.executable, "-c", IMPORTS])
+        row("", "", "", *imports[:3], "imports of a cell job: " + IMPORTS.removeprefix("import "))
+        overhead = cpu + imports[1]
     if overhead is not None:
         estimate(args.worlds, overhead)
     return 0
 
 
-def import_seconds() -> float:
-    """A cold interpreter importing what a cell job imports (torch, LightGBM, the stages)."""
-    code = "import embrm.stages, embrm.heads.mlp, torch, lightgbm"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, check=True)
-    return time.perf_counter() - started
+# What a cell job imports before its first step.
+IMPORTS = "import embrm.stages, embrm.heads.mlp, torch, lightgbm"
 
 
 if __name__ == "__main__":
