@@ -129,7 +129,7 @@ def estimate(worlds: int, overhead: float) -> None:
     print(
         f"{'setting':<40} {'slots':>5} {'longest cell h':>14} {'world h':>7} {'load h':>7} {'wall h':>7}  most work"
     )
-    for device, threads in [("cpu", 2), ("cuda", 2), ("cuda", CORES_PER_NODE)]:
+    for device, threads in [("cpu", 2), ("cpu", 8), ("cuda", 2), ("cuda", CORES_PER_NODE)]:
         config = study_config(worlds, "cell")
         config["training"].update(device=device, threads=threads)
         plan = Plan(config)

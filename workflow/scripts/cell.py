@@ -9,7 +9,7 @@ from embrm.cell_job import run_cell
 from embrm.errors import EmbrmError
 
 # Everything the process prints goes to the job's log, as `> {log} 2>&1` does for the fine jobs.
-log_file = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 (open for the whole process)
+log_file = open(snakemake.log[0], "a", buffering=1)  # open as long as the process runs
 os.dup2(log_file.fileno(), 1)
 os.dup2(log_file.fileno(), 2)
 logging.basicConfig(
