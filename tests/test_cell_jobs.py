@@ -155,14 +155,23 @@ def test_cell_jobs_resume_after_a_kill_to_the_fine_jobs_results(tiny_workflow, t
 
 
 def mlflow_runs(database: Path) -> dict[str, dict[str, str]]:
-    """Each MLflow run's params by run name, timing and invocation aside."""
+    """Each MLflow run's params and metrics by run name: timing and host aside, though every
+    `time/<stage>_s` metric must be there (cell jobs write each step's benchmark file)."""
+    children = "select run_uuid from tags where key = 'mlflow.parentRunId'"
     with sqlite3.connect(database) as db:
-        rows = db.execute(
+        params = db.execute(
             "select r.name, p.key, p.value from runs r join params p on p.run_uuid = r.run_uuid"
-            " where r.run_uuid in (select run_uuid from tags where key = 'mlflow.parentRunId')"
+            f" where r.run_uuid in ({children})"
+        ).fetchall()
+        metrics = db.execute(
+            "select r.name, m.key, m.value, m.step from runs r join metrics m"
+            f" on m.run_uuid = r.run_uuid where r.run_uuid in ({children})"
         ).fetchall()
     out: dict[str, dict[str, str]] = {}
-    for name, key, value in rows:
-        if not compare_results.left_out(key, frozenset({"host", "cpu_capability"})):
+    for name, key, value in params:
+        if not compare_results.left_out(key, frozenset({"host"})):
             out.setdefault(name, {})[key] = value
+    for name, key, value, step in metrics:
+        timing = key.startswith("time/") or compare_results.left_out(key, frozenset())
+        out.setdefault(name, {})[f"metric {key} {step}"] = None if timing else value
     return out
