@@ -169,8 +169,8 @@ def run_cell(spec: dict) -> dict:
     ``seed``, ``heldout``, ``of`` (the design's largest quantity), ``scale``, ``annotators``
     (label -> spec), ``runs`` (one ``{"annotator", "head", "head_spec", "record", "stacked"}``
     per run, ``record`` being the run's metrics.json ``run`` entry), ``threads``, ``device``,
-    ``evaluation``, ``scores_per_cell`` (training.scoring: cell) and ``tracking_state`` (the hand-off file
-    when each run is logged to MLflow as it finishes, else None).
+    ``evaluation``, ``scores_per_cell`` (training.scoring: cell) and ``tracking_state`` (the
+    hand-off file when each run is logged to MLflow as it finishes, else None).
     """
     cell = Cell(spec["results"], spec["cell"])
     steps = Steps(cell)
