@@ -2,11 +2,13 @@
 
     python benchmarks/compare_results.py results/default /elsewhere/results/default
     python benchmarks/compare_results.py A B --ignore per_prompt   # a record added on purpose
+    python benchmarks/compare_results.py FINE COARSE --ignore execution   # execution.jobs
 
 Checks that a code change left every number of an experiment as it was: arrays (worlds, pairs,
 labels, predictions) must be equal bit for bit, models byte for byte, tables and JSON records
-equal once wall-clock fields are dropped. Logs, benchmarks, MLflow bookkeeping and the HTML report
-describe the invocation rather than the results and are skipped. Prints one line per kind of file
+equal once wall-clock fields are dropped (YAML compared as data). Logs, benchmarks, MLflow
+bookkeeping, cell jobs' progress records and the HTML report describe the invocation rather than
+the results and are skipped. Prints one line per kind of file
 and every difference; exits 1 if any file differs or exists on one side only.
 """
 
@@ -22,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# MLflow's artifact copies live under run ids that differ between invocations.
-SKIPPED_DIRS = {"logs", "benchmarks", "tracking", "report", "mlartifacts", ".snakemake"}
+# MLflow's artifact copies live under run ids that differ between invocations; cells/ holds the
+# progress records of cell jobs (execution.jobs: cell), which fine-grained jobs do not write.
+SKIPPED_DIRS = {"logs", "benchmarks", "tracking", "report", "mlartifacts", ".snakemake", "cells"}
 SKIPPED_SUFFIXES = {".html", ".log", ".tmp"}
 # Fields that measure the machine or the moment rather than the experiment.
 TIMING_WORDS = ("seconds", "elapsed", "timestamp", "started", "finished", "duration", "wall")
@@ -74,6 +77,15 @@ def same_json(a: Path, b: Path, ignored: frozenset[str]) -> bool:
     return strip(json.loads(a.read_text()), ignored) == strip(json.loads(b.read_text()), ignored)
 
 
+def same_yaml(a: Path, b: Path, ignored: frozenset[str]) -> bool:
+    # As data, so that --ignore drops a key there too (a setting that must not change results).
+    import yaml
+
+    return strip(yaml.safe_load(a.read_text()), ignored) == strip(
+        yaml.safe_load(b.read_text()), ignored
+    )
+
+
 def same_yaml_or_text(a: Path, b: Path, ignored: frozenset[str]) -> bool:
     return a.read_bytes() == b.read_bytes()
 
@@ -92,6 +104,7 @@ COMPARERS = {
     ".csv": same_table,
     ".parquet": same_table,
     ".json": same_json,
+    ".yaml": same_yaml,
     ".svg": same_svg,
 }
 

@@ -156,11 +156,13 @@ def slurm_cluster():
         cluster.cleanup()
 
 
-def run_workflow(workdir: Path, *args: str, env: dict, timeout: float) -> tuple[int, str]:
-    """The real workflow in ``workdir`` with TINY_CONFIG; on timeout the whole process group
+def run_workflow(
+    workdir: Path, *args: str, env: dict, timeout: float, config: dict = TINY_CONFIG
+) -> tuple[int, str]:
+    """The real workflow in ``workdir`` with ``config``; on timeout the whole process group
     (Snakemake and the jobs it runs on this host) is stopped, so nothing outlives the test."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG, sort_keys=False))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args]
     venv_bin = str(Path(sys.executable).parent)
     full_env = {**os.environ, **env, "PATH": f"{venv_bin}{os.pathsep}{env['PATH']}"}
@@ -240,3 +242,54 @@ def test_tiny_grid_through_sbatch_matches_local_run(slurm_cluster, tiny_workflow
             c: (local_row[c], slurm_row[c]) for c in local_columns if local_row[c] != slurm_row[c]
         }
         assert not differing, differing
+
+
+def test_profile_submits_one_group_per_cells_with_cell_jobs(tmp_path):
+    """execution.jobs: cell: a cell is one job, the profile bundles cells into submissions, and
+    a submission asks for what its cells need by the cost model (embrm.resources.Requests.cell)."""
+    config = deep_merge(TINY_CONFIG, {"execution": {"jobs": "cell"}})
+    output = dry_run(tmp_path, config, env={"PATH": no_slurm_path(tmp_path)})
+    jobs = planned_jobs(output)
+    assert sorted(j["rule"] for j in jobs if j["rule"] in ("world", "cell", "train")) == [
+        "cell",
+        "cell",
+        "world",
+    ]
+    assert output.count("Group job cell") == math.ceil(2 / cells_per_submission())
+    fine = planned_jobs(dry_run(tmp_path / "fine", TINY_CONFIG))
+    trains = [j["resources"] for j in fine if j["rule"] == "train"]
+    for job in (j for j in jobs if j["rule"] == "cell"):
+        # one step at a time: the largest step's memory, the steps' times added up
+        assert job["resources"]["mem_mb"] == max(r["mem_mb"] for r in trains), job
+        assert job["resources"]["runtime"] >= max(r["runtime"] for r in trains), job
+
+
+@pytest.mark.slow
+def test_cell_jobs_through_sbatch_match_local_run(slurm_cluster, tiny_workflow, tmp_path):
+    """The same grid with one job per cell: the cells go through sbatch in
+    ceil(cells / group-components) submissions and give the local fine-grained run's summary."""
+    cluster = slurm_cluster
+    workdir = tmp_path / "slurm-cells"
+    returncode, output = run_workflow(
+        workdir,
+        "--workflow-profile",
+        str(PROFILE),
+        "--cores",
+        str(cluster.cpus),
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        env=cluster.env,
+        timeout=480,
+        config=deep_merge(TINY_CONFIG, {"execution": {"jobs": "cell"}}),
+    )
+    assert returncode == 0, f"{output[-6000:]}\n{cluster.logs()}"
+    submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", output))
+    records = [r for r in cluster.queue() if r["id"] in submitted]
+    assert records and {r["state"] for r in records} == {"COMPLETED"}, records
+    groups = [r for r in records if r["comment"].startswith("rule_cell")]
+    assert len(groups) == math.ceil(2 / cells_per_submission())
+    assert len(records) == 1 + len(groups)  # the world, then the cells' groups
+    assert "rule train:" not in output and "rule evaluate:" not in output
+    local_columns, local_rows = read_summary(tiny_workflow / "results" / "default" / "summary.csv")
+    slurm_columns, slurm_rows = read_summary(workdir / "results" / "default" / "summary.csv")
+    assert (slurm_columns, slurm_rows) == (local_columns, local_rows)

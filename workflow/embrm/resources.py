@@ -150,22 +150,28 @@ class Requests:
 
     # pairs, annotate and text_world read only reward arrays (P, K) and write index arrays.
     def light(self, world: str, attempt: int) -> Request:
+        return Request(mem_request(self._light_mb(world), attempt), self.shortest(attempt))
+
+    def _light_mb(self, world: str) -> float:
         shapes = self.shapes(world)
         rows = shapes.rows("train") + shapes.rows("test")
-        return Request(
-            mem_request(BASE_MB["light"] + rows * 8 * 4 / MB, attempt), self.shortest(attempt)
-        )
+        return BASE_MB["light"] + rows * 8 * 4 / MB
 
     # evaluate: predictions (members, P, K) in float32 and a few int64 rank arrays of the test set.
     def evaluate(self, world: str, head: str, attempt: int) -> Request:
+        return Request(mem_request(self._evaluate_mb(world, head), attempt), self.shortest(attempt))
+
+    def _evaluate_mb(self, world: str, head: str) -> float:
         rows = self.shapes(world).rows("test")
         members = self.plan.head_spec(head)["members"]
-        mb = BASE_MB["light"] + rows * (4 * members + 8 * 6) / MB
-        return Request(mem_request(mb, attempt), self.shortest(attempt))
+        return BASE_MB["light"] + rows * (4 * members + 8 * 6) / MB
 
     # train: the head's own fit and, when the job scores the test set itself (training.scoring:
     # run), what scoring holds and takes.
     def train(self, world: str, head: str, pairs: int, attempt: int) -> Request:
+        return self._request(self._train_need(world, head, pairs), attempt)
+
+    def _train_need(self, world: str, head: str, pairs: int) -> tuple[float, float]:
         shapes = self.shapes(world)
         cost, members, _ = self.head(head, shapes, pairs)
         mb = BASE_MB["train"] + cost.fit_mb
@@ -173,20 +179,30 @@ class Requests:
         if not self.per_cell:
             mb += scoring_mb(shapes, [(cost, members)])
             seconds += cost.score_seconds * members
-        return Request(mem_request(mb, attempt), runtime_request(seconds, attempt))
+        return mb, seconds
+
+    @staticmethod
+    def _request(need: tuple[float, float], attempt: int) -> Request:
+        """The request of a job that holds ``need`` = (MB, seconds of work)."""
+        return Request(mem_request(need[0], attempt), runtime_request(need[1], attempt))
 
     # score (training.scoring: cell): every model of the cell loaded and scored in one pass.
     def score(self, world: str, heads: Sequence[str], pairs: int, attempt: int) -> Request:
+        return self._request(self._score_need(world, heads, pairs), attempt)
+
+    def _score_need(self, world: str, heads: Sequence[str], pairs: int) -> tuple[float, float]:
         shapes = self.shapes(world)
         models = [self.head(head, shapes, pairs)[:2] for head in heads]
         mb = BASE_MB["train"] + scoring_mb(shapes, models)
-        seconds = sum(cost.score_seconds * members for cost, members in models)
-        return Request(mem_request(mb, attempt), runtime_request(seconds, attempt))
+        return mb, sum(cost.score_seconds * members for cost, members in models)
 
     # train_cell (training.stack: true): the cell's rows once, each stacked model's own state
     # (heads.stacked), the same arithmetic as one train job per run, and scoring when the job
     # does it.
     def train_cell(self, world: str, heads: Sequence[str], pairs: int, attempt: int) -> Request:
+        return self._request(self._train_cell_need(world, heads, pairs), attempt)
+
+    def _train_cell_need(self, world: str, heads: Sequence[str], pairs: int) -> tuple[float, float]:
         shapes = self.shapes(world)
         models = [self.head(head, shapes, pairs) for head in heads]
         mb = BASE_MB["train"] + rows_mb(shapes.annotated(pairs), shapes.dim, 3)
@@ -198,7 +214,39 @@ class Requests:
                 seconds += cost.score_seconds * members
         if not self.per_cell:
             mb += scoring_mb(shapes, [(cost, members) for cost, members, _ in models])
-        return Request(mem_request(mb, attempt), runtime_request(seconds, attempt))
+        return mb, seconds
+
+    # cell (execution.jobs: cell, embrm.cell_job): one process does every step of the cell in
+    # turn (pairs, labels, each run's training, the cell's scoring, each run's evaluation), so it
+    # holds the largest step's memory at a time and takes the sum of the steps' times, with one
+    # start-up. ``heads``: the head of each of the cell's runs (repeated once per annotator);
+    # ``stacked``: those of the runs trained together (training.stack), in the same form.
+    def cell(
+        self, world: str, heads: Sequence[str], stacked: Sequence[str], pairs: int, attempt: int
+    ) -> Request:
+        return self._request(self.cell_need(world, heads, stacked, pairs), attempt)
+
+    def cell_need(
+        self, world: str, heads: Sequence[str], stacked: Sequence[str], pairs: int
+    ) -> tuple[float, float]:
+        """(MB, seconds of work) of a cell job before margins and start-up: what
+        benchmarks/plan_scale.py adds up to estimate a whole study's wall time."""
+        unstacked = list(heads)
+        for head in stacked:
+            unstacked.remove(head)
+        needs = [(self._light_mb(world), 0.0)]
+        needs += [self._train_need(world, head, pairs) for head in unstacked]
+        if stacked:
+            needs.append(self._train_cell_need(world, stacked, pairs))
+        if self.per_cell:
+            needs.append(self._score_need(world, heads, pairs))
+        needs += [(self._evaluate_mb(world, head), 0.0) for head in heads]
+        return max(mb for mb, _ in needs), sum(seconds for _, seconds in needs)
+
+    def world_seconds(self, world: str) -> float:
+        """Seconds of work of a world job (synthetic and npy sources)."""
+        spec = self.plan.world_spec(world)
+        return WORLD_ESTIMATES[spec["source"]](self.shapes(world))[1]
 
     # active: a round holds what training at n holds, the test scoring, and the pool's features
     # (two embeddings and two penultimate vectors per candidate, float32, plus their

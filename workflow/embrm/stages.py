@@ -110,14 +110,19 @@ def annotate(
     )
 
 
-def where_fitted(device: str, threads: int) -> dict:
+def where_fitted(head, threads: int) -> dict:
     """What a fit's last bits depend on besides config and seed, recorded in train.json (and so
     in MLflow): the device, the thread count (torch's CPU kernels reduce in another order with
     more threads) and the instruction set torch's kernels were dispatched to (an AVX-512 CPU and
-    an AVX2 one can differ in the last bits at more than one thread). None where torch was not
-    used (LightGBM heads)."""
+    an AVX2 one can differ in the last bits at more than one thread). None for heads that do not
+    run on torch (LightGBM), even in a process that imported torch for another head (a cell job,
+    embrm.cell_job)."""
+    from .heads.torch_common import TorchHead
+
     torch = sys.modules.get("torch")
-    capability = torch.backends.cpu.get_cpu_capability() if torch is not None else None
+    on_torch = torch is not None and isinstance(head, TorchHead)
+    capability = torch.backends.cpu.get_cpu_capability() if on_torch else None
+    device = head.device_
     return {"device": device, "threads": threads, "cpu_capability": capability}
 
 
@@ -187,7 +192,7 @@ def train(
         info_out,
         {
             "head": ensemble.get_params(),
-            **where_fitted(members[0].device_, threads),
+            **where_fitted(members[0], threads),
             "started_at": started_at,
             "best_epoch": [m.best_epoch_ for m in members],
             "epochs_run": [len(m.curves_) for m in members],
@@ -564,7 +569,7 @@ def train_cell(
                 run_dir / "train.json",
                 {
                     "head": ensemble.get_params(),
-                    **where_fitted(head.device_, threads),
+                    **where_fitted(head, threads),
                     "started_at": started_at,
                     "best_epoch": [head.best_epoch_],
                     "epochs_run": [len(head.curves_)],

@@ -211,10 +211,12 @@ def scoring_wiring(per_cell):
     it; the only place the rules consult the mode. `run`: each train job (or a stacked cell's
     job) writes its run's predictions.npy. `cell`: train jobs only fit; the cell's score job
     (score.smk) writes every run's predictions under scores/<cell>/, and evaluate reads them
-    from there with that job's scoring.json."""
+    from there with that job's scoring.json. A cell job (cell.smk) does either itself.
+    """
     if not per_cell:
         own = f"{RESULTS}/runs/{RUN}/predictions.npy"
         return SimpleNamespace(
+            per_cell=False,
             train_outputs={"predictions": own},
             stacked_arguments="--score",
             evaluate_input=own,
@@ -222,6 +224,7 @@ def scoring_wiring(per_cell):
             evaluate_arguments="",
         )
     return SimpleNamespace(
+        per_cell=True,
         train_outputs={},
         stacked_arguments="",
         evaluate_input=f"{RESULTS}/scores/{CELL}",

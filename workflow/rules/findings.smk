@@ -32,7 +32,7 @@ config["_findings_page"] = (
 rule findings:
     input:
         f"{RESULTS}/summary.parquet",
-        runs=metrics_files(),  # per-test-prompt values: the interval over test prompts
+        runs=finished_runs(),
         plan=str(PLAN_PATH),  # docs/analysis-plan.md: a new plan decides again
     output:
         csv=report(
@@ -55,6 +55,9 @@ rule findings:
         f"{RESULTS}/benchmarks/findings.tsv"
     conda:
         ENV
+    params:
+        # per-test-prompt values: the interval over test prompts
+        metrics=metrics_files(),
     script:
         "../scripts/findings.py"
 

@@ -86,3 +86,17 @@ def runtime_active(wildcards, attempt):
 
 def gpu_train(wildcards):
     return int(REQUESTS.gpu)
+
+
+def _cell(wildcards, attempt):
+    heads = [run.head for run in cell_runs(wildcards)]
+    stacked = [head for head in heads if head in STACKED_HEADS]
+    return REQUESTS.cell(wildcards.world, heads, stacked, int(wildcards.n), attempt)
+
+
+def mem_mb_cell(wildcards, attempt):
+    return _cell(wildcards, attempt).mem_mb
+
+
+def runtime_cell(wildcards, attempt):
+    return _cell(wildcards, attempt).runtime

@@ -39,7 +39,7 @@ rule config_snapshot:
 
 rule summarize:
     input:
-        metrics=metrics_files(),
+        runs=finished_runs(),
         config=f"{RESULTS}/config.used.yaml",
     output:
         csv=report(
@@ -75,6 +75,7 @@ rule summarize:
         ENV
     params:
         skipped=SKIPPED_FIGURES,
+        metrics=metrics_files(),
     script:
         "../scripts/summarize.py"
 

@@ -56,7 +56,7 @@ onerror:
 
 rule track:
     input:
-        metrics=metrics_files(),
+        runs=finished_runs(),
         figures=expand(
             f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURES, ext=["png", "svg"]
         ),
@@ -73,6 +73,7 @@ rule track:
     conda:
         ENV
     params:
+        metrics=metrics_files(),
         spec=TRACKING_SPEC,
         mode=config["tracking"]["mode"],
         state=TRACKING_STATE,

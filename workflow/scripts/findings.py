@@ -14,7 +14,7 @@ table = write(
     out.md,
     rst_path=out.rst,
     html_path=out.html,
-    metric_files=snakemake.input.runs,
+    metric_files=snakemake.params.metrics,
 )
 for row in table[table["part"] == "all"].itertuples():
     logging.info("world %s, claim %s: %s (%s)", row.world, row.claim, row.verdict, row.note)

@@ -12,7 +12,7 @@ for name, reason in snakemake.params.skipped.items():
     logging.info("figure %s not drawn: %s", name, reason)
 out = snakemake.output
 summary = write_tables(
-    snakemake.input.metrics,
+    snakemake.params.metrics,
     out.csv,
     out.parquet,
     out.aggregate,

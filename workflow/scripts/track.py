@@ -29,7 +29,7 @@ if snakemake.params.mode == "jobs":
 
 try:
     summary = sync(
-        snakemake.input.metrics,
+        snakemake.params.metrics,
         uri=spec["uri"],
         experiment=spec["experiment"],
         artifact_location=artifact_location(
@@ -69,6 +69,6 @@ except Exception as exc:  # any backend failure: keep the workflow's results, re
             "uri": spec["uri"],
             "experiment": spec["experiment"],
             "parent_run_id": parent,
-            "runs": len(snakemake.input.metrics),
+            "runs": len(snakemake.params.metrics),
         },
     )

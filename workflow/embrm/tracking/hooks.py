@@ -224,7 +224,9 @@ def _run_step(step: str, state_path: str, log_dir: str | Path, *args: str, timeo
 def _logs_runs(workflow) -> bool:
     """Whether this invocation will evaluate or sync any run (else no parent run is made)."""
     try:
-        return any(job.rule.name in ("evaluate", "track") for job in workflow.dag.needrun_jobs())
+        return any(
+            job.rule.name in ("evaluate", "cell", "track") for job in workflow.dag.needrun_jobs()
+        )
     except Exception:  # Snakemake's DAG API is internal: when in doubt, prepare for logging
         return True
 
