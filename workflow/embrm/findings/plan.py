@@ -29,6 +29,8 @@ REQUIRED = (
     "claims_1_2_designs",
     "max_seeds",
     "spread_upper_bound",
+    "spending",
+    "futility_power",
 )
 
 
@@ -47,6 +49,8 @@ class Plan:
     claims_1_2_designs: tuple[str, ...]
     max_seeds: int
     spread_upper_bound: float  # one-sided confidence of the spread's bound used for planning
+    spending: str  # sequential looks: the alpha-spending function (findings/sequential.py)
+    futility_power: float  # sequential looks: conditional power below which a part stops
 
     @property
     def confidence(self) -> float:
@@ -83,6 +87,8 @@ def parse(text: str, source: str = str(PLAN_PATH)) -> Plan:
         claims_1_2_designs=tuple(str(d) for d in values["claims_1_2_designs"]),
         max_seeds=int(values["max_seeds"]),
         spread_upper_bound=float(values["spread_upper_bound"]),
+        spending=str(values["spending"]),
+        futility_power=float(values["futility_power"]),
     )
 
 
