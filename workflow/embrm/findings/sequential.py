@@ -273,11 +273,14 @@ def look_table(summary: pd.DataFrame, per_prompt, looks, seeds_order, k: int,
             rows.append(claim)
             rows.extend(parts)
     names = [f.name for f in fields(Part) if f.name != "extra"]
-    table = pd.DataFrame([{**{n: getattr(r, n) for n in names}, **_look_fields(r)} for r in rows])
-    for key, row in carried.items():  # carried rows replace the look's recomputation
-        hit = table.apply(part_key, axis=1) == key
-        if hit.any():
-            table.loc[hit, [*COLUMNS, *LOOK_COLUMNS[6:]]] = row[[*COLUMNS, *LOOK_COLUMNS[6:]]].values
+    kept = [*COLUMNS, *LOOK_COLUMNS[6:]]
+    records = []
+    for r in rows:
+        record = {**{n: getattr(r, n) for n in names}, **_look_fields(r)}
+        carry = carried.get(part_key(record)) if r.part != "all" else None
+        # a part decided or stopped at an earlier look keeps the row of that look
+        records.append({c: carry[c] for c in kept} if carry is not None else record)
+    table = pd.DataFrame(records)
     table["look"] = k + 1
     table["looks"] = " → ".join(str(n) for n in looks)
     table["seeds_used"] = len(seeds)
@@ -309,7 +312,9 @@ def _sequential(parts, carried: dict, k: int, looks, plan: Plan, last: bool) -> 
     keys = [part_key({"world": p.world, "part": p.part, "statement": p.statement}) for p in tested]
     before = [carried[key]["verdict"] if key in carried else "" for key in keys]
     verdict = np.array([b if b else "" for b in before], dtype=object)
-    futile = np.array([key in carried and carried[key]["state"] == FUTILE for key in keys])
+    futile = np.array(
+        [key in carried and carried[key]["state"] == FUTILE for key in keys], dtype=bool
+    )
     verdict[futile] = st.INCONCLUSIVE  # stopped: no further test, not a rejection
     rejected_before = int(sum(v == st.CONTRADICTED for v in before))
     results = []
@@ -440,6 +445,19 @@ def markdown_header(table: pd.DataFrame) -> str:
     return "\n".join([*lines, ""])
 
 
+TEXT = ("world", "claim", "part", "statement", "test", "metric", "plan_version", "plan_sha256",
+        "limited_by", "interval", "verdict", "note", "looks", "state")  # fmt: skip
+
+
+def read(path) -> pd.DataFrame:
+    """A look's findings.csv as written (text columns as text: plan version "2.1", claim "1")."""
+    table = pd.read_csv(path, dtype={c: str for c in TEXT}, keep_default_na=False, na_values=[""])
+    for column in TEXT:
+        if column in table:
+            table[column] = table[column].fillna("")
+    return table
+
+
 def write(summary, per_prompt, looks, seeds_order, k, runs, out: dict, previous_csv=None):
     """One look's findings.csv, .md, .rst, .html and decisions.json, written atomically."""
     from ..io import atomic_path
@@ -447,7 +465,7 @@ def write(summary, per_prompt, looks, seeds_order, k, runs, out: dict, previous_
 
     previous = None
     if previous_csv is not None:
-        previous = pd.read_csv(previous_csv, dtype={"claim": str, "world": str, "part": str})
+        previous = read(previous_csv)
     table, needed = look_table(summary, per_prompt, looks, seeds_order, k, previous)
     meta = grid_meta(summary[summary["seed"].isin(table.attrs["seeds"])])
     texts = {
