@@ -22,7 +22,8 @@ LOOK_FILES = {
 
 def look_decisions(k):
     """Look k's decisions (1-based); raises Snakemake's incomplete-checkpoint signal until the
-    look has run, which makes Snakemake run it and evaluate the asking function again."""
+    look has run, which makes Snakemake run it and evaluate the asking function again.
+    """
     path = checkpoints.look.get(k=str(k)).output.decisions
     return json.loads(Path(path).read_text())
 
@@ -37,7 +38,9 @@ def runs_of_look(k):
 def look_inputs(wildcards):
     k = int(wildcards.k)
     files = {
-        "runs": [f"{RESULTS}/runs/{run.run_dir}/metrics.json" for run in runs_of_look(k)]
+        "runs": [
+            f"{RESULTS}/runs/{run.run_dir}/metrics.json" for run in runs_of_look(k)
+        ]
     }
     if k > 1:
         files["previous"] = LOOK_FILES["csv"].format(k=k - 1)
@@ -55,7 +58,8 @@ def last_look():
 def looked_metrics(wildcards):
     """The metrics of every run the looks ran (summary, tracking and figures stand on them)."""
     return [
-        f"{RESULTS}/runs/{run.run_dir}/metrics.json" for run in runs_of_look(last_look())
+        f"{RESULTS}/runs/{run.run_dir}/metrics.json"
+        for run in runs_of_look(last_look())
     ]
 
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from embrm.findings import read_per_prompt, sequential
+from embrm.findings import looks, read_per_prompt
 from embrm.summary import build_summary
 
 logging.basicConfig(
@@ -11,7 +11,7 @@ logging.basicConfig(
 params = snakemake.params
 summary = build_summary(snakemake.input.runs)
 previous = snakemake.input.get("previous")
-table = sequential.write(
+table = looks.write(
     summary,
     read_per_prompt(snakemake.input.runs),
     params.looks,
