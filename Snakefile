@@ -30,6 +30,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/looks.smk"
 include: "workflow/rules/resources.smk"
 include: "workflow/rules/world.smk"
 include: "workflow/rules/text.smk"

@@ -40,6 +40,15 @@ def test_auto_chooses_cell_jobs_above_the_stated_number_of_runs():
         granularity("cell", 1, ["same-levelset"])
 
 
+def test_sequential_looks_keep_fine_jobs_and_refuse_cell_jobs():
+    # Looks run only the runs their open parts need; a cell job would run every run of its cell.
+    assert granularity("auto", AUTO_CELL_ABOVE + 1, [], sequential=True) == "run"
+    looks = {"grid": {"seeds": [0, 1, 2]}, "findings": {"looks": [2, 3]}}
+    Plan(deep_merge(TINY_CONFIG, looks))
+    with pytest.raises(ConfigError, match=r"execution\.jobs.*findings\.looks"):
+        Plan(deep_merge(TINY_CONFIG, {**looks, "execution": {"jobs": "cell"}}))
+
+
 def test_config_refuses_an_unknown_job_granularity():
     with pytest.raises(ConfigError, match=r"execution\.jobs"):
         Plan(deep_merge(TINY_CONFIG, {"execution": {"jobs": "runs"}}))

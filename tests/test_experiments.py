@@ -171,6 +171,13 @@ def test_shipped_config_plan_equals_snakemake_train_jobs(config):
         timeout=900,
     )
     assert dry.returncode == 0, dry.stderr[-3000:]
+    plan = Plan(load(REPO / config))
+    looks = plan.config.get("findings", {}).get("looks")
+    if looks:  # sequential looks: the plan counts every seed, a first invocation its first look
+        from embrm.findings.sequential import look_runs
+
+        assert runs == len(plan.runs)
+        runs = len(look_runs(plan.runs, plan.config["grid"]["seeds"], looks, 0))
     assert train_jobs(dry) == runs
     assert name == ("default" if config == "config.yaml" else Path(config).stem)
 

@@ -40,11 +40,15 @@ AUTO_CELL_ABOVE = 2000
 JOB_GRANULARITIES = ("auto", "run", "cell")
 
 
-def granularity(jobs: str, runs: int, active_designs: Iterable[str]) -> str:
+def granularity(
+    jobs: str, runs: int, active_designs: Iterable[str], sequential: bool = False
+) -> str:
     """``run`` or ``cell``: what ``execution.jobs`` (``jobs``) means for a grid of ``runs`` runs.
 
     Active designs choose their pairs per run (docs/active.md), so they have no shared cell work:
-    ``cell`` refuses them, and ``auto`` keeps fine jobs when the grid has any."""
+    ``cell`` refuses them, and ``auto`` keeps fine jobs when the grid has any. Sequential looks
+    (``findings.looks``) choose runs one by one for their open parts, which a cell's all-runs job
+    cannot do: ``cell`` refuses them (embrm.config) and ``auto`` keeps fine jobs."""
     if jobs not in JOB_GRANULARITIES:
         raise ConfigError(
             f"config key 'execution.jobs': expected one of {', '.join(JOB_GRANULARITIES)}, "
@@ -58,7 +62,7 @@ def granularity(jobs: str, runs: int, active_designs: Iterable[str]) -> str:
             "set execution.jobs: run (or auto) or drop the active designs"
         )
     if jobs == "auto":
-        return "cell" if runs > AUTO_CELL_ABOVE and not active else "run"
+        return "cell" if runs > AUTO_CELL_ABOVE and not active and not sequential else "run"
     return jobs
 
 

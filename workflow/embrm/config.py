@@ -105,7 +105,39 @@ def validate(config: Mapping) -> dict:
     if errors:
         raise ConfigError("\n".join(dict.fromkeys(_describe(e) for e in errors)))
     _check_references(config)
+    _check_looks(config)
     return config
+
+
+def looks(config: Mapping) -> list[int] | None:
+    """``findings.looks`` of a validated config: numbers of seeds per sequential look, or None."""
+    return (config.get("findings") or {}).get("looks")
+
+
+def _check_looks(config: dict) -> None:
+    """Sequential looks (embrm.findings.sequential): increasing, within grid.seeds."""
+    planned = looks(config)
+    if planned is None:
+        return
+    if (config.get("execution") or {}).get("jobs") == "cell":
+        raise ConfigError(
+            "config key 'execution.jobs': cell jobs run every run of a cell, but 'findings.looks' "
+            "runs only the runs its open parts need at each look; set execution.jobs: run (or "
+            "auto, which keeps fine jobs with looks) or drop findings.looks"
+        )
+    seeds = config["grid"]["seeds"]
+    for i in range(1, len(planned)):
+        if planned[i] <= planned[i - 1]:
+            raise ConfigError(
+                f"config key 'findings.looks[{i}]': {planned[i]} seeds after {planned[i - 1]}; "
+                "expected increasing numbers of seeds, one per look"
+            )
+    if planned[-1] > len(seeds):
+        raise ConfigError(
+            f"config key 'findings.looks[{len(planned) - 1}]': the last look asks for "
+            f"{planned[-1]} seeds but grid.seeds lists {len(seeds)}; list at least that many "
+            "seeds (look k runs the first looks[k] of grid.seeds)"
+        )
 
 
 def _check_references(config: dict) -> None:

@@ -13,6 +13,7 @@ try:
             config["execution"]["jobs"],
             len(PLAN.runs),
             [name for name in PLAN.unique("design") if is_active_design(name)],
+            sequential=bool(LOOKS),
         )
         == "cell"
     )

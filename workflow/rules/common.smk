@@ -249,6 +249,8 @@ def output_argument(name):
 
 
 def metrics_files():
+    if LOOKS:  # sequential looks (looks.smk): the runs are known look by look
+        return looked_metrics
     return [f"{RESULTS}/runs/{run.run_dir}/metrics.json" for run in PLAN.runs]
 
 

@@ -34,6 +34,7 @@ rule findings:
         f"{RESULTS}/summary.parquet",
         runs=finished_runs(),
         plan=str(PLAN_PATH),  # docs/analysis-plan.md: a new plan decides again
+        latest=findings_of_last_look,  # with findings.looks: the last look's (looks.smk)
     output:
         csv=report(
             f"{RESULTS}/findings.csv",

@@ -12,7 +12,9 @@ The package is split by job:
 * :mod:`.statistics` is the crossed random-effects interval over seeds and test prompts, the
   verdicts (replicated, contradicted with Holm over a claim's parts, negligible, inconclusive)
   and the planning numbers;
-* :mod:`.table` applies them to a summary; :mod:`.pages` writes findings.csv, .md, .rst, .html.
+* :mod:`.table` applies them to a summary; :mod:`.pages` writes findings.csv, .md, .rst, .html;
+* :mod:`.sequential` spends the level over sequential looks (seeds added until decided) and
+  :mod:`.looks` writes one look's findings and the runs its open parts need.
 """
 
 from .claims import BT_REFERENCE, CLAIMS, REGISTRY, Contrast, cross_minus_same

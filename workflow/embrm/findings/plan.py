@@ -34,6 +34,8 @@ REQUIRED = (
     "preference_sesoi",
     "preference_match_margin",
     "preference_designs",
+    "spending",
+    "futility_power",
 )
 
 
@@ -57,6 +59,8 @@ class Plan:
     preference_sesoi: float  # smallest effect of interest of a "beats" part, percentage points
     preference_match_margin: float  # "matches or beats" on accuracy, percentage points
     preference_designs: tuple[str, ...]
+    spending: str  # sequential looks: the alpha-spending function (findings/sequential.py)
+    futility_power: float  # sequential looks: conditional power below which a part stops
 
     @property
     def confidence(self) -> float:
@@ -97,6 +101,8 @@ def parse(text: str, source: str = str(PLAN_PATH)) -> Plan:
         preference_sesoi=float(values["preference_sesoi"]),
         preference_match_margin=float(values["preference_match_margin"]),
         preference_designs=tuple(str(d) for d in values["preference_designs"]),
+        spending=str(values["spending"]),
+        futility_power=float(values["futility_power"]),
     )
 
 
