@@ -183,6 +183,28 @@ SLICES = {
 }
 
 
+def presets_config(explicit: bool) -> dict:
+    """A check that a preset is nothing but its components: one cell (same-random, β = 1, 500
+    pairs, seed 0) of config.yaml's world with each head type under each protocol P, either as
+    ``protocol: P`` or as the other protocol with every component set to P's value. Both configs
+    name the experiment ``presets``; run each in its own folder and compare the two results
+    folders with benchmarks/compare_results.py (docs/protocol-ablation.md)."""
+    out = slice_config(Slice("bt-1", 500, HEADS, seeds=(0,)))
+    heads = {}
+    for head_type in HEADS:
+        for base in PROTOCOLS:
+            params = {"protocol": base}
+            if explicit:
+                params = {
+                    "protocol": OTHER[base],
+                    **preset(base, HEAD_TYPES[head_type].RECIPE),
+                }
+            heads[variant_name(head_type, base)] = {"type": head_type, "params": params}
+    out["heads"] = heads
+    out["grid"]["heads"] = list(heads)
+    return {"experiment": "presets", **out}
+
+
 def pilot_config() -> dict:
     return slice_config(SLICES["pilot"])
 
@@ -215,8 +237,17 @@ def main() -> None:
         "--slice", choices=sorted(SLICES), help="with --config: one measured slice of the design"
     )
     parser.add_argument("--pilot", action="store_true", help="with --config: --slice pilot")
+    parser.add_argument(
+        "--presets",
+        choices=("preset", "explicit"),
+        help="with --config: the presets check, heads under a preset or its explicit components",
+    )
     args = parser.parse_args()
     chosen = "pilot" if args.pilot else args.slice
+    if args.config and args.presets:
+        made = presets_config(args.presets == "explicit")
+        print(yaml.safe_dump(made, sort_keys=False, width=100), end="")
+        return
     if args.config:
         made = slice_config(SLICES[chosen]) if chosen else config()
         header = (

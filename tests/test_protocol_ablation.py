@@ -209,3 +209,22 @@ def test_claim_parts_2c_and_2d_find_a_planted_loss_and_its_component(tmp_path):
     assert abs(float(study[5].split()[0]) - 0.2) < 0.01 and "clf-mlp degrades less" in study[6]
     split = [c.strip() for c in rows["| study+split"].strip("|").split("|")]
     assert abs(float(split[3].split()[0])) < 0.01 and abs(float(split[5].split()[0])) < 0.01
+
+
+def test_presets_check_writes_each_preset_out_as_its_components():
+    """The two configs of the presets check differ only in how each head's recipe is written:
+    ``protocol: P``, or the other protocol with every component set to P's value."""
+    as_preset, explicit = ablation.presets_config(False), ablation.presets_config(True)
+    assert {k: v for k, v in as_preset.items() if k != "heads"} == {
+        k: v for k, v in explicit.items() if k != "heads"
+    }
+    assert as_preset["heads"].keys() == explicit["heads"].keys()
+    for name, head in as_preset["heads"].items():
+        cls = HEAD_TYPES[head["type"]]
+        written = explicit["heads"][name]["params"]
+        assert written["protocol"] != head["params"]["protocol"]
+        recipes = [
+            cls.resolve_recipe({**cls.defaults, **params}, name).values
+            for params in (head["params"], written)
+        ]
+        assert recipes[0] == recipes[1] == preset(head["params"]["protocol"], cls.RECIPE)
