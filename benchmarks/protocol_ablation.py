@@ -174,8 +174,11 @@ SLICES = {
     "central-b10": Slice("bt-10", 2000, MLPS),
     "central-n500": Slice("bt-1", 500, MLPS),
     "central-b10-n500": Slice("bt-10", 500, MLPS),
-    # Its presets only (20 runs): with "central-b10", 2c at β = 10 under each procedure.
+    # The square's cells with the MLPs' presets only (20 runs each): with "central-b10", 2c and
+    # 2d at both β and both numbers of pairs under each procedure.
     "presets-b10-n500": Slice("bt-10", 500, MLPS, presets_only=True),
+    "presets-central": Slice("bt-1", 2000, MLPS, presets_only=True),
+    "presets-n500": Slice("bt-1", 500, MLPS, presets_only=True),
     # clf-lgb's components at the central cell, beside bt-mlp's heads for its claim; 150 runs.
     "central-lgb": Slice("bt-1", 2000, ("bt-mlp", "clf-lgb")),
     # "central-cross" in another world of the cross-prompt map (WORLDS); 170 runs.

@@ -132,6 +132,8 @@ def test_attribution_finds_a_planted_effect_and_calls_the_rest_inconclusive_or_n
         ("central-b10-n500", 34, 170, ("same-random", "bt-beta10", 500)),
         ("central-lgb", 30, 150, ("same-random", "bt-beta1", 2000)),
         ("presets-b10-n500", 4, 20, ("same-random", "bt-beta10", 500)),
+        ("presets-central", 4, 20, ("same-random", "bt-beta1", 2000)),
+        ("presets-n500", 4, 20, ("same-random", "bt-beta1", 500)),
     ],
 )
 def test_measured_slices_are_part_of_the_design(name, heads, runs, cell):
