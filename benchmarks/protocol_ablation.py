@@ -1,8 +1,9 @@
 """Which training components make the two protocols disagree: the ablation's design and analysis.
 
     python benchmarks/protocol_ablation.py --config > configs/protocol-ablation.yaml
-    python benchmarks/protocol_ablation.py --config --pilot > protocol-ablation-pilot.yaml
+    python benchmarks/protocol_ablation.py --config --slice central > central.yaml  # one slice
     python benchmarks/protocol_ablation.py results/protocol-ablation        # attribution tables
+    python benchmarks/protocol_ablation.py results/central results/central-b10   # runs pair across
 
 The experiment (configs/protocol-ablation.yaml, docs/protocol-ablation.md) trains each head of
 the study under both presets (``<type>.study``, ``<type>.embrm``), under the released procedure
@@ -19,40 +20,35 @@ switching that component from the study's value to embrm's, measured from both s
   procedure;
 - ``in embrm``: value(embrm) − value(embrm+c), the component alone removed from embrm's;
 
-and, for the study's central claim (the classifier ahead of BT), the paired difference
-clf-mlp − bt-mlp under each variant that both heads have. Each effect is a mean over the cells and
-seeds, with the findings' 95% crossed random-effects interval over seeds and test prompts
-(embrm.findings, docs/analysis-plan.md). An effect is called only when the interval excludes 0;
-otherwise it is ``inconclusive`` (inside ±0.01 both ways: ``negligible``).
+and, for each classifier against bt-mlp, the claims' parts (clf − bt in a cell; 2c and 2d,
+Bradley-Terry's loss minus the classifier's going to fewer pairs or a smaller β) under each
+variant both heads have, and each shared component's effect on them from both sides. Each effect
+is a mean over the cells and seeds, with the findings' 95% crossed random-effects interval over
+seeds and test prompts (embrm.findings, docs/analysis-plan.md). An effect is called only when the
+interval excludes 0; otherwise it is ``inconclusive`` (inside ±0.01 both ways: ``negligible``).
+The analysis is benchmarks/ablation_analysis.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+import ablation_analysis  # noqa: E402
 import yaml  # noqa: E402
+from ablation_analysis import HEADS, variant_name  # noqa: E402
 from embrm.heads import HEAD_TYPES  # noqa: E402
 from embrm.heads.recipe import PROTOCOLS, preset  # noqa: E402
 
-HEADS = ("bt-mlp", "clf-mlp", "clf-lgb")
 SEEDS = [0, 1, 2, 3, 4]
-METRICS = ("bon_gain_normalized", "spearman")
-NEGLIGIBLE = 0.01  # an effect whose both intervals lie inside ±this is called negligible
 OTHER = {"study": "embrm", "embrm": "study"}
-
-
-def variant_name(head_type: str, base: str, component: str | None = None) -> str:
-    return f"{head_type}.{base}" + (f"+{component}" if component else "")
 
 
 def ablation_heads() -> dict[str, dict]:
@@ -101,38 +97,121 @@ def config() -> dict:
     return out
 
 
-def slice_config(
-    annotator: str, quantity: int, head_types: list[str], design: str = "same-random"
-) -> dict:
-    """One cell of the design (``design`` pairs, ``annotator``, ``quantity`` pairs) with the
-    heads of ``head_types``, five seeds, no MLflow tracking: a part of the experiment that runs in
-    minutes on a laptop, analysed by the same attribution."""
+@dataclass(frozen=True)
+class Slice:
+    """A part of the experiment that runs in minutes to an hour on a laptop, analysed by the same
+    attribution: one cell (``design`` pairs, ``annotator``, ``quantity`` pairs) with the heads of
+    ``head_types`` (only their two presets with ``presets_only``), no MLflow tracking. ``world``
+    names a world of WORLDS instead of config.yaml's: a slice beyond the design."""
+
+    annotator: str
+    quantity: int
+    head_types: tuple[str, ...]
+    design: str = "same-random"
+    world: str | None = None
+    presets_only: bool = False
+    seeds: tuple[int, ...] = tuple(SEEDS)
+
+
+def shared_quality_zero() -> dict:
+    """config.yaml's world with shared_quality 0: the cross-prompt map's (configs/
+    cross-prompt-map.yaml) point at the default's τ and nonlinearity where prompt means carry no
+    response quality, the end of the one map axis on which the default sits in the middle and
+    that decides what a cross-prompt label says about ordering one prompt's responses."""
+    world = yaml.safe_load((REPO / "config.yaml").read_text())["worlds"]["synthetic"]
+    return {"worlds": {"synthetic-shared0": {**world, "shared_quality": 0}}}
+
+
+def study_scale() -> dict:
+    """The study-scale world of configs/paper-scale.yaml (D = 2048, float16, 40,000 × 10 train
+    and 2,000 × 500 test responses, as in the released scripts) with its annotation, training
+    and evaluation settings."""
+    paper = yaml.safe_load((REPO / "configs" / "paper-scale.yaml").read_text())
+    blocks = {key: copy.deepcopy(paper[key]) for key in ("annotation", "training", "evaluation")}
+    return {"worlds": {"paper": paper["worlds"]["paper"]}, **blocks}
+
+
+# Worlds beyond config.yaml's, each fixed by a rule stated in its function, not by an outcome.
+WORLDS = {"shared0": shared_quality_zero, "paper": study_scale}
+
+
+def slice_config(chosen: Slice) -> dict:
     out = config()
     out["tracking"]["enabled"] = False
-    out["annotators"] = {annotator: out["annotators"][annotator]}
-    out["heads"] = {k: v for k, v in out["heads"].items() if k.split(".", 1)[0] in head_types}
+    out["annotators"] = {chosen.annotator: out["annotators"][chosen.annotator]}
+    out["heads"] = {
+        k: v
+        for k, v in out["heads"].items()
+        if k.split(".", 1)[0] in chosen.head_types and not (chosen.presets_only and "+" in k)
+    }
     out["grid"].update(
-        annotators=[annotator], designs=[design], quantities=[quantity], heads=list(out["heads"])
+        annotators=[chosen.annotator],
+        designs=[chosen.design],
+        quantities=[chosen.quantity],
+        heads=list(out["heads"]),
+        seeds=list(chosen.seeds),
     )
+    if chosen.world:
+        out.update(WORLDS[chosen.world]())
+        out["grid"]["worlds"] = list(out["worlds"])
     del out["extra_grids"]
     return out
 
 
-# The slices measured (docs/protocol-ablation.md), each chosen from the two protocols' earlier
-# comparison (docs/heads.md), never from an ablation outcome:
+MLPS = ("bt-mlp", "clf-mlp")
+# The slices (docs/protocol-ablation.md), each chosen from the two protocols' earlier comparison
+# (docs/heads.md) or the design's own cells, never from an ablation outcome:
 SLICES = {
     # bt-mlp at β = 10, 2,000 pairs: where bt-mlp moved most between the protocols; 90 runs.
-    "pilot": ("bt-10", 2000, ["bt-mlp"]),
+    "pilot": Slice("bt-10", 2000, ("bt-mlp",)),
     # bt-mlp and clf-mlp at β = 1, 2,000 pairs: a cell of claim 1a (above 10% label error), where
     # the protocols disagree on the central claim (classifier ahead under the study's); 170 runs.
-    "central": ("bt-1", 2000, ["bt-mlp", "clf-mlp"]),
+    "central": Slice("bt-1", 2000, MLPS),
     # The same on cross-prompt random pairs, the design's cross-prompt cell; 170 runs.
-    "central-cross": ("bt-1", 2000, ["bt-mlp", "clf-mlp"], "cross-random"),
+    "central-cross": Slice("bt-1", 2000, MLPS, "cross-random"),
+    # The design's other same-random cells with both MLPs: with "central" they make the
+    # β (1, 10) × n (500, 2,000) square whose sides the claims' parts 2c and 2d compare; 170 each.
+    "central-b10": Slice("bt-10", 2000, MLPS),
+    "central-n500": Slice("bt-1", 500, MLPS),
+    "central-b10-n500": Slice("bt-10", 500, MLPS),
+    # The square's cells with the MLPs' presets only (20 runs each): with "central-b10", 2c and
+    # 2d at both β and both numbers of pairs under each procedure.
+    "presets-b10-n500": Slice("bt-10", 500, MLPS, presets_only=True),
+    "presets-central": Slice("bt-1", 2000, MLPS, presets_only=True),
+    "presets-n500": Slice("bt-1", 500, MLPS, presets_only=True),
+    # clf-lgb's components at the central cell, beside bt-mlp's heads for its claim; 150 runs.
+    "central-lgb": Slice("bt-1", 2000, ("bt-mlp", "clf-lgb")),
+    # "central-cross" in another world of the cross-prompt map (WORLDS); 170 runs.
+    "cross-shared0": Slice("bt-1", 2000, MLPS, "cross-random", world="shared0"),
+    # The study's scale: the presets only, 10,000 pairs, three seeds; 12 runs.
+    "study-scale": Slice("bt-1", 10000, MLPS, world="paper", presets_only=True, seeds=(0, 1, 2)),
 }
 
 
+def presets_config(explicit: bool) -> dict:
+    """A check that a preset is nothing but its components: one cell (same-random, β = 1, 500
+    pairs, seed 0) of config.yaml's world with each head type under each protocol P, either as
+    ``protocol: P`` or as the other protocol with every component set to P's value. Both configs
+    name the experiment ``presets``; run each in its own folder and compare the two results
+    folders with benchmarks/compare_results.py (docs/protocol-ablation.md)."""
+    out = slice_config(Slice("bt-1", 500, HEADS, seeds=(0,)))
+    heads = {}
+    for head_type in HEADS:
+        for base in PROTOCOLS:
+            params = {"protocol": base}
+            if explicit:
+                params = {
+                    "protocol": OTHER[base],
+                    **preset(base, HEAD_TYPES[head_type].RECIPE),
+                }
+            heads[variant_name(head_type, base)] = {"type": head_type, "params": params}
+    out["heads"] = heads
+    out["grid"]["heads"] = list(heads)
+    return {"experiment": "presets", **out}
+
+
 def pilot_config() -> dict:
-    return slice_config(*SLICES["pilot"])
+    return slice_config(SLICES["pilot"])
 
 
 HEADER = """\
@@ -147,172 +226,35 @@ HEADER = """\
 """
 
 
-# -- analysis ----------------------------------------------------------------------------------
-def read_runs(folder: Path) -> dict[tuple, dict]:
-    """(world, design, annotator, n, seed, head) → per-prompt arrays of each finished run."""
-    from embrm.summary import PRIMARY_AGGREGATION
-
-    runs = {}
-    for path in sorted(folder.rglob("metrics.json")):
-        record = json.loads(path.read_text())
-        run, stored = record["run"], record.get("per_prompt")
-        if not stored:
-            continue
-        values = stored["aggregations"][PRIMARY_AGGREGATION]
-        key = (run["world"], run["design"], run["annotator"], int(run["n"]), int(run["seed"]))
-        runs[(*key, run["head"])] = {
-            "bon_gain": np.asarray(values["bon_gain"], dtype=float),
-            "oracle": np.asarray(stored["oracle_bon_gain"], dtype=float),
-            "spearman": np.asarray(values["spearman"], dtype=float),
-        }
-    return runs
-
-
-def run_values(run: dict, metric: str) -> np.ndarray:
-    """(P,) per-test-prompt values whose mean is the run's value (embrm.findings' linearized
-    ratio for the normalized gain; the prompt's ρ for Spearman, NaN where undefined)."""
-    from embrm.findings import prompt_values
-
-    if metric == "spearman":
-        return run["spearman"]
-    return prompt_values(run["bon_gain"][None], run["oracle"][None], metric)[0]
-
-
-def paired_effect(runs, first: str, second: str, metric: str) -> dict | None:
-    """value(first) − value(second), paired by cell, seed and test prompt; None without pairs.
-
-    Y[seed, prompt] is the paired difference averaged over the seed's cells; its interval is the
-    findings' crossed random-effects interval over seeds and test prompts (embrm.findings). A
-    prompt where a Spearman difference is undefined in every cell of a seed takes that seed's
-    mean over its other prompts, which leaves the seed's mean unchanged."""
-    from embrm.findings import crossed_interval
-
-    cells = {k[:-1] for k in runs if k[-1] == first} & {k[:-1] for k in runs if k[-1] == second}
-    if not cells:
-        return None
-    seeds = sorted({c[-1] for c in cells})
-    rows = []
-    for seed in seeds:
-        diffs = [
-            run_values(runs[(*c, first)], metric) - run_values(runs[(*c, second)], metric)
-            for c in sorted(cells)
-            if c[-1] == seed
-        ]
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN prompt: filled below
-            row = np.nanmean(diffs, axis=0)
-        rows.append(np.where(np.isfinite(row), row, np.nanmean(row)))
-    result = crossed_interval(np.array(rows))
-    low, high = float(result["ci_low"]), float(result["ci_high"])
-    return {
-        "mean": float(result["effect"]),
-        "interval": (low, high),
-        "cells": len({c[:-1] for c in cells}),
-        "seeds": len(seeds),
-        "verdict": verdict((low, high)),
-    }
-
-
-def verdict(pair: tuple) -> str:
-    low, high = pair
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "inconclusive"
-    if low > 0:
-        return "embrm's value higher"
-    if high < 0:
-        return "study's value higher"
-    if low > -NEGLIGIBLE and high < NEGLIGIBLE:
-        return "negligible"
-    return "inconclusive"
-
-
-def interval(pair: tuple) -> str:
-    return f"[{pair[0]:+.3f}, {pair[1]:+.3f}]"
-
-
-def attribution(folder: Path) -> str:
-    """The attribution tables, as Markdown."""
-    runs = read_runs(folder)
-    if not runs:
-        raise SystemExit(f"{folder}: no metrics.json with per-prompt values under it")
-    heads = ablation_heads()
-    lines = []
-    for metric in METRICS:
-        lines += [
-            f"### {metric}: effect of each component's embrm value (paired, mean over cells and "
-            "seeds)",
-            "",
-            "| head | component | from study: study+c − study | verdict | in embrm: embrm − "
-            "embrm+c | verdict |",
-            "|---|---|---|---|---|---|",
-        ]
-        for head_type in HEADS:
-            total = paired_effect(
-                runs,
-                variant_name(head_type, "embrm"),
-                variant_name(head_type, "study"),
-                metric,
-            )
-            if total:
-                lines.append(
-                    f"| {head_type} | **all (embrm − study)** | {total['mean']:+.3f} "
-                    f"{interval(total['interval'])} | {total['verdict']} | | |"
-                )
-            components = sorted(
-                {n.split("+", 1)[1] for n in heads if n.startswith(f"{head_type}.") and "+" in n}
-            )
-            for component in components:
-                cells = []
-                for first, second in (
-                    (variant_name(head_type, "study", component), variant_name(head_type, "study")),
-                    (variant_name(head_type, "embrm"), variant_name(head_type, "embrm", component)),
-                ):
-                    effect = paired_effect(runs, first, second, metric)
-                    cells += (
-                        [f"{effect['mean']:+.3f} {interval(effect['interval'])}", effect["verdict"]]
-                        if effect
-                        else ["not run", ""]
-                    )
-                lines.append(f"| {head_type} | {component} | " + " | ".join(cells) + " |")
-        lines.append("")
-        lines += [
-            f"### {metric}: the central claim, clf-mlp − bt-mlp under each variant",
-            "",
-            "| variant | clf-mlp − bt-mlp | verdict |",
-            "|---|---|---|",
-        ]
-        variants = sorted(
-            {n.split(".", 1)[1] for n in heads if n.startswith("clf-mlp.")}
-            & {n.split(".", 1)[1] for n in heads if n.startswith("bt-mlp.")}
-        )
-        for variant in variants:
-            effect = paired_effect(runs, f"clf-mlp.{variant}", f"bt-mlp.{variant}", metric)
-            if effect:
-                label = (
-                    effect["verdict"]
-                    .replace("embrm's value", "clf-mlp")
-                    .replace("study's value", "bt-mlp")
-                )
-                lines.append(
-                    f"| {variant} | {effect['mean']:+.3f} {interval(effect['interval'])} | "
-                    f"{label} |"
-                )
-        lines.append("")
-    return "\n".join(lines)
+def attribution(folders: Path | list[Path]) -> str:
+    """The attribution tables (ablation_analysis), as Markdown, for the runs under ``folders``."""
+    folders = [folders] if isinstance(folders, Path) else list(folders)
+    return ablation_analysis.attribution(folders, ablation_heads())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("results", nargs="?", type=Path, help="the ablation's results folder")
+    parser.add_argument(
+        "results", nargs="*", type=Path, help="the ablation's results folders (runs pair across)"
+    )
     parser.add_argument("--config", action="store_true", help="print the experiment's config")
     parser.add_argument(
         "--slice", choices=sorted(SLICES), help="with --config: one measured slice of the design"
     )
     parser.add_argument("--pilot", action="store_true", help="with --config: --slice pilot")
+    parser.add_argument(
+        "--presets",
+        choices=("preset", "explicit"),
+        help="with --config: the presets check, heads under a preset or its explicit components",
+    )
     args = parser.parse_args()
     chosen = "pilot" if args.pilot else args.slice
+    if args.config and args.presets:
+        made = presets_config(args.presets == "explicit")
+        print(yaml.safe_dump(made, sort_keys=False, width=100), end="")
+        return
     if args.config:
-        made = slice_config(*SLICES[chosen]) if chosen else config()
+        made = slice_config(SLICES[chosen]) if chosen else config()
         header = (
             HEADER.replace("# Which", f"# The {chosen} slice (one cell) of: which", 1)
             if chosen
@@ -320,7 +262,7 @@ def main() -> None:
         )
         print(header + yaml.safe_dump(made, sort_keys=False, width=100), end="")
         return
-    if args.results is None:
+    if not args.results:
         parser.error("give the results folder, or --config")
     print(attribution(args.results))
 

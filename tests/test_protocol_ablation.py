@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ spec = importlib.util.spec_from_file_location(
     "protocol_ablation", REPO / "benchmarks" / "protocol_ablation.py"
 )
 ablation = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = ablation  # its dataclasses look their module up there
 spec.loader.exec_module(ablation)
 CONFIG = REPO / "configs" / "protocol-ablation.yaml"
 
@@ -64,16 +66,17 @@ def test_every_variant_switches_one_component_to_the_other_protocols_value():
             assert switched == differing
 
 
-def write_run(folder, head, seed, design, gain, rho, oracle):
+def write_run(folder, head, seed, design, gain, rho, oracle, annotator="bt-beta1", n=2000, beta=1):
     run = {
         "world": "w",
         "design": design,
-        "annotator": "bt-beta1",
-        "n": 2000,
+        "annotator": annotator,
+        "annotator_params": {"beta": beta},
+        "n": n,
         "head": head,
         "seed": seed,
     }
-    path = folder / head / design / str(seed) / "metrics.json"
+    path = folder / head / design / annotator / str(n) / str(seed) / "metrics.json"
     path.parent.mkdir(parents=True)
     per_prompt = {
         "oracle_bon_gain": oracle.tolist(),
@@ -124,13 +127,107 @@ def test_attribution_finds_a_planted_effect_and_calls_the_rest_inconclusive_or_n
         ("pilot", 18, 90, ("same-random", "bt-beta10", 2000)),
         ("central", 34, 170, ("same-random", "bt-beta1", 2000)),
         ("central-cross", 34, 170, ("cross-random", "bt-beta1", 2000)),
+        ("central-b10", 34, 170, ("same-random", "bt-beta10", 2000)),
+        ("central-n500", 34, 170, ("same-random", "bt-beta1", 500)),
+        ("central-b10-n500", 34, 170, ("same-random", "bt-beta10", 500)),
+        ("central-lgb", 30, 150, ("same-random", "bt-beta1", 2000)),
+        ("presets-b10-n500", 4, 20, ("same-random", "bt-beta10", 500)),
+        ("presets-central", 4, 20, ("same-random", "bt-beta1", 2000)),
+        ("presets-n500", 4, 20, ("same-random", "bt-beta1", 500)),
     ],
 )
 def test_measured_slices_are_part_of_the_design(name, heads, runs, cell):
-    sliced, full = ablation.slice_config(*ablation.SLICES[name]), ablation.config()
+    sliced, full = ablation.slice_config(ablation.SLICES[name]), ablation.config()
     assert set(sliced["heads"]) <= set(full["heads"]) and len(sliced["heads"]) == heads
     assert {h: full["heads"][h] for h in sliced["heads"]} == sliced["heads"]
+    assert sliced["worlds"] == full["worlds"]
     plan = Plan(sliced, source=name)
     assert len(plan.runs) == runs
     assert {(r.design, r.annotator, r.n) for r in plan.runs} == {cell}
-    assert ablation.pilot_config() == ablation.slice_config(*ablation.SLICES["pilot"])
+    assert ablation.pilot_config() == ablation.slice_config(ablation.SLICES["pilot"])
+
+
+def test_slices_beyond_the_design_change_only_their_world_and_heads():
+    default = yaml.safe_load((REPO / "config.yaml").read_text())["worlds"]["synthetic"]
+    other = ablation.slice_config(ablation.SLICES["cross-shared0"])
+    assert other["worlds"] == {"synthetic-shared0": {**default, "shared_quality": 0}}
+    plan = Plan(other, source="cross-shared0")
+    assert len(plan.runs) == 170 and {r.world for r in plan.runs} == {"synthetic-shared0"}
+    scale = ablation.slice_config(ablation.SLICES["study-scale"])
+    paper = yaml.safe_load((REPO / "configs" / "paper-scale.yaml").read_text())
+    assert scale["worlds"] == {"paper": paper["worlds"]["paper"]}
+    assert sorted(scale["heads"]) == [
+        "bt-mlp.embrm",
+        "bt-mlp.study",
+        "clf-mlp.embrm",
+        "clf-mlp.study",
+    ]
+    plan = Plan(scale, source="study-scale")
+    assert {(r.design, r.n) for r in plan.runs} == {("same-random", 10000)}
+    assert len(plan.runs) == 12
+
+
+def value_of(table: str, first: str, second: str) -> float:
+    """The value in the row whose first two cells are ``first``, ``second``; the next column."""
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[:2] == [first, second]:
+            return float(cells[2].split()[0])
+    raise AssertionError(f"no row {first} | {second}")
+
+
+def test_claim_parts_2c_and_2d_find_a_planted_loss_and_its_component(tmp_path):
+    """bt-mlp under the released procedure loses 0.3 of the oracle's gain going to 500 pairs and
+    0.25 going to β = 1, clf-mlp 0.1 and 0.05: 2c and 2d are +0.2 each. With the split by pair
+    bt-mlp degrades as clf-mlp does, so the component takes both parts to 0 (−0.2 from study)."""
+    g = np.random.default_rng(1)
+    prompts = 60
+    oracle = 2.0 + g.random(prompts)
+    # cell → (bt-mlp.study's loss, the classifier-like loss) in units of the oracle's gain
+    cells = {("bt-beta10", 10, 2000): (0.0, 0.0), ("bt-beta1", 1, 2000): (0.25, 0.05)}
+    cells[("bt-beta1", 1, 500)] = (0.55, 0.15)
+    for (annotator, beta, n), (bt_loss, clf_loss) in cells.items():
+        for seed in range(5):
+            base = 0.5 * oracle + g.normal(0, 0.3, prompts)
+            rho = np.clip(0.5 + g.normal(0, 0.1, prompts), -1, 1)
+            runs = {
+                "bt-mlp.study": base - bt_loss * oracle,
+                "bt-mlp.study+split": base - clf_loss * oracle,
+                "clf-mlp.study": base - clf_loss * oracle,
+                "clf-mlp.study+split": base - clf_loss * oracle,
+            }
+            for head, gain in runs.items():
+                gain = gain + g.normal(0, 0.01, prompts)
+                write_run(
+                    tmp_path, head, seed, "same-random", gain, rho, oracle, annotator, n, beta
+                )
+    out = ablation.attribution(tmp_path).split("### spearman")[0]
+    parts = out.split("the claims' parts, clf-mlp against bt-mlp, under each variant")[1]
+    for part in ("2c", "2d"):
+        assert abs(value_of(parts, "split", part) + 0.2) < 0.01
+    rows = {line.split(" | ")[0]: line for line in parts.splitlines() if line.startswith("| study")}
+    study = [c.strip() for c in rows["| study"].strip("|").split("|")]
+    # columns: variant, clf − bt, verdict, 2c, verdict, 2d, verdict
+    assert abs(float(study[3].split()[0]) - 0.2) < 0.01 and "clf-mlp degrades less" in study[4]
+    assert abs(float(study[5].split()[0]) - 0.2) < 0.01 and "clf-mlp degrades less" in study[6]
+    split = [c.strip() for c in rows["| study+split"].strip("|").split("|")]
+    assert abs(float(split[3].split()[0])) < 0.01 and abs(float(split[5].split()[0])) < 0.01
+
+
+def test_presets_check_writes_each_preset_out_as_its_components():
+    """The two configs of the presets check differ only in how each head's recipe is written:
+    ``protocol: P``, or the other protocol with every component set to P's value."""
+    as_preset, explicit = ablation.presets_config(False), ablation.presets_config(True)
+    assert {k: v for k, v in as_preset.items() if k != "heads"} == {
+        k: v for k, v in explicit.items() if k != "heads"
+    }
+    assert as_preset["heads"].keys() == explicit["heads"].keys()
+    for name, head in as_preset["heads"].items():
+        cls = HEAD_TYPES[head["type"]]
+        written = explicit["heads"][name]["params"]
+        assert written["protocol"] != head["params"]["protocol"]
+        recipes = [
+            cls.resolve_recipe({**cls.defaults, **params}, name).values
+            for params in (head["params"], written)
+        ]
+        assert recipes[0] == recipes[1] == preset(head["params"]["protocol"], cls.RECIPE)
