@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .declare import Option, stage
 from .errors import DataError
 from .io import (
     atomic_dir,
@@ -121,6 +122,26 @@ def where_fitted(device: str, threads: int) -> dict:
     return {"device": device, "threads": threads, "cpu_capability": capability}
 
 
+@stage(
+    "train",
+    "train a head (or ensemble); optionally score the test set",
+    Option("world_dir", "--world"),
+    Option("pairs_path", "--pairs"),
+    Option("labels_path", "--labels"),
+    Option("head_spec", "--head", "json"),
+    Option("seed", "--seed", "int"),
+    Option("threads", "--threads", "int", required=False, default=1),
+    Option("device", "--device", "text", required=False, default="auto"),
+    Option("model_dir", "--model-dir"),
+    Option(
+        "predictions_out",
+        "--predictions",
+        required=False,
+        help="write test predictions here (omit to only fit and save the model)",
+    ),
+    Option("curves_out", "--curves"),
+    Option("info_out", "--info"),
+)
 def train(
     world_dir,
     pairs_path,
@@ -203,6 +224,20 @@ def train(
     log.info("trained %s in %.1f s%s", head_spec["type"], fit_seconds, scored)
 
 
+@stage(
+    "score",
+    "score several saved models with one read of the test embeddings",
+    Option("world_dir", "--world"),
+    Option(
+        "models",
+        "--model",
+        "models",
+        help="a saved model and the name of its predictions file (repeat for each model)",
+    ),
+    Option("threads", "--threads", "int", required=False, default=1),
+    Option("device", "--device", "text", required=False, default="auto"),
+    Option("out_dir", "--out", help="directory for <NAME>.npy and scoring.json"),
+)
 def score(world_dir, models: dict[str, str], out_dir, *, threads: int, device: str) -> None:
     """Score every saved model in ``models`` (name -> model directory) on the test set with one
     chunked read of the test embeddings; write ``<name>.npy`` per model and ``scoring.json``.
@@ -274,6 +309,41 @@ def score(world_dir, models: dict[str, str], out_dir, *, threads: int, device: s
     )
 
 
+@stage(
+    "evaluate",
+    "score test predictions: Best-of-N, Spearman, accuracy",
+    Option("world_dir", "--world"),
+    Option("predictions_path", "--predictions"),
+    Option("pairs_path", "--pairs"),
+    Option("labels_path", "--labels"),
+    Option("annotation_stats_path", "--annotation-stats"),
+    Option("train_info_path", "--train-info"),
+    Option("curves_path", "--curves"),
+    Option("run", "--run", "json"),
+    Option("evaluation", "--evaluation", "json"),
+    Option("out", "--out"),
+    Option(
+        "scoring_path",
+        "--scoring",
+        required=False,
+        help="scoring.json of the score job that wrote the predictions",
+    ),
+    Option(
+        "scoring_name",
+        "--scored-as",
+        "text",
+        required=False,
+        help="this run's name in --scoring (annotator/head)",
+    ),
+    Option(
+        "device",
+        "--device",
+        "text",
+        required=False,
+        default="cpu",
+        help="training.device: cuda (or auto after GPU training) picks Best-of-N on the GPU",
+    ),
+)
 def evaluate(
     world_dir,
     predictions_path,
@@ -468,6 +538,23 @@ def evaluation_device(requested: str, trained_on: str | None) -> str | None:
     return None
 
 
+@stage(
+    "train-cell",
+    "train a cell's MLP runs together (stacked weights, one process)",
+    Option("world_dir", "--world"),
+    Option("pairs_path", "--pairs"),
+    Option(
+        "runs",
+        "--runs",
+        "json",
+        help='JSON list of {"name": "annotator/head", "head": head spec, "labels": path}',
+    ),
+    Option("seed", "--seed", "int"),
+    Option("threads", "--threads", "int", required=False, default=1),
+    Option("device", "--device", "text", required=False, default="auto"),
+    Option("score", "--score", "switch", help="also write each run's test predictions"),
+    Option("out_dir", "--out", help="directory for <name>/{model,curves.csv,...}"),
+)
 def train_cell(
     world_dir,
     pairs_path,
@@ -588,6 +675,16 @@ def train_cell(
     )
 
 
+@stage(
+    "unstack",
+    "give one run of a stacked cell its own run outputs",
+    Option("cell_dir", "--cell", help="the train-cell output directory"),
+    Option("name", "--name", "text", help="the run's name in it (annotator/head)"),
+    Option("model_out", "--model-dir"),
+    Option("curves_out", "--curves"),
+    Option("info_out", "--info"),
+    Option("predictions_out", "--predictions", required=False),
+)
 def unstack(cell_dir, name: str, *, model_out, curves_out, info_out, predictions_out=None) -> None:
     """Give run ``name`` of a stacked cell (``train_cell``'s ``out_dir``) its own run outputs:
     hard links (copies across file systems) with a fresh modification time, so the run directory

@@ -6,15 +6,15 @@ rule active:
     input:
         world_inputs,
     output:
-        pairs=f"{RESULTS}/active/{RUN}/pairs.npz",
-        labels=f"{RESULTS}/active/{RUN}/labels.npz",
-        stats=f"{RESULTS}/active/{RUN}/annotation.json",
+        pairs=TREE.active("pairs.npz"),
+        labels=TREE.active("labels.npz"),
+        stats=TREE.active("annotation.json"),
     log:
-        f"{RESULTS}/logs/active/{RUN}.log",
+        TREE.log("active", RUN),
     benchmark:
-        f"{RESULTS}/benchmarks/active/{RUN}.tsv"
+        TREE.benchmark("active", RUN)
     wildcard_constraints:
-        design="|".join(ACTIVE_DESIGNS),
+        design=tree.names_pattern(ACTIVE_DESIGNS),
     group:
         "cell"
     conda:
@@ -27,15 +27,15 @@ rule active:
     params:
         world=world_dir,
         annotator=lambda w: as_json(PLAN.annotator_spec(w.annotator)),
-        scale=as_json(config["annotation"]["scale"]),
-        heldout=config["annotation"]["heldout_pairs"],
+        scale=as_json(PLAN.config["annotation"]["scale"]),
+        heldout=PLAN.config["annotation"]["heldout_pairs"],
         head=lambda w: as_json(PLAN.head_spec(w.head)),
         active=as_json(
-            {k: v for k, v in config["active"].items() if k != "budget_targets"}
+            {k: v for k, v in PLAN.config["active"].items() if k != "budget_targets"}
         ),
-        evaluation=as_json(config["evaluation"]),
-        state=lambda w: f"{active_dir(w)}/rounds",
-        device=config["training"]["device"],
+        evaluation=as_json(PLAN.config["evaluation"]),
+        state=lambda w: TREE.active("rounds", w),
+        device=DEVICE,
         threads=TRAINING_THREADS,
     shell:
         "python -m embrm active --world {params.world} --design {wildcards.design}"
@@ -76,7 +76,7 @@ rule budget:
     conda:
         ENV
     params:
-        targets=" ".join(f"--target {t}" for t in config["active"]["budget_targets"]),
+        targets=" ".join(f"--target {t}" for t in PLAN.config["active"]["budget_targets"]),
     shell:
         "python -m embrm budget {input} {params.targets} --csv {output.csv}"
         " --html {output.html} > {log} 2>&1"

@@ -71,7 +71,7 @@ def _active(wildcards, attempt):
         wildcards.head,
         int(wildcards.n),
         active_rounds(wildcards),
-        ACTIVE.pool_size,
+        LAYOUT.active.pool_size,
         attempt,
     )
 
