@@ -76,7 +76,9 @@ rule budget:
     conda:
         ENV
     params:
-        targets=" ".join(f"--target {t}" for t in PLAN.config["active"]["budget_targets"]),
+        targets=" ".join(
+            f"--target {t}" for t in PLAN.config["active"]["budget_targets"]
+        ),
     shell:
         "python -m embrm budget {input} {params.targets} --csv {output.csv}"
         " --html {output.html} > {log} 2>&1"
