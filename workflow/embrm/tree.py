@@ -30,6 +30,8 @@ WORLD_FILES = (
 # The files a train job (or `unstack`) leaves in a run's folder; predictions.npy only when the
 # run scores its own test set (training.scoring: run).
 RUN_FILES = ("model", "curves.csv", "train.json", "predictions.npy", "metrics.json")
+# Outputs that are folders (Snakemake's directory()).
+FOLDERS = ("model", "rounds")
 # An active design's run (the `active` job): the pairs it chose, their labels and statistics, and
 # the rounds saved as they finish (a killed job resumes there).
 ACTIVE_FILES = ("pairs.npz", "labels.npz", "annotation.json", "rounds")
@@ -54,6 +56,11 @@ def cell(values: Any = None) -> str:
 def run(values: Any = None) -> str:
     """``<cell>/<annotator>/<head>``: a run's path under each stage's folder."""
     return RUN if values is None else RUN.format(**fields(values))
+
+
+def is_folder(path: str) -> bool:
+    """Whether the output at ``path`` is a folder, not a file."""
+    return path.rsplit("/", 1)[-1] in FOLDERS
 
 
 def names_pattern(names: Iterable[str]) -> str:

@@ -127,6 +127,14 @@ def active_rounds(wildcards):
     return LAYOUT.active_rounds(wildcards)
 
 
+def outputs(paths):
+    """A layout's outputs as a rule declares them: its folders flagged as such."""
+    return {
+        name: directory(path) if tree.is_folder(path) else path
+        for name, path in paths.items()
+    }
+
+
 def metrics_files():
     return LAYOUT.metrics_files()
 

@@ -7,7 +7,7 @@ rule train:
         pairs=run_pairs,
         labels=run_labels,
     output:
-        **LAYOUT.train_outputs(),
+        **outputs(LAYOUT.train_outputs()),
     log:
         TREE.log("train", RUN),
     benchmark:

@@ -33,7 +33,7 @@ if LAYOUT.stack:
         input:
             TREE.stacked(),
         output:
-            **LAYOUT.train_outputs(),
+            **outputs(LAYOUT.train_outputs()),
         log:
             TREE.log("unstack", RUN),
         benchmark:
