@@ -71,7 +71,11 @@ def test_plan_and_snakemake_refuse_with_the_same_message(name, tmp_path):
     env_path = {"PYTHONPATH": str(REPO / "workflow")}
     import os
 
-    env = {**os.environ, **env_path, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        **env_path,
+        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+    }
     plan = subprocess.run(
         [sys.executable, "-m", "embrm", "plan", str(path)],
         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300,
