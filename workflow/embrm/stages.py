@@ -122,6 +122,37 @@ def where_fitted(device: str, threads: int) -> dict:
     return {"device": device, "threads": threads, "cpu_capability": capability}
 
 
+def train_record(
+    ensemble,
+    *,
+    threads: int,
+    started_at: float,
+    fit_seconds: float,
+    predict_seconds: float | None,
+    train_pairs: int,
+    world,
+) -> dict:
+    """A run's train.json: the head as fitted, where and how long, each member's stopping epoch
+    (written by the train job, or for each run of a stacked cell by train-cell)."""
+    members = ensemble.members
+    return {
+        "head": ensemble.get_params(),
+        **where_fitted(members[0].device_, threads),
+        "started_at": started_at,
+        "best_epoch": [m.best_epoch_ for m in members],
+        "epochs_run": [len(m.curves_) for m in members],
+        # The batch schedule each member used (None for a head without minibatch epochs): the
+        # summary reads it rather than work it out again.
+        "steps_per_epoch": [getattr(m, "steps_per_epoch_", None) for m in members],
+        "fit_seconds": fit_seconds,
+        "predict_seconds": predict_seconds,
+        "train_pairs": train_pairs,
+        "test_embeddings": int(np.prod(world.test.embeddings.shape[:2])),
+        "host": platform.node(),
+        "embrm_version": __version__,
+    }
+
+
 @stage(
     "train",
     "train a head (or ensemble); optionally score the test set",
@@ -177,14 +208,7 @@ def train(
         source=str(world.train.embeddings_path),
         pairs_source=f"{pairs_path} (labels {labels_path})",
     )
-    ensemble = Ensemble(
-        head_spec["type"],
-        members=head_spec.get("members", 1),
-        params=head_spec.get("params", {}),
-        seed=seed,
-        device=device,
-        threads=threads,
-    )
+    ensemble = Ensemble.from_spec(head_spec, seed=seed, device=device, threads=threads)
     started_at = time.time()  # wall clock: MLflow's start of the run
     started = time.perf_counter()
     ensemble.fit(data)
@@ -203,22 +227,17 @@ def train(
         ensemble.save(tmp)
     with atomic_path(curves_out) as tmp:
         pd.DataFrame(ensemble.curves).to_csv(tmp, index=False)
-    members = ensemble.members
     write_json(
         info_out,
-        {
-            "head": ensemble.get_params(),
-            **where_fitted(members[0].device_, threads),
-            "started_at": started_at,
-            "best_epoch": [m.best_epoch_ for m in members],
-            "epochs_run": [len(m.curves_) for m in members],
-            "fit_seconds": fit_seconds,
-            "predict_seconds": predict_seconds,
-            "train_pairs": int(pairs["a"].size),
-            "test_embeddings": int(np.prod(world.test.embeddings.shape[:2])),
-            "host": platform.node(),
-            "embrm_version": __version__,
-        },
+        train_record(
+            ensemble,
+            threads=threads,
+            started_at=started_at,
+            fit_seconds=fit_seconds,
+            predict_seconds=predict_seconds,
+            train_pairs=int(pairs["a"].size),
+            world=world,
+        ),
     )
     scored = "" if predict_seconds is None else f", predicted in {predict_seconds:.1f} s"
     log.info("trained %s in %.1f s%s", head_spec["type"], fit_seconds, scored)
@@ -611,14 +630,7 @@ def train_cell(
         )
         # The run's own ensemble of one: its member gets the seed its train job would give it.
         ensembles.append(
-            Ensemble(
-                run["head"]["type"],
-                members=1,
-                params=run["head"].get("params", {}),
-                seed=seed,
-                device=device,
-                threads=threads,
-            )
+            Ensemble.from_spec(run["head"], seed=seed, device=device, threads=threads, members=1)
         )
     heads = [ensemble.members[0] for ensemble in ensembles]
     started_at = time.time()  # wall clock: MLflow's start of each run of the cell
@@ -637,36 +649,29 @@ def train_cell(
         for i, (run, ensemble) in enumerate(zip(runs, ensembles, strict=True)):
             run_dir = tmp / run["name"]
             run_dir.mkdir(parents=True, exist_ok=True)
-            head = ensemble.members[0]
             if predictions is not None:
                 write_npy(run_dir / "predictions.npy", predictions[i : i + 1])
             ensemble.save(run_dir / "model")
             pd.DataFrame(ensemble.curves).to_csv(run_dir / "curves.csv", index=False)
             stack = timing["stacks"][timing["stack_of"][i]]
-            write_json(
-                run_dir / "train.json",
-                {
-                    "head": ensemble.get_params(),
-                    **where_fitted(head.device_, threads),
-                    "started_at": started_at,
-                    "best_epoch": [head.best_epoch_],
-                    "epochs_run": [len(head.curves_)],
-                    # The run's share of the cell's stacked fit.
-                    "fit_seconds": fit_seconds / len(runs),
-                    "predict_seconds": seconds[i] if score else None,
-                    "train_pairs": int(pairs["a"].size),
-                    "test_embeddings": int(np.prod(world.test.embeddings.shape[:2])),
-                    "host": platform.node(),
-                    "embrm_version": __version__,
-                    "stacked": {
-                        "runs": len(runs),
-                        "cell_fit_seconds": fit_seconds,
-                        "stack_models": stack["models"],
-                        "stack_seconds": stack["seconds"],
-                        "cell_predict_seconds": pass_seconds,
-                    },
-                },
+            record = train_record(
+                ensemble,
+                threads=threads,
+                started_at=started_at,
+                # The run's share of the cell's stacked fit.
+                fit_seconds=fit_seconds / len(runs),
+                predict_seconds=seconds[i] if score else None,
+                train_pairs=int(pairs["a"].size),
+                world=world,
             )
+            record["stacked"] = {
+                "runs": len(runs),
+                "cell_fit_seconds": fit_seconds,
+                "stack_models": stack["models"],
+                "stack_seconds": stack["seconds"],
+                "cell_predict_seconds": pass_seconds,
+            }
+            write_json(run_dir / "train.json", record)
     log.info(
         "trained %d runs stacked in %.1f s (%s)",
         len(runs),

@@ -249,14 +249,9 @@ def run_rounds(
                 pairs_source=str(store.directory),
             )
             fit_started = time.perf_counter()
-            ensemble = Ensemble(
-                head_spec["type"],
-                members=head_spec.get("members", 1),
-                params=head_spec.get("params", {}),
-                seed=seed,
-                device=device,
-                threads=threads,
-            ).fit(data)
+            ensemble = Ensemble.from_spec(head_spec, seed=seed, device=device, threads=threads).fit(
+                data
+            )
             record["fit_seconds"] = time.perf_counter() - fit_started
             record["metrics"] = evaluate_model(ensemble, world, evaluation, heldout)
             if getattr(rule, "NEEDS_MODEL", False):

@@ -105,6 +105,27 @@ class Ensemble:
         (directory / "ensemble.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
     @classmethod
+    def from_spec(
+        cls,
+        spec: dict,
+        *,
+        seed: int,
+        device: str = "auto",
+        threads: int = 1,
+        members: int | None = None,
+    ) -> Ensemble:
+        """The ensemble a head's config entry describes (``type``, ``members``, ``params``);
+        ``members`` overrides the entry's count (a stacked run fits its own ensemble of one)."""
+        return cls(
+            spec["type"],
+            members=spec.get("members", 1) if members is None else members,
+            params=spec.get("params", {}),
+            seed=seed,
+            device=device,
+            threads=threads,
+        )
+
+    @classmethod
     def load(
         cls, directory: str | Path, *, device: str | None = None, threads: int = 1
     ) -> Ensemble:

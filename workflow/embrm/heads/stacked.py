@@ -146,7 +146,8 @@ def epoch_batches(head: MLPHead, n_examples: int, shuffler, device) -> list:
     """The example indices of one epoch's batches, drawn as the head's own fit draws them."""
     import torch
 
-    size, _ = MLPHead.epoch_schedule(head.params, n_examples)
+    size, steps = MLPHead.epoch_schedule(head.params, n_examples)
+    head.steps_per_epoch_ = steps  # recorded in train.json, as the head's own fit records it
     order = torch.randperm(n_examples, generator=shuffler).to(device)
     return [order[start : start + size] for start in range(0, n_examples, size)]
 
