@@ -20,15 +20,15 @@ from typing import Any
 
 from .errors import ConfigError
 
-KINDS = ("path", "text", "int", "json", "switch", "models")
+KINDS = ("path", "paths", "text", "int", "json", "switch", "models")
 
 
 @dataclass(frozen=True)
 class Option:
     """One option: the function's parameter ``param`` given as ``flag`` on the command line.
 
-    ``kind``: path or text (a string), int, json (a value given as JSON), switch (a flag that is
-    present or not), models (``{name: folder}``, repeated as ``--model name=folder``).
+    ``kind``: path or text (a string), paths (a list of paths after one flag), int, json (a value
+    given as JSON), switch (a flag that is present or not), models (``{name: folder}``, repeated as ``--model name=folder``).
     """
 
     param: str
@@ -62,6 +62,8 @@ class Stage:
                 continue
             if option.kind == "models":
                 extra.update(action="append", metavar="NAME=DIR")
+            elif option.kind == "paths":
+                extra["nargs"] = "+"
             elif option.kind == "int":
                 extra["type"] = int
             elif option.kind == "json":
@@ -131,6 +133,8 @@ def render(name: str, values: dict[str, Any]) -> str:
         elif option.kind == "models":
             for model, folder in value.items():
                 words += [option.flag, shlex.quote(f"{model}={folder}")]
+        elif option.kind == "paths":
+            words += [option.flag, *map(shlex.quote, map(str, value))]
         elif option.kind == "json":
             words += [option.flag, shlex.quote(as_json(value))]
         else:

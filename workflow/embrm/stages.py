@@ -191,8 +191,8 @@ def train(
     None (``training.scoring: cell``: the cell's score job does it for every run at once)."""
     import pandas as pd
 
-    from .heads.base import PairData
     from .heads.ensemble import Ensemble
+    from .heads.pairs import PairData
     from .world import World
 
     world = World(world_dir)
@@ -264,8 +264,8 @@ def score(world_dir, models: dict[str, str], out_dir, *, threads: int, device: s
     Each model's predictions are exactly those its own train job would have written (a saved
     head reloads and predicts identically).
     """
-    from .heads.base import predict_together
     from .heads.ensemble import Ensemble
+    from .heads.predict import predict_together
     from .world import World
 
     if not models:
@@ -551,7 +551,7 @@ def evaluation_device(requested: str, trained_on: str | None) -> str | None:
     """Where Best-of-N picks: ``cuda`` when the config asks for it, or with ``auto`` when the run
     trained there; None (NumPy on the CPU, no torch import) otherwise."""
     if requested == "cuda" or (requested == "auto" and trained_on == "cuda"):
-        from .heads.base import resolve_device
+        from .heads.device import resolve_device
 
         return resolve_device("cuda")
     return None
@@ -596,8 +596,9 @@ def train_cell(
     import pandas as pd
 
     from .errors import ConfigError
-    from .heads.base import PairData, predict_together
     from .heads.ensemble import Ensemble
+    from .heads.pairs import PairData
+    from .heads.predict import predict_together
     from .heads.stacked import fit_stacked, stack_refusal
     from .world import World
 

@@ -17,7 +17,7 @@ if importlib.util.find_spec("embrm") is None:
 
 from embrm import shared_results, tree
 from embrm.config import Plan
-from embrm.declare import as_json
+from embrm.declare import as_json, render
 from embrm.designs import DESIGNS
 from embrm.designs import pattern as designs_pattern
 from embrm.errors import EmbrmError

@@ -182,8 +182,8 @@ def run_rounds(
     ``stop_after`` ends the call after that many rounds were newly computed (tests of resuming).
     """
     from ..annotators import annotate, make_annotator
-    from ..heads.base import PairData
     from ..heads.ensemble import Ensemble
+    from ..heads.pairs import PairData
 
     pool_kind, rule_name = parse(design)
     rule = RULES[rule_name]

@@ -26,7 +26,8 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..seeding import int_seed
-from .base import PairData, predict_together
+from .pairs import PairData
+from .predict import predict_together
 
 AGGREGATIONS = ("mean", "min", "first")
 

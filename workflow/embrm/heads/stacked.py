@@ -40,8 +40,9 @@ import numpy as np
 from ..costs import MB, network_flops
 from ..errors import ConfigError, DataError
 from ..progress import report
-from .base import PairData, mean64, pair_accuracy
+from .losses import mean64
 from .mlp import MLPHead
+from .pairs import PairData, pair_accuracy
 from .torch_common import SCORE_CHUNK_ROWS, Adam, build_mlp, setup_torch
 
 log = logging.getLogger("embrm")
