@@ -1,4 +1,5 @@
-# Helpers shared by every rule: the validated plan, output paths, and per-run parameters.
+# Input functions shared by every rule: they ask the validated plan (PLAN) and its layout (LAYOUT,
+# embrm/layout.py), which own the results tree, the jobs, their arguments and every decision.
 import importlib.util
 import json
 import os
