@@ -16,7 +16,7 @@ from embrm.layout import Layout
 
 SHIPPED = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]
 # Each per-run stage and the job that runs it, by the key its values are asked with.
-STAGE_OF_JOB = {"train": "train", "unstack": "unstack", "train_cell": "train-cell",
+STAGE_OF_JOB = {"pairs": "pairs", "annotate": "annotate", "active": "active", "train": "train", "unstack": "unstack", "train_cell": "train-cell",
                 "score": "score", "evaluate": "evaluate"}  # fmt: skip
 
 
@@ -28,8 +28,7 @@ def keyed(name: str) -> dict:
     """A cell's or run's grid names from its path under a stage's folder."""
     parts = name.split("/")
     names = {"world": parts[0], "design": parts[1], "n": parts[2][1:], "seed": parts[3][4:]}
-    if len(parts) == 6:
-        names.update(annotator=parts[4], head=parts[5])
+    names.update(zip(("annotator", "head"), parts[4:], strict=False))
     return names
 
 

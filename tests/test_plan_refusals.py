@@ -25,6 +25,8 @@ TEXT_WORLD = {
 # One config per refusal the workflow can raise at parse time, and the words its message has.
 REFUSALS = {
     "schema": ({"grid": {"quantities": [-5]}}, "config key 'grid.quantities[0]'"),
+    "experiment-name": ({"experiment": "mlflow.db"}, "mlflow.db"),
+    "annotator-rule": ({"annotators": {"bt": {"model": "bt", "beta": [1, -2]}}}, "annotators.bt"),
     "reference": ({"grid": {"heads": ["no-such-head"]}}, "'grid.heads[0]': 'no-such-head'"),
     "head-params": ({"heads": {"bt-mlp": {"params": {"hidden": "wide"}}}}, "heads.bt-mlp"),
     "capacity": ({"grid": {"quantities": [100000]}}, "allows at most"),

@@ -69,92 +69,6 @@ def _world(args):
     stages.build_world(args.spec, args.out, threads=args.threads, device=args.device)
 
 
-def _pairs_arguments(p):
-    p.add_argument("--world", required=True)
-    p.add_argument("--design", required=True)
-    p.add_argument("--n", type=int, required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--heldout", type=int, required=True)
-    p.add_argument(
-        "--of",
-        type=int,
-        default=None,
-        help="draw this many pairs and keep the first n (the design's largest quantity)",
-    )
-    p.add_argument("--out", required=True)
-
-
-@command("pairs", "draw training and held-out pairs for a design", _pairs_arguments)
-def _pairs(args):
-    from . import stages
-
-    stages.make_pairs(
-        args.world, args.design, args.n, args.seed, args.heldout, args.out, of=args.of
-    )
-
-
-def _annotate_arguments(p):
-    p.add_argument("--world", required=True)
-    p.add_argument("--pairs", required=True)
-    p.add_argument("--annotator", type=json_arg, required=True)
-    p.add_argument("--scale", type=json_arg, required=True, help='"std" or a number, as JSON')
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--stats", required=True)
-
-
-@command("annotate", "label pairs with a simulated annotator", _annotate_arguments)
-def _annotate(args):
-    from . import stages
-
-    stages.annotate(
-        args.world, args.pairs, args.annotator, args.scale, args.seed, args.out, args.stats
-    )
-
-
-def _active_arguments(p):
-    p.add_argument("--world", required=True)
-    p.add_argument("--design", required=True)
-    p.add_argument("--n", type=int, required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--annotator", type=json_arg, required=True)
-    p.add_argument("--scale", type=json_arg, required=True, help='"std" or a number, as JSON')
-    p.add_argument("--head", type=json_arg, required=True)
-    p.add_argument("--active", type=json_arg, required=True, help="the config's active section")
-    p.add_argument("--evaluation", type=json_arg, required=True)
-    p.add_argument("--heldout", type=int, required=True)
-    p.add_argument("--state", required=True, help="directory of the saved rounds (resumable)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--pairs-out", required=True)
-    p.add_argument("--labels-out", required=True)
-    p.add_argument("--stats-out", required=True)
-
-
-@command("active", "choose and label an active design's pairs, in rounds", _active_arguments)
-def _active(args):
-    from .active.rounds import stage
-
-    stage(
-        args.world,
-        args.design,
-        args.n,
-        args.seed,
-        args.annotator,
-        args.scale,
-        args.head,
-        args.active,
-        args.evaluation,
-        args.heldout,
-        args.state,
-        pairs_out=args.pairs_out,
-        labels_out=args.labels_out,
-        stats_out=args.stats_out,
-        threads=args.threads,
-        device=args.device,
-    )
-
-
 def _budget_arguments(p):
     p.add_argument("summary", help="summary.csv/.parquet, a results directory or experiment name")
     p.add_argument(
@@ -339,6 +253,7 @@ def commands() -> dict[str, Command]:
     """The commands registered here and the stages declared with their functions (each run as
     its declaration says: :mod:`embrm.declare`)."""
     from . import stages  # noqa: F401  (declares its stages)
+    from .active import rounds  # noqa: F401  (declares the active stage)
     from .declare import STAGES
 
     declared = {

@@ -17,6 +17,7 @@ from . import (
     stages,  # noqa: F401  (declares the stages whose arguments render writes)
     tree,
 )
+from .active import rounds  # noqa: F401  (declares the active stage)
 from .active.rounds import Settings as ActiveSettings
 from .active.rounds import schedule as active_schedule
 from .config import Plan, Run
@@ -196,6 +197,53 @@ class Layout:
     def arguments(self, stage: str) -> Callable[[Any], str]:
         """A rule's params: its job's command-line arguments, from its wildcards."""
         return lambda wildcards: render(stage, self.values(stage, wildcards))
+
+    def _pairs(self, values: Any) -> dict[str, Any]:
+        names = tree.fields(values)
+        return {
+            "world_dir": self.tree.world(names["world"]),
+            "design": names["design"],
+            "n": int(names["n"]),
+            "seed": int(names["seed"]),
+            "heldout": self.plan.config["annotation"]["heldout_pairs"],
+            "out": self.tree.pairs(values),
+            # Every cell of a design draws its largest quantity and keeps the first n.
+            "of": self.plan.largest_quantity(names["world"], names["design"]),
+        }
+
+    def _annotate(self, values: Any) -> dict[str, Any]:
+        names = tree.fields(values)
+        return {
+            "world_dir": self.tree.world(names["world"]),
+            "pairs_path": self.tree.pairs(values),
+            "annotator_spec": self.plan.annotator_spec(names["annotator"]),
+            "scale": self.plan.config["annotation"]["scale"],
+            "seed": int(names["seed"]),
+            "out": self.tree.annotations(values),
+            "stats_out": self.tree.annotation_stats(values),
+        }
+
+    def _active(self, values: Any) -> dict[str, Any]:
+        run = self.run_of(values)
+        config = self.plan.config
+        return {
+            "world_dir": self.tree.world(run.world),
+            "design": run.design,
+            "n": run.n,
+            "seed": run.seed,
+            "annotator_spec": self.plan.annotator_spec(run.annotator),
+            "scale_spec": config["annotation"]["scale"],
+            "head_spec": self.plan.head_spec(run.head),
+            "active": {k: v for k, v in config["active"].items() if k != "budget_targets"},
+            "evaluation": config["evaluation"],
+            "heldout_pairs": config["annotation"]["heldout_pairs"],
+            "state_dir": self.tree.active("rounds", run),
+            "threads": self.threads,
+            "device": self.device,
+            "pairs_out": self.tree.active("pairs.npz", run),
+            "labels_out": self.tree.active("labels.npz", run),
+            "stats_out": self.tree.active("annotation.json", run),
+        }
 
     def _train(self, values: Any) -> dict[str, Any]:
         run = self.run_of(values)

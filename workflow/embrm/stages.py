@@ -38,6 +38,23 @@ def build_world(spec: dict, out_dir: str | Path, *, threads: int = 1, device: st
     log.info("world written to %s in %.1f s", out_dir, time.perf_counter() - started)
 
 
+@stage(
+    "pairs",
+    "draw training and held-out pairs for a design",
+    Option("world_dir", "--world"),
+    Option("design", "--design", "text"),
+    Option("n", "--n", "int"),
+    Option("seed", "--seed", "int"),
+    Option("heldout", "--heldout", "int"),
+    Option("out", "--out"),
+    Option(
+        "of",
+        "--of",
+        "int",
+        required=False,
+        help="draw this many pairs and keep the first n (the design's largest quantity)",
+    ),
+)
 def make_pairs(
     world_dir,
     design: str,
@@ -69,6 +86,17 @@ def make_pairs(
     log.info("%d %s pairs and %d held-out test pairs", a.size, design, ha.size)
 
 
+@stage(
+    "annotate",
+    "label pairs with a simulated annotator",
+    Option("world_dir", "--world"),
+    Option("pairs_path", "--pairs"),
+    Option("annotator_spec", "--annotator", "json"),
+    Option("scale", "--scale", "json", help='"std" or a number, as JSON'),
+    Option("seed", "--seed", "int"),
+    Option("out", "--out"),
+    Option("stats_out", "--stats"),
+)
 def annotate(
     world_dir,
     pairs_path,

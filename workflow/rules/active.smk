@@ -25,26 +25,9 @@ rule active:
         runtime=runtime_active,
         gpu=gpu_train,
     params:
-        world=world_dir,
-        annotator=lambda w: as_json(PLAN.annotator_spec(w.annotator)),
-        scale=as_json(PLAN.config["annotation"]["scale"]),
-        heldout=PLAN.config["annotation"]["heldout_pairs"],
-        head=lambda w: as_json(PLAN.head_spec(w.head)),
-        active=as_json(
-            {k: v for k, v in PLAN.config["active"].items() if k != "budget_targets"}
-        ),
-        evaluation=as_json(PLAN.config["evaluation"]),
-        state=lambda w: TREE.active("rounds", w),
-        device=DEVICE,
-        threads=TRAINING_THREADS,
+        arguments=LAYOUT.arguments("active"),
     shell:
-        "python -m embrm active --world {params.world} --design {wildcards.design}"
-        " --n {wildcards.n} --seed {wildcards.seed} --annotator {params.annotator:q}"
-        " --scale {params.scale:q} --head {params.head:q} --active {params.active:q}"
-        " --evaluation {params.evaluation:q} --heldout {params.heldout}"
-        " --state {params.state} --threads {params.threads} --device {params.device}"
-        " --pairs-out {output.pairs} --labels-out {output.labels}"
-        " --stats-out {output.stats} > {log} 2>&1"
+        "python -m embrm active {params.arguments} > {log} 2>&1"
 
 
 # The annotation budget table (labels needed per head and design to reach each target share of

@@ -17,10 +17,6 @@ rule annotate:
         mem_mb=mem_mb_light,
         runtime=runtime_light,
     params:
-        world=world_dir,
-        annotator=lambda w: as_json(PLAN.annotator_spec(w.annotator)),
-        scale=as_json(PLAN.config["annotation"]["scale"]),
+        arguments=LAYOUT.arguments("annotate"),
     shell:
-        "python -m embrm annotate --world {params.world} --pairs {input.pairs}"
-        " --annotator {params.annotator:q} --scale {params.scale:q} --seed {wildcards.seed}"
-        " --out {output.labels} --stats {output.stats} > {log} 2>&1"
+        "python -m embrm annotate {params.arguments} > {log} 2>&1"

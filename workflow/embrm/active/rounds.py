@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..declare import Option
+from ..declare import stage as declare_stage
 from ..errors import ConfigError, DataError
 from ..hashing import stable_hash
 from ..io import read_json, read_npz, write_json, write_npz
@@ -316,6 +318,26 @@ def run_rounds(
     }
 
 
+@declare_stage(
+    "active",
+    "choose and label an active design's pairs, in rounds",
+    Option("world_dir", "--world"),
+    Option("design", "--design", "text"),
+    Option("n", "--n", "int"),
+    Option("seed", "--seed", "int"),
+    Option("annotator_spec", "--annotator", "json"),
+    Option("scale_spec", "--scale", "json", help='"std" or a number, as JSON'),
+    Option("head_spec", "--head", "json"),
+    Option("active", "--active", "json", help="the config's active section"),
+    Option("evaluation", "--evaluation", "json"),
+    Option("heldout_pairs", "--heldout", "int"),
+    Option("state_dir", "--state", help="directory of the saved rounds (resumable)"),
+    Option("threads", "--threads", "int", required=False, default=1),
+    Option("device", "--device", "text", required=False, default="auto"),
+    Option("pairs_out", "--pairs-out"),
+    Option("labels_out", "--labels-out"),
+    Option("stats_out", "--stats-out"),
+)
 def stage(
     world_dir,
     design: str,
