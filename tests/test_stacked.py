@@ -251,6 +251,9 @@ def test_stacked_workflow_gives_the_same_summary(tmp_path):
         assert {p.relative_to(mine) for p in mine.rglob("*")} == listing, run.run_dir
         info = json.loads((mine / "train.json").read_text())
         assert ("stacked" in info) == (run.head != "clf-lgb")
+        # the batch schedule each head recorded: the one its own fit used
+        own_info = json.loads((own / "train.json").read_text())
+        assert info["steps_per_epoch"] == own_info["steps_per_epoch"], run.run_dir
     again = snakemake(tmp_path / "stack-True", "-n", "--cores", "2")
     assert "Nothing to be done" in again.stdout + again.stderr
 
