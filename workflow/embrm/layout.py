@@ -27,11 +27,13 @@ from .errors import ConfigError
 from .sources.rules import WorldRules
 
 
-def active_settings(config: dict) -> ActiveSettings:
+def active_section(config: dict) -> dict:
     """The `active` section as the rounds read it (its budget targets belong to `budget`)."""
-    return ActiveSettings.from_config(
-        {k: v for k, v in config["active"].items() if k != "budget_targets"}
-    )
+    return {k: v for k, v in config["active"].items() if k != "budget_targets"}
+
+
+def active_settings(config: dict) -> ActiveSettings:
+    return ActiveSettings.from_config(active_section(config))
 
 
 def is_active(design: str) -> bool:
@@ -234,7 +236,7 @@ class Layout:
             "annotator_spec": self.plan.annotator_spec(run.annotator),
             "scale_spec": config["annotation"]["scale"],
             "head_spec": self.plan.head_spec(run.head),
-            "active": {k: v for k, v in config["active"].items() if k != "budget_targets"},
+            "active": active_section(config),
             "evaluation": config["evaluation"],
             "heldout_pairs": config["annotation"]["heldout_pairs"],
             "state_dir": self.tree.active("rounds", run),
