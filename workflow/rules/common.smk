@@ -129,7 +129,7 @@ def active_rounds(wildcards):
 
 
 def outputs(paths):
-    """A layout's outputs as a rule declares them: its folders flagged as such."""
+    """Output paths of the layout, each folder wrapped in directory()."""
     return {
         name: directory(path) if tree.is_folder(path) else path
         for name, path in paths.items()
