@@ -81,6 +81,7 @@ def test_stacked_fit_gives_the_one_by_one_models(cell, fitted):
     for (head, beta), h1, h2 in zip(runs(), one, stacked, strict=True):
         where = f"{head} β={beta}"
         assert h2.best_epoch_ == h1.best_epoch_, where
+        assert h2.steps_per_epoch_ == h1.steps_per_epoch_, where  # recorded in train.json
         assert len(h2.curves_) == len(h1.curves_), where
         assert [c["epoch"] for c in h2.curves_] == [c["epoch"] for c in h1.curves_]
         np.testing.assert_allclose(curves(h2), curves(h1), rtol=0, atol=CURVE_TOL, err_msg=where)

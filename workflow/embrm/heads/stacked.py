@@ -147,8 +147,7 @@ def epoch_batches(head: MLPHead, n_examples: int, shuffler, device) -> list:
     """The example indices of one epoch's batches, drawn as the head's own fit draws them."""
     import torch
 
-    size, steps = MLPHead.epoch_schedule(head.params, n_examples)
-    head.steps_per_epoch_ = steps  # recorded in train.json, as the head's own fit records it
+    size, _ = MLPHead.epoch_schedule(head.params, n_examples)
     order = torch.randperm(n_examples, generator=shuffler).to(device)
     return [order[start : start + size] for start in range(0, n_examples, size)]
 
@@ -300,6 +299,11 @@ def _fit_stack(torch, device, x, a, b, heads, data, names) -> int:
     optimizer = Adam(params, lr=p["lr"], weight_decay=p["weight_decay"])
     shuffler = torch.Generator().manual_seed(lead.seed)
     n_examples = models[0].examples["target"].shape[0]
+    # Every run of the stack follows the lead's batch schedule, the one its own fit would use;
+    # each records it in its train.json as that fit does.
+    steps = MLPHead.epoch_schedule(lead.params, n_examples)[1]
+    for head in heads:
+        head.steps_per_epoch_ = steps
 
     active = list(range(len(models)))
     epoch = 0
