@@ -132,14 +132,14 @@ def test_torch_picks_are_the_numpy_picks(prompts, responses, repeats, n_values, 
 
 def test_evaluation_device_follows_the_training_device(monkeypatch):
     from embrm.errors import ConfigError
-    from embrm.heads import base
+    from embrm.heads import device
 
     assert stages.evaluation_device("cpu", "cpu") is None
     assert stages.evaluation_device("auto", "cpu") is None
-    monkeypatch.setattr(base, "cuda_available", lambda: False)
+    monkeypatch.setattr(device, "cuda_available", lambda: False)
     with pytest.raises(ConfigError, match=r"'training\.device'"):
         stages.evaluation_device("cuda", "cuda")
-    monkeypatch.setattr(base, "cuda_available", lambda: True)
+    monkeypatch.setattr(device, "cuda_available", lambda: True)
     assert stages.evaluation_device("cuda", "cpu") == "cuda"
     assert stages.evaluation_device("auto", "cuda") == "cuda"
     assert stages.evaluation_device("auto", "cpu") is None

@@ -341,6 +341,12 @@ def test_degenerate_runs_are_flagged_and_left_out_of_aggregates(tmp_path):
     assert run_status(scheduled) == "ok"
     scheduled["training"]["head"]["min_steps_per_epoch"] = 1
     assert "first optimizer step" in run_status(scheduled)
+    # A record that holds the schedule the head used is read, not worked out again.
+    scheduled["training"]["steps_per_epoch"] = [7]
+    assert run_status(scheduled) == "ok"
+    scheduled["training"]["head"]["min_steps_per_epoch"] = 10
+    scheduled["training"]["steps_per_epoch"] = [1]
+    assert "first optimizer step" in run_status(scheduled)
     half = record(seed=3)
     half["metrics"]["mean"]["spearman_defined_fraction"] = 0.3
     assert "undefined on 70% of the test prompts" in run_status(half)

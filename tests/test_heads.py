@@ -12,6 +12,8 @@ from conftest import REPO, TINY_CONFIG, assert_agree_across_threads, deep_merge
 from embrm.errors import ConfigError, DataError
 from embrm.heads import HEAD_TYPES, load_head, make_head
 from embrm.heads import base as heads_base
+from embrm.heads import device as heads_device
+from embrm.heads import predict as heads_predict
 from embrm.heads.base import PairData, RewardHead
 from embrm.heads.ensemble import AGGREGATIONS, Ensemble, combine
 
@@ -72,7 +74,7 @@ def test_registry_entry_declares_what_the_generic_tests_need(head_type):
     cls.check_params(cls.TEST_PARAMS, f"{head_type}.TEST_PARAMS")
     assert set(cls.PARAMS) <= set(cls.defaults), "PARAMS refines declared parameters only"
     assert cls.SAVED_FILES and "head.json" not in cls.SAVED_FILES
-    assert "cpu" in cls.DEVICES and set(cls.DEVICES) <= set(heads_base.DEVICES) - {"auto"}
+    assert "cpu" in cls.DEVICES and set(cls.DEVICES) <= set(heads_device.DEVICES) - {"auto"}
     assert set(cls.CURVES) <= CURVE_COLUMNS - {"epoch"}
     # Every parameter has a schema fragment its own default satisfies.
     import jsonschema
@@ -525,7 +527,7 @@ def test_unknown_params_device_and_threads_are_config_errors():
 @pytest.mark.parametrize("head_type", CUDA_HEADS)
 def test_cuda_without_a_gpu_is_a_config_error(head_type, task, monkeypatch):
     data, _ = task
-    monkeypatch.setattr(heads_base, "cuda_available", lambda: False)
+    monkeypatch.setattr(heads_device, "cuda_available", lambda: False)
     head = make_head(head_type, device="cuda", **fast(head_type))
     with pytest.raises(ConfigError, match=r"config key 'training\.device': 'cuda' requested but"):
         head.fit(data)
@@ -536,18 +538,18 @@ def test_lgb_trains_on_the_cpu_but_checks_a_requested_gpu(task, monkeypatch):
     head (docs/heads.md, Configuration)."""
     data, _ = task
     assert HEAD_TYPES["clf-lgb"].DEVICES == ("cpu",)
-    monkeypatch.setattr(heads_base, "cuda_available", lambda: False)
+    monkeypatch.setattr(heads_device, "cuda_available", lambda: False)
     head = make_head("clf-lgb", device="cuda", **fast("clf-lgb"))
     with pytest.raises(ConfigError, match=r"config key 'training\.device': 'cuda' requested but"):
         head.fit(data)
 
 
 def test_auto_device_picks_cuda_only_when_visible(monkeypatch):
-    monkeypatch.setattr(heads_base, "cuda_available", lambda: True)
-    assert heads_base.resolve_device("auto") == "cuda"
-    assert heads_base.resolve_device("cpu") == "cpu"
-    monkeypatch.setattr(heads_base, "cuda_available", lambda: False)
-    assert heads_base.resolve_device("auto") == "cpu"
+    monkeypatch.setattr(heads_device, "cuda_available", lambda: True)
+    assert heads_device.resolve_device("auto") == "cuda"
+    assert heads_device.resolve_device("cpu") == "cpu"
+    monkeypatch.setattr(heads_device, "cuda_available", lambda: False)
+    assert heads_device.resolve_device("auto") == "cpu"
 
 
 def test_load_rejects_a_directory_without_a_head(tmp_path):
@@ -666,17 +668,17 @@ def test_predict_together_reads_each_chunk_once_for_every_head(fitted, task, mon
     _, test = task
     heads = list(fitted.values())
     blocks = []
-    real = heads_base.iter_chunks
+    real = heads_predict.iter_chunks
 
     def counting(*args, **kwargs):
         for start, block in real(*args, **kwargs):
             blocks.append(start)
             yield start, block
 
-    monkeypatch.setattr(heads_base, "iter_chunks", counting)
-    monkeypatch.setattr(heads_base, "PREDICT_CHUNK_ROWS", (64, 64))
+    monkeypatch.setattr(heads_predict, "iter_chunks", counting)
+    monkeypatch.setattr(heads_predict, "PREDICT_CHUNK_ROWS", (64, 64))
     seconds: list[float] = []
-    together = heads_base.predict_together(heads, test, source="test.npy", seconds=seconds)
+    together = heads_predict.predict_together(heads, test, source="test.npy", seconds=seconds)
     # 500 rows in chunks of 64: one pass of 8 chunks serves all heads.
     assert blocks == list(range(0, 500, 64))
     assert together.shape == (len(heads), *test.shape[:-1])

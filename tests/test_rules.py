@@ -19,12 +19,19 @@ def test_no_rule_holds_shell_logic():
             assert not SHELL_LOGIC.search(strings), f"{path.name}:{number}: {line.strip()}"
 
 
-def test_scoring_mode_is_consulted_in_one_helper():
-    """training.scoring reaches the rules through Plan.scores_per_cell, read in one place."""
+def test_no_rule_file_decides_what_the_layout_decides():
+    """training.scoring, training.stack and the training settings reach the rules only through
+    the layout (embrm/layout.py), which `embrm plan` builds too; the rules read validated values
+    from PLAN.config, never Snakemake's raw `config`."""
+    decisions = re.compile(
+        r"scores_per_cell|\[\"scoring\"\]|\[\"stack\"\]|\[\"device\"\]|\[\"threads\"\]"
+        r"|(?<![.\w])config\[\""
+    )
     uses = [
-        (path.name, number)
+        (path.name, number, line.strip())
         for path in RULE_FILES
         for number, line in enumerate(path.read_text().splitlines(), 1)
-        if re.search(r"PLAN\.scores_per_cell|\[\"scoring\"\]|SCORE_PER_CELL", line.split("#", 1)[0])
+        if decisions.search(line.split("#", 1)[0])
     ]
-    assert len(uses) == 1 and uses[0][0] == "common.smk", uses
+    # The report's landing page reads the findings from `config` (findings.smk writes it there).
+    assert [use[0] for use in uses] == ["findings.smk"], uses

@@ -81,6 +81,7 @@ def test_stacked_fit_gives_the_one_by_one_models(cell, fitted):
     for (head, beta), h1, h2 in zip(runs(), one, stacked, strict=True):
         where = f"{head} β={beta}"
         assert h2.best_epoch_ == h1.best_epoch_, where
+        assert h2.steps_per_epoch_ == h1.steps_per_epoch_, where  # recorded in train.json
         assert len(h2.curves_) == len(h1.curves_), where
         assert [c["epoch"] for c in h2.curves_] == [c["epoch"] for c in h1.curves_]
         np.testing.assert_allclose(curves(h2), curves(h1), rtol=0, atol=CURVE_TOL, err_msg=where)
@@ -251,6 +252,9 @@ def test_stacked_workflow_gives_the_same_summary(tmp_path):
         assert {p.relative_to(mine) for p in mine.rglob("*")} == listing, run.run_dir
         info = json.loads((mine / "train.json").read_text())
         assert ("stacked" in info) == (run.head != "clf-lgb")
+        # the batch schedule each head recorded: the one its own fit used
+        own_info = json.loads((own / "train.json").read_text())
+        assert info["steps_per_epoch"] == own_info["steps_per_epoch"], run.run_dir
     again = snakemake(tmp_path / "stack-True", "-n", "--cores", "2")
     assert "Nothing to be done" in again.stdout + again.stderr
 

@@ -1,6 +1,7 @@
 """``python -m embrm <command>``: the workflow's stages and tools as subcommands.
 
-Each command is registered once, with its options and its function, in :data:`COMMANDS`.
+Each command is registered once, with its options and its function, in :data:`COMMANDS`; the
+workflow's per-run stages are declared beside their functions (:mod:`embrm.declare`).
 Snakemake's per-job rules call these; they are equally usable by hand. One command per workflow
 stage; ``text <stage>`` runs the text-world stages as separate jobs (``world`` runs them in one
 process); ``tracking <step>`` holds the MLflow logging steps of the workflow. Settings arrive as
@@ -13,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ConfigError, EmbrmError
+from .declare import json_arg, model_arguments  # noqa: F401  (model_arguments: its former home)
+from .errors import EmbrmError
 
 # Commands under a group run as ``embrm <group> <command>``.
 GROUPS = {
@@ -50,13 +51,6 @@ def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentPar
     return register
 
 
-def json_arg(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
-
-
 # ---------------------------------------------------------------------------------------------
 # The workflow's stages
 
@@ -73,256 +67,6 @@ def _world(args):
     from . import stages
 
     stages.build_world(args.spec, args.out, threads=args.threads, device=args.device)
-
-
-def _pairs_arguments(p):
-    p.add_argument("--world", required=True)
-    p.add_argument("--design", required=True)
-    p.add_argument("--n", type=int, required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--heldout", type=int, required=True)
-    p.add_argument(
-        "--of",
-        type=int,
-        default=None,
-        help="draw this many pairs and keep the first n (the design's largest quantity)",
-    )
-    p.add_argument("--out", required=True)
-
-
-@command("pairs", "draw training and held-out pairs for a design", _pairs_arguments)
-def _pairs(args):
-    from . import stages
-
-    stages.make_pairs(
-        args.world, args.design, args.n, args.seed, args.heldout, args.out, of=args.of
-    )
-
-
-def _annotate_arguments(p):
-    p.add_argument("--world", required=True)
-    p.add_argument("--pairs", required=True)
-    p.add_argument("--annotator", type=json_arg, required=True)
-    p.add_argument("--scale", type=json_arg, required=True, help='"std" or a number, as JSON')
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--stats", required=True)
-
-
-@command("annotate", "label pairs with a simulated annotator", _annotate_arguments)
-def _annotate(args):
-    from . import stages
-
-    stages.annotate(
-        args.world, args.pairs, args.annotator, args.scale, args.seed, args.out, args.stats
-    )
-
-
-def _train_arguments(p):
-    p.add_argument("--world", required=True)
-    p.add_argument("--pairs", required=True)
-    p.add_argument("--labels", required=True)
-    p.add_argument("--head", type=json_arg, required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--model-dir", required=True)
-    p.add_argument(
-        "--predictions", help="write test predictions here (omit to only fit and save the model)"
-    )
-    p.add_argument("--curves", required=True)
-    p.add_argument("--info", required=True)
-
-
-@command("train", "train a head (or ensemble); optionally score the test set", _train_arguments)
-def _train(args):
-    from . import stages
-
-    stages.train(
-        args.world,
-        args.pairs,
-        args.labels,
-        args.head,
-        args.seed,
-        threads=args.threads,
-        device=args.device,
-        model_dir=args.model_dir,
-        predictions_out=args.predictions,
-        curves_out=args.curves,
-        info_out=args.info,
-    )
-
-
-def _evaluate_arguments(p):
-    p.add_argument("--world", required=True)
-    p.add_argument("--predictions", required=True)
-    p.add_argument("--pairs", required=True)
-    p.add_argument("--labels", required=True)
-    p.add_argument("--annotation-stats", required=True)
-    p.add_argument("--train-info", required=True)
-    p.add_argument("--curves", required=True)
-    p.add_argument("--run", type=json_arg, required=True)
-    p.add_argument("--evaluation", type=json_arg, required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--scoring", help="scoring.json of the score job that wrote the predictions")
-    p.add_argument("--scored-as", help="this run's name in --scoring (annotator/head)")
-    p.add_argument(
-        "--device",
-        default="cpu",
-        help="training.device: cuda (or auto after GPU training) picks Best-of-N on the GPU",
-    )
-
-
-@command("evaluate", "score test predictions: Best-of-N, Spearman, accuracy", _evaluate_arguments)
-def _evaluate(args):
-    from . import stages
-
-    stages.evaluate(
-        args.world,
-        args.predictions,
-        args.pairs,
-        args.labels,
-        args.annotation_stats,
-        args.train_info,
-        args.curves,
-        args.run,
-        args.evaluation,
-        args.out,
-        scoring_path=args.scoring,
-        scoring_name=args.scored_as,
-        device=args.device,
-    )
-
-
-def _score_arguments(p):
-    p.add_argument("--world", required=True)
-    p.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        metavar="NAME=DIR",
-        help="a saved model and the name of its predictions file (repeat for each model)",
-    )
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", required=True, help="directory for <NAME>.npy and scoring.json")
-
-
-@command(
-    "score", "score several saved models with one read of the test embeddings", _score_arguments
-)
-def _score(args):
-    from . import stages
-
-    stages.score(
-        args.world,
-        model_arguments(args.model),
-        args.out,
-        threads=args.threads,
-        device=args.device,
-    )
-
-
-def _train_cell_arguments(p):
-    p.add_argument("--world", required=True)
-    p.add_argument("--pairs", required=True)
-    p.add_argument(
-        "--runs",
-        type=json_arg,
-        required=True,
-        help='JSON list of {"name": "annotator/head", "head": head spec, "labels": path}',
-    )
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--score", action="store_true", help="also write each run's test predictions")
-    p.add_argument("--out", required=True, help="directory for <name>/{model,curves.csv,...}")
-
-
-@command(
-    "train-cell",
-    "train a cell's MLP runs together (stacked weights, one process)",
-    _train_cell_arguments,
-)
-def _train_cell(args):
-    from . import stages
-
-    stages.train_cell(
-        args.world,
-        args.pairs,
-        args.runs,
-        args.seed,
-        threads=args.threads,
-        device=args.device,
-        out_dir=args.out,
-        score=args.score,
-    )
-
-
-def _unstack_arguments(p):
-    p.add_argument("--cell", required=True, help="the train-cell output directory")
-    p.add_argument("--name", required=True, help="the run's name in it (annotator/head)")
-    p.add_argument("--model-dir", required=True)
-    p.add_argument("--curves", required=True)
-    p.add_argument("--info", required=True)
-    p.add_argument("--predictions")
-
-
-@command("unstack", "give one run of a stacked cell its own run outputs", _unstack_arguments)
-def _unstack(args):
-    from . import stages
-
-    stages.unstack(
-        args.cell,
-        args.name,
-        model_out=args.model_dir,
-        curves_out=args.curves,
-        info_out=args.info,
-        predictions_out=args.predictions,
-    )
-
-
-def _active_arguments(p):
-    p.add_argument("--world", required=True)
-    p.add_argument("--design", required=True)
-    p.add_argument("--n", type=int, required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--annotator", type=json_arg, required=True)
-    p.add_argument("--scale", type=json_arg, required=True, help='"std" or a number, as JSON')
-    p.add_argument("--head", type=json_arg, required=True)
-    p.add_argument("--active", type=json_arg, required=True, help="the config's active section")
-    p.add_argument("--evaluation", type=json_arg, required=True)
-    p.add_argument("--heldout", type=int, required=True)
-    p.add_argument("--state", required=True, help="directory of the saved rounds (resumable)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--pairs-out", required=True)
-    p.add_argument("--labels-out", required=True)
-    p.add_argument("--stats-out", required=True)
-
-
-@command("active", "choose and label an active design's pairs, in rounds", _active_arguments)
-def _active(args):
-    from .active.rounds import stage
-
-    stage(
-        args.world,
-        args.design,
-        args.n,
-        args.seed,
-        args.annotator,
-        args.scale,
-        args.head,
-        args.active,
-        args.evaluation,
-        args.heldout,
-        args.state,
-        pairs_out=args.pairs_out,
-        labels_out=args.labels_out,
-        stats_out=args.stats_out,
-        threads=args.threads,
-        device=args.device,
-    )
 
 
 def _budget_arguments(p):
@@ -505,11 +249,27 @@ def _tracking_finish(args):
 # Parsing and running
 
 
+def commands() -> dict[str, Command]:
+    """The commands registered here and the stages declared with their functions (each run as
+    its declaration says: :mod:`embrm.declare`)."""
+    from . import stages  # noqa: F401  (declares its stages)
+    from .active import rounds  # noqa: F401  (declares the active stage)
+    from .declare import STAGES
+
+    declared = {
+        name: Command(name, spec.help, spec.add_options, spec.call) for name, spec in STAGES.items()
+    }
+    clash = set(declared) & set(COMMANDS)
+    if clash:
+        raise ValueError(f"commands {sorted(clash)} are both declared stages and registered")
+    return {**COMMANDS, **declared}
+
+
 def parser() -> argparse.ArgumentParser:
     """The parser of every registered command (groups as nested subcommands)."""
     top = argparse.ArgumentParser(prog="embrm", description=__doc__.splitlines()[0])
     subparsers = {"": top.add_subparsers(dest="command", required=True)}
-    for name, spec in COMMANDS.items():
+    for name, spec in commands().items():
         group, _, leaf = name.rpartition(" ")
         if group not in subparsers:
             g = subparsers[""].add_parser(group, help=GROUPS[group], description=GROUPS[group])
@@ -532,26 +292,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return status or 0
-
-
-# Names become relative paths under the output directory: no empty, hidden or parent parts.
-MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*(/[A-Za-z0-9][A-Za-z0-9_.+-]*)*")
-
-
-def model_arguments(values: list[str]) -> dict[str, str]:
-    """``["name=dir", ...]`` -> ``{name: dir}``; names must be distinct."""
-    models: dict[str, str] = {}
-    for value in values:
-        name, sep, directory = value.partition("=")
-        if not sep or not directory or not MODEL_NAME.fullmatch(name):
-            raise ConfigError(
-                f"--model: expected NAME=DIR with NAME made of '/'-separated parts of letters, "
-                f"digits and _.+- (not starting with a dot), got {value!r}"
-            )
-        if name in models:
-            raise ConfigError(f"--model: name {name!r} given twice")
-        models[name] = directory
-    return models
 
 
 if __name__ == "__main__":

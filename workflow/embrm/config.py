@@ -343,11 +343,17 @@ class Run:
 
     @property
     def pairs_dir(self) -> str:
-        return f"{self.world}/{self.design}/n{self.n}/seed{self.seed}"
+        """The cell's path under each stage's folder (:data:`embrm.tree.CELL`)."""
+        from .tree import cell
+
+        return cell(self)
 
     @property
     def run_dir(self) -> str:
-        return f"{self.pairs_dir}/{self.annotator}/{self.head}"
+        """The run's path under each stage's folder (:data:`embrm.tree.RUN`)."""
+        from .tree import run
+
+        return run(self)
 
     @property
     def design_settings(self) -> dict[str, str]:

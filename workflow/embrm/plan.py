@@ -14,6 +14,7 @@ import yaml
 
 from .config import Plan, load
 from .errors import EmbrmError
+from .layout import Layout
 from .preflight import check_data, check_device, check_inputs
 
 
@@ -53,6 +54,9 @@ def describe(config_path: str | Path, *, quiet: bool = False, name_only: bool = 
     try:
         plan = Plan(config, source=config_path)
         check_inputs(plan)
+        # The workflow's own decisions (stacking, scoring, active settings, worlds' sources):
+        # the Snakefile builds the same layout and refuses with the same message.
+        layout = Layout(plan)
         check_data(plan)
         check_device(plan.config)
     except EmbrmError as error:  # as the workflow says it: the file first
@@ -70,7 +74,9 @@ def describe(config_path: str | Path, *, quiet: bool = False, name_only: bool = 
             "",
             "# runs: each line crosses its pairs × heads × seeds (* only some of them)",
             *run_table(plan),
+            *(["", *layout.notes] if layout.notes else []),
             "",
+            "# jobs per stage: " + ", ".join(f"{k} {len(v)}" for k, v in layout.jobs().items()),
             summary,
         ]
     )

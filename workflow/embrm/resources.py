@@ -21,7 +21,7 @@ import numpy as np
 
 from .costs import MB, Compute, HeadCost, Shapes, rows_mb
 from .heads import head_class
-from .heads.base import PREDICT_CHUNK_BYTES, PREDICT_CHUNK_ROWS
+from .heads.predict import PREDICT_CHUNK_BYTES, PREDICT_CHUNK_ROWS
 from .heads.stacked import stacked_model_mb
 from .sources import npy, preferences, synthetic
 

@@ -1,5 +1,8 @@
 """Stage entry points: files in, files out. The CLI and the Snakemake rules call only these.
 
+The world, pairs, annotation and evaluation stages are here; the training stages (train,
+train-cell, unstack, score) are in :mod:`embrm.fitting` and named here too.
+
 Each stage reads its inputs, calls the logic modules, and writes every output atomically, so a
 failed or interrupted job leaves nothing that looks finished.
 """
@@ -7,23 +10,19 @@ failed or interrupted job leaves nothing that looks finished.
 from __future__ import annotations
 
 import logging
-import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from .declare import Option, stage
 from .errors import DataError
+from .fitting import score, train, train_cell, train_record, unstack, where_fitted  # noqa: F401
 from .io import (
-    atomic_dir,
-    atomic_path,
     link,
     read_json,
     read_npz,
     write_json,
-    write_npy,
     write_npz,
 )
 from .seeding import heldout_pair_stream, label_stream, pair_stream
@@ -39,6 +38,23 @@ def build_world(spec: dict, out_dir: str | Path, *, threads: int = 1, device: st
     log.info("world written to %s in %.1f s", out_dir, time.perf_counter() - started)
 
 
+@stage(
+    "pairs",
+    "draw training and held-out pairs for a design",
+    Option("world_dir", "--world"),
+    Option("design", "--design", "text"),
+    Option("n", "--n", "int"),
+    Option("seed", "--seed", "int"),
+    Option("heldout", "--heldout", "int"),
+    Option("out", "--out"),
+    Option(
+        "of",
+        "--of",
+        "int",
+        required=False,
+        help="draw this many pairs and keep the first n (the design's largest quantity)",
+    ),
+)
 def make_pairs(
     world_dir,
     design: str,
@@ -70,6 +86,17 @@ def make_pairs(
     log.info("%d %s pairs and %d held-out test pairs", a.size, design, ha.size)
 
 
+@stage(
+    "annotate",
+    "label pairs with a simulated annotator",
+    Option("world_dir", "--world"),
+    Option("pairs_path", "--pairs"),
+    Option("annotator_spec", "--annotator", "json"),
+    Option("scale", "--scale", "json", help='"std" or a number, as JSON'),
+    Option("seed", "--seed", "int"),
+    Option("out", "--out"),
+    Option("stats_out", "--stats"),
+)
 def annotate(
     world_dir,
     pairs_path,
@@ -110,175 +137,41 @@ def annotate(
     )
 
 
-def where_fitted(head, threads: int) -> dict:
-    """What a fit's last bits depend on besides config and seed, recorded in train.json (and so
-    in MLflow): the device, the thread count (torch's CPU kernels reduce in another order with
-    more threads) and the instruction set torch's kernels were dispatched to (an AVX-512 CPU and
-    an AVX2 one can differ in the last bits at more than one thread). None for heads that do not
-    run on torch (LightGBM), even in a process that imported torch for another head (a cell job,
-    embrm.cell_job)."""
-    from .heads.torch_common import TorchHead
-
-    torch = sys.modules.get("torch")
-    on_torch = torch is not None and isinstance(head, TorchHead)
-    capability = torch.backends.cpu.get_cpu_capability() if on_torch else None
-    device = head.device_
-    return {"device": device, "threads": threads, "cpu_capability": capability}
-
-
-def train(
-    world_dir,
-    pairs_path,
-    labels_path,
-    head_spec: dict,
-    seed: int,
-    *,
-    threads: int,
-    device: str,
-    model_dir,
-    predictions_out,
-    curves_out,
-    info_out,
-) -> None:
-    """Fit a head (or ensemble) and save it; score the test set too unless ``predictions_out`` is
-    None (``training.scoring: cell``: the cell's score job does it for every run at once)."""
-    import pandas as pd
-
-    from .heads.base import PairData
-    from .heads.ensemble import Ensemble
-    from .world import World
-
-    world = World(world_dir)
-    pairs = read_npz(pairs_path, "a", "b")
-    labels = read_npz(labels_path, "label")
-    # Bad input (empty set, indices out of range, NaN/inf rows, dimension mismatch) raises a
-    # DataError naming the file before anything is written.
-    data = PairData(
-        world.train.flat_embeddings,
-        pairs["a"],
-        pairs["b"],
-        labels["label"],
-        source=str(world.train.embeddings_path),
-        pairs_source=f"{pairs_path} (labels {labels_path})",
-    )
-    ensemble = Ensemble(
-        head_spec["type"],
-        members=head_spec.get("members", 1),
-        params=head_spec.get("params", {}),
-        seed=seed,
-        device=device,
-        threads=threads,
-    )
-    started_at = time.time()  # wall clock: MLflow's start of the run
-    started = time.perf_counter()
-    ensemble.fit(data)
-    fit_seconds = time.perf_counter() - started
-
-    predict_seconds = None
-    if predictions_out is not None:
-        started = time.perf_counter()
-        # One chunked pass over the test memory map serves every member and checks for NaN/inf.
-        predictions = ensemble.predict_reward(
-            world.test.embeddings, source=world.test.embeddings_path
-        )
-        predict_seconds = time.perf_counter() - started
-        write_npy(predictions_out, predictions)
-    with atomic_dir(model_dir) as tmp:
-        ensemble.save(tmp)
-    with atomic_path(curves_out) as tmp:
-        pd.DataFrame(ensemble.curves).to_csv(tmp, index=False)
-    members = ensemble.members
-    write_json(
-        info_out,
-        {
-            "head": ensemble.get_params(),
-            **where_fitted(members[0], threads),
-            "started_at": started_at,
-            "best_epoch": [m.best_epoch_ for m in members],
-            "epochs_run": [len(m.curves_) for m in members],
-            "fit_seconds": fit_seconds,
-            "predict_seconds": predict_seconds,
-            "train_pairs": int(pairs["a"].size),
-            "test_embeddings": int(np.prod(world.test.embeddings.shape[:2])),
-            "host": platform.node(),
-            "embrm_version": __version__,
-        },
-    )
-    scored = "" if predict_seconds is None else f", predicted in {predict_seconds:.1f} s"
-    log.info("trained %s in %.1f s%s", head_spec["type"], fit_seconds, scored)
-
-
-def score(world_dir, models: dict[str, str], out_dir, *, threads: int, device: str) -> None:
-    """Score every saved model in ``models`` (name -> model directory) on the test set with one
-    chunked read of the test embeddings; write ``<name>.npy`` per model and ``scoring.json``.
-
-    Each model's predictions are exactly those its own train job would have written (a saved
-    head reloads and predicts identically).
-    """
-    from .heads.base import predict_together
-    from .heads.ensemble import Ensemble
-    from .world import World
-
-    if not models:
-        raise DataError(f"{out_dir}: no models to score")
-    world = World(world_dir)
-    test = world.test.embeddings
-    ensembles = {
-        name: Ensemble.load(path, device=device, threads=threads) for name, path in models.items()
-    }
-    for name, ensemble in ensembles.items():
-        dim = ensemble.members[0].dim_
-        if dim != test.shape[-1]:
-            raise DataError(
-                f"{models[name]}: model trained on dimension {dim}, but the test embeddings "
-                f"{world.test.embeddings_path} have dimension {test.shape[-1]}"
-            )
-    heads = [member for ensemble in ensembles.values() for member in ensemble.members]
-    seconds: list[float] = []
-    started = time.perf_counter()
-    stacked = predict_together(heads, test, source=world.test.embeddings_path, seconds=seconds)
-    pass_seconds = time.perf_counter() - started
-    # Reading, converting and checking the test embeddings: paid once for all runs.
-    read_seconds = pass_seconds - sum(seconds)
-    runs, first = {}, 0
-    with atomic_dir(out_dir) as tmp:
-        for name, ensemble in ensembles.items():
-            last = first + len(ensemble.members)
-            path = tmp / f"{name}.npy"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_npy(path, stacked[first:last])
-            runs[name] = {
-                "predictions": f"{name}.npy",
-                "model": str(models[name]),
-                "members": len(ensemble.members),
-                "device": ensemble.members[0].device_,
-                "predict_seconds": sum(seconds[first:last]),
-            }
-            first = last
-        write_json(
-            tmp / "scoring.json",
-            {
-                "runs": runs,
-                "models": len(ensembles),
-                "heads": len(heads),
-                "pass_seconds": pass_seconds,
-                "read_seconds": read_seconds,
-                "test_embeddings": int(np.prod(test.shape[:-1])),
-                "threads": threads,
-                "host": platform.node(),
-                "embrm_version": __version__,
-            },
-        )
-    log.info(
-        "scored %d models (%d heads) in one pass over %s: %.1f s, of which %.1f s reading",
-        len(ensembles),
-        len(heads),
-        world.test.embeddings_path,
-        pass_seconds,
-        read_seconds,
-    )
-
-
+@stage(
+    "evaluate",
+    "score test predictions: Best-of-N, Spearman, accuracy",
+    Option("world_dir", "--world"),
+    Option("predictions_path", "--predictions"),
+    Option("pairs_path", "--pairs"),
+    Option("labels_path", "--labels"),
+    Option("annotation_stats_path", "--annotation-stats"),
+    Option("train_info_path", "--train-info"),
+    Option("curves_path", "--curves"),
+    Option("run", "--run", "json"),
+    Option("evaluation", "--evaluation", "json"),
+    Option("out", "--out"),
+    Option(
+        "scoring_path",
+        "--scoring",
+        required=False,
+        help="scoring.json of the score job that wrote the predictions",
+    ),
+    Option(
+        "scoring_name",
+        "--scored-as",
+        "text",
+        required=False,
+        help="this run's name in --scoring (annotator/head)",
+    ),
+    Option(
+        "device",
+        "--device",
+        "text",
+        required=False,
+        default="cpu",
+        help="training.device: cuda (or auto after GPU training) picks Best-of-N on the GPU",
+    ),
+)
 def evaluate(
     world_dir,
     predictions_path,
@@ -305,8 +198,7 @@ def evaluate(
     import csv
 
     from . import uncertainty
-    from .evaluation import bon_draws, bon_method, clip_n_values, oracle_for
-    from .evaluation import evaluate_per_prompt as score
+    from .evaluation import bon_draws, bon_method, clip_n_values, evaluate_per_prompt, oracle_for
     from .preference_metrics import apply as apply_preferences
     from .world import World
 
@@ -350,7 +242,7 @@ def evaluate(
     aggregations = uncertainty.aggregations(lambdas) if ensemble else ("mean",)
     truth = heldout_truth(read_json(annotation_stats_path), golden, heldout)
     scored = {
-        how: score(
+        how: evaluate_per_prompt(
             uncertainty.combine(predictions, how),
             golden,
             orders,
@@ -471,159 +363,7 @@ def evaluation_device(requested: str, trained_on: str | None) -> str | None:
     """Where Best-of-N picks: ``cuda`` when the config asks for it, or with ``auto`` when the run
     trained there; None (NumPy on the CPU, no torch import) otherwise."""
     if requested == "cuda" or (requested == "auto" and trained_on == "cuda"):
-        from .heads.base import resolve_device
+        from .heads.device import resolve_device
 
         return resolve_device("cuda")
     return None
-
-
-def train_cell(
-    world_dir,
-    pairs_path,
-    runs: list[dict],
-    seed: int,
-    *,
-    threads: int,
-    device: str,
-    out_dir,
-    score: bool,
-) -> None:
-    """Fit a cell's MLP runs together (``training.stack: true``, see :mod:`.heads.stacked`).
-
-    ``runs``: one ``{"name": "<annotator>/<head>", "head": head spec, "labels": labels path}``
-    per run, all on the pairs ``pairs_path``. For each run, ``out_dir/<name>/`` receives what the
-    run's own train job writes: ``model/``, ``curves.csv``, ``train.json`` and, when ``score``,
-    ``predictions.npy`` (all runs scored in one pass over the test set). The whole directory
-    appears at once or not at all.
-    """
-    import pandas as pd
-
-    from .errors import ConfigError
-    from .heads.base import PairData, predict_together
-    from .heads.ensemble import Ensemble
-    from .heads.stacked import fit_stacked, stack_refusal
-    from .world import World
-
-    if not runs:
-        raise DataError(f"{out_dir}: no runs to train")
-    names = [run["name"] for run in runs]
-    if len(set(names)) != len(names):
-        raise DataError(f"{out_dir}: run names repeat in {names}")
-    for run in runs:
-        spec = run["head"]
-        where = f"heads.{run['name'].rsplit('/', 1)[-1]}"
-        reason = stack_refusal(spec["type"], spec.get("params", {}), spec.get("members", 1), where)
-        if reason:
-            raise ConfigError(reason)
-    world = World(world_dir)
-    pairs = read_npz(pairs_path, "a", "b")
-    embeddings = world.train.flat_embeddings  # one array object shared by every run
-    data, ensembles = [], []
-    for run in runs:
-        labels = read_npz(run["labels"], "label")
-        data.append(
-            PairData(
-                embeddings,
-                pairs["a"],
-                pairs["b"],
-                labels["label"],
-                source=str(world.train.embeddings_path),
-                pairs_source=f"{pairs_path} (labels {run['labels']})",
-            )
-        )
-        # The run's own ensemble of one: its member gets the seed its train job would give it.
-        ensembles.append(
-            Ensemble(
-                run["head"]["type"],
-                members=1,
-                params=run["head"].get("params", {}),
-                seed=seed,
-                device=device,
-                threads=threads,
-            )
-        )
-    heads = [ensemble.members[0] for ensemble in ensembles]
-    started_at = time.time()  # wall clock: MLflow's start of each run of the cell
-    started = time.perf_counter()
-    timing = fit_stacked(heads, data, names)
-    fit_seconds = time.perf_counter() - started
-
-    predictions, seconds, pass_seconds = None, [], None
-    if score:
-        started = time.perf_counter()
-        predictions = predict_together(
-            heads, world.test.embeddings, source=world.test.embeddings_path, seconds=seconds
-        )
-        pass_seconds = time.perf_counter() - started
-    with atomic_dir(out_dir) as tmp:
-        for i, (run, ensemble) in enumerate(zip(runs, ensembles, strict=True)):
-            run_dir = tmp / run["name"]
-            run_dir.mkdir(parents=True, exist_ok=True)
-            head = ensemble.members[0]
-            if predictions is not None:
-                write_npy(run_dir / "predictions.npy", predictions[i : i + 1])
-            ensemble.save(run_dir / "model")
-            pd.DataFrame(ensemble.curves).to_csv(run_dir / "curves.csv", index=False)
-            stack = timing["stacks"][timing["stack_of"][i]]
-            write_json(
-                run_dir / "train.json",
-                {
-                    "head": ensemble.get_params(),
-                    **where_fitted(head, threads),
-                    "started_at": started_at,
-                    "best_epoch": [head.best_epoch_],
-                    "epochs_run": [len(head.curves_)],
-                    # The run's share of the cell's stacked fit.
-                    "fit_seconds": fit_seconds / len(runs),
-                    "predict_seconds": seconds[i] if score else None,
-                    "train_pairs": int(pairs["a"].size),
-                    "test_embeddings": int(np.prod(world.test.embeddings.shape[:2])),
-                    "host": platform.node(),
-                    "embrm_version": __version__,
-                    "stacked": {
-                        "runs": len(runs),
-                        "cell_fit_seconds": fit_seconds,
-                        "stack_models": stack["models"],
-                        "stack_seconds": stack["seconds"],
-                        "cell_predict_seconds": pass_seconds,
-                    },
-                },
-            )
-    log.info(
-        "trained %d runs stacked in %.1f s (%s)",
-        len(runs),
-        fit_seconds,
-        ", ".join(f"{s['models']} {s['type']} in {s['seconds']:.1f} s" for s in timing["stacks"]),
-    )
-
-
-def unstack(cell_dir, name: str, *, model_out, curves_out, info_out, predictions_out=None) -> None:
-    """Give run ``name`` of a stacked cell (``train_cell``'s ``out_dir``) its own run outputs:
-    hard links (copies across file systems) with a fresh modification time, so the run directory
-    looks exactly as its own train job leaves it, without a second copy of the model on disk."""
-    import os
-    import shutil
-
-    source = Path(cell_dir) / name
-    if not (source / "train.json").is_file():
-        raise DataError(f"{cell_dir}: no trained run '{name}' in this stacked cell")
-
-    def place(src: Path, dst: Path) -> None:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-        os.utime(tmp)
-        os.replace(tmp, dst)
-
-    with atomic_dir(model_out) as tmp:
-        for path in sorted((source / "model").rglob("*")):
-            if path.is_file():
-                place(path, tmp / path.relative_to(source / "model"))
-    place(source / "curves.csv", Path(curves_out))
-    if predictions_out is not None:
-        place(source / "predictions.npy", Path(predictions_out))
-    place(source / "train.json", Path(info_out))

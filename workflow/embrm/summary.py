@@ -63,6 +63,10 @@ UNDEFINED_SPEARMAN_LIMIT = 0.5  # share of test prompts without a defined Spearm
 def steps_per_epoch(training: dict, pairs: int) -> int | None:
     """Optimizer steps in one epoch of a minibatch head (None for heads without epochs), by the
     schedule the head itself used (``MLPHead.epoch_schedule`` under embrm's protocol)."""
+    recorded = training.get("steps_per_epoch")
+    if recorded is not None:  # what the head recorded (train.json since it holds the field)
+        # An ensemble's members fit the same pairs with the same settings: one schedule.
+        return next((steps for steps in recorded if steps is not None), None)
     head = training.get("head", {})
     batch = head.get("batch_size")
     if not training.get("best_epoch") or not batch:

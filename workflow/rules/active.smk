@@ -6,15 +6,15 @@ rule active:
     input:
         world_inputs,
     output:
-        pairs=f"{RESULTS}/active/{RUN}/pairs.npz",
-        labels=f"{RESULTS}/active/{RUN}/labels.npz",
-        stats=f"{RESULTS}/active/{RUN}/annotation.json",
+        pairs=TREE.active("pairs.npz"),
+        labels=TREE.active("labels.npz"),
+        stats=TREE.active("annotation.json"),
     log:
-        f"{RESULTS}/logs/active/{RUN}.log",
+        TREE.log("active", RUN),
     benchmark:
-        f"{RESULTS}/benchmarks/active/{RUN}.tsv"
+        TREE.benchmark("active", RUN)
     wildcard_constraints:
-        design="|".join(ACTIVE_DESIGNS),
+        design=tree.names_pattern(ACTIVE_DESIGNS),
     group:
         "cell"
     conda:
@@ -25,26 +25,9 @@ rule active:
         runtime=runtime_active,
         gpu=gpu_train,
     params:
-        world=world_dir,
-        annotator=lambda w: as_json(PLAN.annotator_spec(w.annotator)),
-        scale=as_json(config["annotation"]["scale"]),
-        heldout=config["annotation"]["heldout_pairs"],
-        head=lambda w: as_json(PLAN.head_spec(w.head)),
-        active=as_json(
-            {k: v for k, v in config["active"].items() if k != "budget_targets"}
-        ),
-        evaluation=as_json(config["evaluation"]),
-        state=lambda w: f"{active_dir(w)}/rounds",
-        device=config["training"]["device"],
-        threads=TRAINING_THREADS,
+        arguments=LAYOUT.arguments("active"),
     shell:
-        "python -m embrm active --world {params.world} --design {wildcards.design}"
-        " --n {wildcards.n} --seed {wildcards.seed} --annotator {params.annotator:q}"
-        " --scale {params.scale:q} --head {params.head:q} --active {params.active:q}"
-        " --evaluation {params.evaluation:q} --heldout {params.heldout}"
-        " --state {params.state} --threads {params.threads} --device {params.device}"
-        " --pairs-out {output.pairs} --labels-out {output.labels}"
-        " --stats-out {output.stats} > {log} 2>&1"
+        "python -m embrm active {params.arguments} > {log} 2>&1"
 
 
 # The annotation budget table (labels needed per head and design to reach each target share of
@@ -76,7 +59,9 @@ rule budget:
     conda:
         ENV
     params:
-        targets=" ".join(f"--target {t}" for t in config["active"]["budget_targets"]),
+        targets=" ".join(
+            f"--target {t}" for t in PLAN.config["active"]["budget_targets"]
+        ),
     shell:
         "python -m embrm budget {input} {params.targets} --csv {output.csv}"
         " --html {output.html} > {log} 2>&1"

@@ -1,14 +1,14 @@
 rule annotate:
     input:
         world=world_inputs,
-        pairs=f"{RESULTS}/pairs/{CELL}.npz",
+        pairs=TREE.pairs(),
     output:
-        labels=f"{RESULTS}/annotations/{CELL}/{{annotator}}.npz",
-        stats=f"{RESULTS}/annotations/{CELL}/{{annotator}}.json",
+        labels=TREE.annotations(),
+        stats=TREE.annotation_stats(),
     log:
-        f"{RESULTS}/logs/annotate/{CELL}/{{annotator}}.log",
+        TREE.log("annotate", f"{CELL}/{{annotator}}"),
     benchmark:
-        f"{RESULTS}/benchmarks/annotate/{CELL}/{{annotator}}.tsv"
+        TREE.benchmark("annotate", f"{CELL}/{{annotator}}")
     group:
         "cell"
     conda:
@@ -17,10 +17,6 @@ rule annotate:
         mem_mb=mem_mb_light,
         runtime=runtime_light,
     params:
-        world=world_dir,
-        annotator=lambda w: as_json(PLAN.annotator_spec(w.annotator)),
-        scale=as_json(config["annotation"]["scale"]),
+        arguments=LAYOUT.arguments("annotate"),
     shell:
-        "python -m embrm annotate --world {params.world} --pairs {input.pairs}"
-        " --annotator {params.annotator:q} --scale {params.scale:q} --seed {wildcards.seed}"
-        " --out {output.labels} --stats {output.stats} > {log} 2>&1"
+        "python -m embrm annotate {params.arguments} > {log} 2>&1"

@@ -9,7 +9,7 @@ from embrm.config import looks as configured_looks
 from embrm.findings import sequential as embrm_sequential
 from embrm.findings.plan import PLAN_PATH as LOOKS_PLAN_PATH
 
-LOOKS = configured_looks(config)
+LOOKS = configured_looks(PLAN.config)
 LOOK_DIR = f"{RESULTS}/looks/look-{{k}}"
 LOOK_FILES = {
     "csv": f"{LOOK_DIR}/findings.csv",
@@ -31,7 +31,7 @@ def look_decisions(k):
 def runs_of_look(k):
     previous = look_decisions(k - 1) if k > 1 else None
     return embrm_sequential.look_runs(
-        PLAN.runs, config["grid"]["seeds"], LOOKS, k - 1, previous
+        PLAN.runs, PLAN.config["grid"]["seeds"], LOOKS, k - 1, previous
     )
 
 
@@ -93,7 +93,7 @@ if LOOKS:
         params:
             k=lambda wildcards: int(wildcards.k),
             looks=LOOKS,
-            seeds=config["grid"]["seeds"],
+            seeds=PLAN.config["grid"]["seeds"],
             run_dirs=lambda wildcards: [
                 run.run_dir for run in runs_of_look(int(wildcards.k))
             ],

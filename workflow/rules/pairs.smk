@@ -2,11 +2,11 @@ rule pairs:
     input:
         world_inputs,
     output:
-        f"{RESULTS}/pairs/{CELL}.npz",
+        TREE.pairs(),
     log:
-        f"{RESULTS}/logs/pairs/{CELL}.log",
+        TREE.log("pairs", CELL),
     benchmark:
-        f"{RESULTS}/benchmarks/pairs/{CELL}.tsv"
+        TREE.benchmark("pairs", CELL)
     # One cell's pairs, annotations, training and evaluation form one cluster submission.
     group:
         "cell"
@@ -16,11 +16,6 @@ rule pairs:
         mem_mb=mem_mb_light,
         runtime=runtime_light,
     params:
-        world=world_dir,
-        heldout=config["annotation"]["heldout_pairs"],
-        # Every cell of a design draws its largest quantity and keeps the first n.
-        of=lambda wildcards: PLAN.largest_quantity(wildcards.world, wildcards.design),
+        arguments=LAYOUT.arguments("pairs"),
     shell:
-        "python -m embrm pairs --world {params.world} --design {wildcards.design}"
-        " --n {wildcards.n} --seed {wildcards.seed} --heldout {params.heldout}"
-        " --of {params.of} --out {output} > {log} 2>&1"
+        "python -m embrm pairs {params.arguments} > {log} 2>&1"

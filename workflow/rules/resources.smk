@@ -71,7 +71,7 @@ def _active(wildcards, attempt):
         wildcards.head,
         int(wildcards.n),
         active_rounds(wildcards),
-        ACTIVE.pool_size,
+        LAYOUT.active.pool_size,
         attempt,
     )
 
@@ -90,7 +90,7 @@ def gpu_train(wildcards):
 
 def _cell(wildcards, attempt):
     heads = [run.head for run in cell_runs(wildcards)]
-    stacked = [head for head in heads if head in STACKED_HEADS]
+    stacked = [head for head in heads if head in LAYOUT.stacked_heads]
     return REQUESTS.cell(wildcards.world, heads, stacked, int(wildcards.n), attempt)
 
 

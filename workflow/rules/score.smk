@@ -1,17 +1,17 @@
 # training.scoring: cell: one job per cell scores every model the cell's train jobs saved, with a
 # single chunked read of the world's test embeddings, and writes one predictions file per run
 # (<annotator>/<head>.npy) plus scoring.json; evaluate then scores and logs each run on its own.
-# Its jobs run only when evaluate reads from scores/ (SCORING in common.smk).
+# Its jobs run only when evaluate reads from scores/ (LAYOUT.predictions_input).
 rule score:
     input:
         world=world_inputs,
-        models=cell_models,
+        models=LAYOUT.score_models,
     output:
-        directory(f"{RESULTS}/scores/{CELL}"),
+        directory(TREE.scores()),
     log:
-        f"{RESULTS}/logs/score/{CELL}.log",
+        TREE.log("score", CELL),
     benchmark:
-        f"{RESULTS}/benchmarks/score/{CELL}.tsv"
+        TREE.benchmark("score", CELL)
     group:
         "cell"
     conda:
@@ -22,10 +22,6 @@ rule score:
         runtime=runtime_score,
         gpu=gpu_train,
     params:
-        world=world_dir,
-        models=model_arguments,
-        device=config["training"]["device"],
-        threads=TRAINING_THREADS,
+        arguments=LAYOUT.arguments("score"),
     shell:
-        "python -m embrm score --world {params.world} {params.models}"
-        " --threads {params.threads} --device {params.device} --out {output} > {log} 2>&1"
+        "python -m embrm score {params.arguments} > {log} 2>&1"

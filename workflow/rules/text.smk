@@ -97,7 +97,7 @@ rule text_embed:
     input:
         f"{TEXT_DIR}/texts.parquet",
     output:
-        f"{RESULTS}/worlds/{{world}}/{{split}}_embeddings.npy",
+        f"{TREE.world()}/{{split}}_embeddings.npy",
     log:
         f"{RESULTS}/logs/text/{{world}}/embed-{{split}}.log",
     benchmark:

@@ -15,9 +15,9 @@ localrules:
 
 TRACKING_SPEC = {
     "uri": TRACKING_URI,
-    "experiment": config["tracking"]["experiment"],
-    "artifact_location": config["tracking"]["artifact_location"],
-    "artifacts": config["tracking"]["artifacts"],
+    "experiment": PLAN.config["tracking"]["experiment"],
+    "artifact_location": PLAN.config["tracking"]["artifact_location"],
+    "artifacts": PLAN.config["tracking"]["artifacts"],
     "config_hash": config_hash(PLAN.config),
     "repo": workflow.basedir,  # the workflow's source tree: its git commit is logged
     "results": str(Path(RESULTS).resolve()),
@@ -29,7 +29,7 @@ onstart:
     check_before_jobs()
     embrm_tracking.on_workflow_start(
         workflow,
-        config["tracking"],
+        PLAN.config["tracking"],
         TRACKING_SPEC,
         state_path=TRACKING_STATE,
         log_dir=TRACKING_LOGS,
@@ -75,7 +75,7 @@ rule track:
     params:
         metrics=metrics_files(),
         spec=TRACKING_SPEC,
-        mode=config["tracking"]["mode"],
+        mode=PLAN.config["tracking"]["mode"],
         state=TRACKING_STATE,
         # Changes while an earlier sync left runs pending (backend down), so the rule reruns.
         pending=pending_tracking(),

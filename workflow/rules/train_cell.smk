@@ -2,19 +2,19 @@
 # clf-mlp, every annotator) together in one process and writes each run's outputs under
 # stacked/<cell>/<annotator>/<head>/; unstack then gives every run the same files its own train
 # job would write (hard links, no second copy), so scoring, evaluation and tracking are unchanged.
-if STACK:
+if LAYOUT.stack:
 
     rule train_cell:
         input:
             world=world_inputs,
-            pairs=f"{RESULTS}/pairs/{CELL}.npz",
-            labels=stacked_labels,
+            pairs=TREE.pairs(),
+            labels=LAYOUT.stacked_labels,
         output:
-            directory(f"{RESULTS}/stacked/{CELL}"),
+            directory(TREE.stacked()),
         log:
-            f"{RESULTS}/logs/train_cell/{CELL}.log",
+            TREE.log("train_cell", CELL),
         benchmark:
-            f"{RESULTS}/benchmarks/train_cell/{CELL}.tsv"
+            TREE.benchmark("train_cell", CELL)
         group:
             "cell"
         conda:
@@ -25,27 +25,21 @@ if STACK:
             runtime=runtime_train_cell,
             gpu=gpu_train,
         params:
-            world=world_dir,
-            runs=stacked_runs_json,
-            device=config["training"]["device"],
-            threads=TRAINING_THREADS,
-            score=SCORING.stacked_arguments,
+            arguments=LAYOUT.arguments("train-cell"),
         shell:
-            "python -m embrm train-cell --world {params.world} --pairs {input.pairs}"
-            " --runs {params.runs:q} --seed {wildcards.seed} --threads {params.threads}"
-            " --device {params.device} {params.score} --out {output} > {log} 2>&1"
+            "python -m embrm train-cell {params.arguments} > {log} 2>&1"
 
     rule unstack:
         input:
-            f"{RESULTS}/stacked/{CELL}",
+            TREE.stacked(),
         output:
-            **TRAIN_OUTPUTS,
+            **outputs(LAYOUT.train_outputs()),
         log:
-            f"{RESULTS}/logs/unstack/{RUN}.log",
+            TREE.log("unstack", RUN),
         benchmark:
-            f"{RESULTS}/benchmarks/unstack/{RUN}.tsv"
+            TREE.benchmark("unstack", RUN)
         wildcard_constraints:
-            head=names_pattern(STACKED_HEADS),
+            head=tree.names_pattern(LAYOUT.stacked_heads),
         group:
             "cell"
         conda:
@@ -53,8 +47,6 @@ if STACK:
         resources:
             runtime=runtime_light,
         params:
-            predictions=output_argument("predictions"),
+            arguments=LAYOUT.arguments("unstack"),
         shell:
-            "python -m embrm unstack --cell {input} --name {wildcards.annotator}/{wildcards.head}"
-            " --model-dir {output.model} --curves {output.curves} --info {output.info}"
-            " {params.predictions} > {log} 2>&1"
+            "python -m embrm unstack {params.arguments} > {log} 2>&1"

@@ -2,20 +2,15 @@
 # synthetic and npy worlds are built by one job (`world`); text worlds (table, hf) are embedded
 # per split (`text_embed`, in text.smk) and assembled by `text_world`. Each rule only matches the
 # world names of its sources, so no two rules can make the same file.
-from embrm.sources.rules import WorldRules
-
-try:
-    WORLDS = WorldRules(PLAN)
-except ConfigError as error:
-    sys.exit(f"error: {error}")
-TEXT_DIR = f"{RESULTS}/text/{{world}}"
+WORLDS = LAYOUT.worlds
+TEXT_DIR = TREE.text()
 
 
 rule world:
     input:
         WORLDS.source_files,
     output:
-        [f"{RESULTS}/worlds/{{world}}/{name}" for name in WORLD_FILES],
+        TREE.world_files(),
     log:
         f"{RESULTS}/logs/world/{{world}}.log",
     benchmark:
@@ -31,7 +26,7 @@ rule world:
     params:
         spec=WORLDS.spec_json,
         out=world_dir,
-        device=config["training"]["device"],
+        device=DEVICE,
     shell:
         "python -m embrm world --spec {params.spec:q} --out {params.out}"
         " --threads {threads} --device {params.device} > {log} 2>&1"
@@ -40,12 +35,12 @@ rule world:
 rule text_world:
     input:
         texts=f"{TEXT_DIR}/texts.parquet",
-        train=f"{RESULTS}/worlds/{{world}}/train_embeddings.npy",
-        test=f"{RESULTS}/worlds/{{world}}/test_embeddings.npy",
+        train=f"{TREE.world()}/train_embeddings.npy",
+        test=f"{TREE.world()}/test_embeddings.npy",
     output:
-        f"{RESULTS}/worlds/{{world}}/train_rewards.npy",
-        f"{RESULTS}/worlds/{{world}}/test_rewards.npy",
-        f"{RESULTS}/worlds/{{world}}/world.json",
+        f"{TREE.world()}/train_rewards.npy",
+        f"{TREE.world()}/test_rewards.npy",
+        f"{TREE.world()}/world.json",
     log:
         f"{RESULTS}/logs/world/{{world}}.log",
     benchmark:

@@ -3,6 +3,7 @@
 import logging
 import sys
 
+from embrm import tree
 from embrm.summary import degenerate, write_tables
 
 logging.basicConfig(
@@ -24,8 +25,7 @@ logging.info("summary: %d runs, %d columns", *summary.shape)
 flagged = summary[degenerate(summary)]
 if len(flagged):
     lines = [
-        f"  {row.world}/{row.design}/n{row.n}/seed{row.seed}/{row.annotator}/{row.head}: "
-        + row.status.removeprefix("degenerate: ")
+        f"  {tree.run(row._asdict())}: " + row.status.removeprefix("degenerate: ")
         for row in flagged.itertuples()
     ]
     message = (

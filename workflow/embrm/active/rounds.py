@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..declare import Option
+from ..declare import stage as declare_stage
 from ..errors import ConfigError, DataError
 from ..hashing import stable_hash
 from ..io import read_json, read_npz, write_json, write_npz
@@ -182,8 +184,8 @@ def run_rounds(
     ``stop_after`` ends the call after that many rounds were newly computed (tests of resuming).
     """
     from ..annotators import annotate, make_annotator
-    from ..heads.base import PairData
     from ..heads.ensemble import Ensemble
+    from ..heads.pairs import PairData
 
     pool_kind, rule_name = parse(design)
     rule = RULES[rule_name]
@@ -249,14 +251,9 @@ def run_rounds(
                 pairs_source=str(store.directory),
             )
             fit_started = time.perf_counter()
-            ensemble = Ensemble(
-                head_spec["type"],
-                members=head_spec.get("members", 1),
-                params=head_spec.get("params", {}),
-                seed=seed,
-                device=device,
-                threads=threads,
-            ).fit(data)
+            ensemble = Ensemble.from_spec(head_spec, seed=seed, device=device, threads=threads).fit(
+                data
+            )
             record["fit_seconds"] = time.perf_counter() - fit_started
             record["metrics"] = evaluate_model(ensemble, world, evaluation, heldout)
             if getattr(rule, "NEEDS_MODEL", False):
@@ -321,6 +318,26 @@ def run_rounds(
     }
 
 
+@declare_stage(
+    "active",
+    "choose and label an active design's pairs, in rounds",
+    Option("world_dir", "--world"),
+    Option("design", "--design", "text"),
+    Option("n", "--n", "int"),
+    Option("seed", "--seed", "int"),
+    Option("annotator_spec", "--annotator", "json"),
+    Option("scale_spec", "--scale", "json", help='"std" or a number, as JSON'),
+    Option("head_spec", "--head", "json"),
+    Option("active", "--active", "json", help="the config's active section"),
+    Option("evaluation", "--evaluation", "json"),
+    Option("heldout_pairs", "--heldout", "int"),
+    Option("state_dir", "--state", help="directory of the saved rounds (resumable)"),
+    Option("threads", "--threads", "int", required=False, default=1),
+    Option("device", "--device", "text", required=False, default="auto"),
+    Option("pairs_out", "--pairs-out"),
+    Option("labels_out", "--labels-out"),
+    Option("stats_out", "--stats-out"),
+)
 def stage(
     world_dir,
     design: str,

@@ -11,203 +11,27 @@ costs another head's import time.
 from __future__ import annotations
 
 import json
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from ..costs import Compute, HeadCost, Shapes, network_cost
 from ..errors import ConfigError, DataError
-from ..io import release_pages
 
-# Prediction reads this many bytes of float32 embeddings per chunk (rows = bytes / (4·D)), so
-# memory stays bounded at any D while blocks stay large enough for efficient matrix products.
-PREDICT_CHUNK_BYTES = 64 * 2**20
-PREDICT_CHUNK_ROWS = (1024, 65_536)  # lower and upper bound on rows per chunk
-DEVICES = ("auto", "cpu", "cuda")
-# The parameters of a head whose training procedure is a recipe (RewardHead.RECIPE; schema
-# fragments, RewardHead.PARAMS). The components themselves are added per head family from
-# heads.recipe.
-PROTOCOL_PARAMS = {  # "protocol" lists heads.recipe.PROTOCOLS (tested; imported lazily here)
-    "protocol": {
-        "enum": ["embrm", "study"],
-        "description": "preset of every training component: embrm's own procedure or the "
-        "authors' released one, quirks included; a component set explicitly overrides it "
-        "(docs/heads.md)",
-    },
-    "study_member": {
-        "minimum": 0,
-        "description": "seeding released: the released member whose seed and split are used",
-    },
-}
+# The heads' shared parts, each in its own module; named here too, where head modules and
+# callers have always imported them.
+from .device import DEVICES, cuda_available, resolve_device  # noqa: F401
+from .losses import bce_np, bce_with_logits_np, mean64  # noqa: F401
+from .pairs import PairData, pair_accuracy, winners_losers  # noqa: F401
+from .params import PROTOCOL_PARAMS, _check_type, _default_schema, require  # noqa: F401
+from .predict import PREDICT_CHUNK_BYTES, PREDICT_CHUNK_ROWS, iter_chunks, predict_together  # noqa: F401
+
 FORMAT_VERSION = 1
 # Passes over the pairs charged to a head type that declares no cost (RewardHead.estimate).
 DEFAULT_FIT_PASSES = 100
-
-
-@dataclass
-class PairData:
-    """Annotated pairs over a flat (N, D) embedding array; ``label`` is 1 when ``a`` won.
-
-    ``source`` names the embedding file and ``pairs_source`` the file(s) the pairs and labels came
-    from; both appear in every error message about bad input.
-    """
-
-    embeddings: np.ndarray
-    a: np.ndarray
-    b: np.ndarray
-    label: np.ndarray
-    source: str = "embeddings"
-    pairs_source: str = "pairs"
-
-    def __post_init__(self):
-        self.source, self.pairs_source = str(self.source), str(self.pairs_source)
-        if self.embeddings.ndim != 2:
-            raise DataError(
-                f"{self.source}: expected a flat (N, D) embedding array, got shape "
-                f"{self.embeddings.shape}"
-            )
-        if self.embeddings.shape[1] == 0:
-            raise DataError(f"{self.source}: embeddings have dimension 0")
-        self.a, self.b = np.asarray(self.a), np.asarray(self.b)
-        self.label = np.asarray(self.label)
-        if not (self.a.ndim == self.b.ndim == self.label.ndim == 1):
-            raise DataError(f"{self.pairs_source}: pair indices and labels must be 1-D arrays")
-        if self.a.size == 0:
-            raise DataError(
-                f"{self.pairs_source}: no annotated pairs to train on (empty training set)"
-            )
-        if not (self.a.size == self.b.size == self.label.size):
-            raise DataError(
-                f"{self.pairs_source}: {self.a.size} first responses, {self.b.size} second "
-                f"responses and {self.label.size} labels; they must match"
-            )
-        for name, index in (("a", self.a), ("b", self.b)):
-            if not np.issubdtype(index.dtype, np.integer):
-                raise DataError(f"{self.pairs_source}: pair indices '{name}' are not integers")
-            low, high = int(index.min()), int(index.max())
-            if low < 0 or high >= self.embeddings.shape[0]:
-                raise DataError(
-                    f"{self.pairs_source}: pair index '{name}' out of range [{low}, {high}] for "
-                    f"{self.source} with {self.embeddings.shape[0]} responses"
-                )
-        if not np.isin(self.label, (0, 1)).all():
-            raise DataError(f"{self.pairs_source}: labels must be 0 or 1 (1 = first response won)")
-
-    @property
-    def dim(self) -> int:
-        return self.embeddings.shape[-1]
-
-    @property
-    def size(self) -> int:
-        return self.a.size
-
-    def compact(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Load only the rows the pairs touch, as float32: (rows, a_local, b_local)."""
-        used, inverse = np.unique(np.concatenate([self.a, self.b]), return_inverse=True)
-        rows = np.asarray(self.embeddings[used], dtype=np.float32)
-        release_pages(self.embeddings)
-        bad = ~np.isfinite(rows).all(axis=1)
-        if bad.any():
-            raise DataError(
-                f"{self.source}: embeddings of annotated responses contain NaN or inf "
-                f"(first at flat row {int(used[np.argmax(bad)])}, {int(bad.sum())} rows in all)"
-            )
-        return rows, inverse[: self.a.size], inverse[self.a.size :]
-
-    def split(self, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted pair indices for training and validation (the validation share is ``fraction``).
-
-        At least one pair always stays in training.
-        """
-        order = rng.permutation(self.a.size)
-        n_val = min(round(fraction * self.a.size), self.a.size - 1)
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-def winners_losers(
-    a: np.ndarray, b: np.ndarray, label: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The pointwise view of pairs: (winner indices, loser indices) by the annotators' labels."""
-    won = label > 0
-    return np.where(won, a, b), np.where(won, b, a)
-
-
-def pair_accuracy(margin: np.ndarray) -> float:
-    """Share of pairs ordered like their labels, given margins r̂(winner) − r̂(loser); ties count ½."""
-    if margin.size == 0:
-        return float("nan")
-    return float(np.mean(np.where(margin == 0, 0.5, margin > 0)))
-
-
-def bce_with_logits_np(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per-example binary cross-entropy from logits, in float64 (numerically stable)."""
-    z = logits.astype(np.float64)
-    return np.maximum(z, 0.0) - z * target + np.log1p(np.exp(-np.abs(z)))
-
-
-def bce_np(prob: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per-example binary cross-entropy of probabilities, logs clamped at −100 as torch's BCELoss
-    does (a saturated sigmoid costs 100, not infinity)."""
-    p = prob.astype(np.float64)
-    with np.errstate(divide="ignore"):
-        log_p = np.maximum(np.log(p), -100.0)
-        log_q = np.maximum(np.log1p(-p), -100.0)
-    return -(target * log_p + (1 - target) * log_q)
-
-
-def mean64(values: np.ndarray) -> float:
-    """A float64 mean whose summation order depends on nothing but the array."""
-    return float(np.sum(values, dtype=np.float64) / max(values.size, 1))
-
-
-def _type_error(where: str, key: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(f"config key '{where}.{key}': expected {expected}, got {value!r}")
-
-
-def _check_type(value: Any, default: Any, where: str, key: str) -> None:
-    """Hyperparameters take the type of their default (an int is accepted where a float is)."""
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise _type_error(where, key, "true or false", value)
-    elif isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _type_error(where, key, "an integer", value)
-    elif isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-            raise _type_error(where, key, "a number", value)
-    elif isinstance(default, list):
-        if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
-        ):
-            raise _type_error(where, key, "a list of positive integers", value)
-    elif isinstance(default, str) and not isinstance(value, str):
-        raise _type_error(where, key, "a string", value)
-
-
-def _default_schema(default: Any) -> dict:
-    """The JSON-schema type a hyperparameter's default implies (what :func:`_check_type` accepts)."""
-    if isinstance(default, bool):
-        return {"type": "boolean"}
-    if isinstance(default, int):
-        return {"type": "integer"}
-    if isinstance(default, float):
-        return {"type": "number"}
-    if isinstance(default, list):
-        return {"type": "array", "items": {"type": "integer", "minimum": 1}}
-    if isinstance(default, str):
-        return {"type": "string"}
-    return {}
-
-
-def require(condition: bool, where: str, key: str, message: str) -> None:
-    """Raise a ConfigError naming ``where.key`` unless ``condition`` holds."""
-    if not condition:
-        raise ConfigError(f"config key '{where}.{key}': {message}")
 
 
 class RewardHead(ABC):
@@ -419,93 +243,3 @@ class RewardHead(ABC):
         far off: its requests then only rest on the retry's larger memory and time.
         """
         return network_cost(shapes, pairs, compute, hidden=[], epochs=DEFAULT_FIT_PASSES)
-
-
-def predict_together(
-    heads: Sequence[RewardHead],
-    embeddings: np.ndarray,
-    *,
-    source: str | Path | None = None,
-    seconds: list[float] | None = None,
-) -> np.ndarray:
-    """(len(heads), ...) rewards of several fitted heads from one chunked pass over ``embeddings``.
-
-    Each chunk is read from the (memory-mapped) array, converted to float32 and checked for NaN
-    and inf once, then handed to every head, so scoring many models costs one read of the test
-    set. All heads must have been trained on the same dimension. When given, ``seconds`` receives
-    each head's own scoring time (the shared read is not in it).
-    """
-    if not heads:
-        raise ValueError("predict_together needs at least one head")
-    first = heads[0]
-    for head in heads:
-        head._check_fitted()
-        if head.dim_ != first.dim_:
-            raise ValueError(
-                f"heads trained on different dimensions ({first.dim_} and {head.dim_}) cannot "
-                "share a pass over one embedding array"
-            )
-        head._prepare_predict()
-    rows = int(np.prod(embeddings.shape[:-1]))
-    out = np.empty((len(heads), rows), dtype=np.float32)
-    spent = [0.0] * len(heads)
-    for start, block in iter_chunks(embeddings, first.dim_, source, first.type_name):
-        for i, head in enumerate(heads):
-            started = time.perf_counter()
-            out[i, start : start + block.shape[0]] = head._predict_block(block)
-            spent[i] += time.perf_counter() - started
-    if seconds is not None:
-        seconds[:] = spent
-    return out.reshape((len(heads), *embeddings.shape[:-1]))
-
-
-def iter_chunks(embeddings: np.ndarray, dim: int, source, head: str):
-    """Yield ``(first_row, float32 block)`` over the rows of (..., D) embeddings.
-
-    Checks the dimension and that every value is finite; errors name ``source`` (the file).
-    """
-    name = str(source) if source is not None else "embeddings"
-    if embeddings.ndim < 1 or embeddings.shape[-1] != dim:
-        found = embeddings.shape[-1] if embeddings.ndim else "none"
-        raise DataError(
-            f"{name}: embedding dimension {found} does not match the {dim} this {head} head "
-            f"was trained on"
-        )
-    flat = embeddings.reshape(-1, dim)
-    low, high = PREDICT_CHUNK_ROWS
-    step = int(np.clip(PREDICT_CHUNK_BYTES // (4 * dim), low, high))
-    for start in range(0, flat.shape[0], step):
-        # A writable float32 copy: reads the memory map once and suits every library.
-        source_rows = flat[start : start + step]
-        block = np.array(source_rows, dtype=np.float32)
-        release_pages(source_rows)  # a pass over a memory map must not pile up resident pages
-        bad = ~np.isfinite(block).all(axis=1)
-        if bad.any():
-            raise DataError(
-                f"{name}: embeddings contain NaN or inf (first at flat row "
-                f"{start + int(np.argmax(bad))})"
-            )
-        yield start, block
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible to torch, else ``cpu``; ``cuda`` must exist."""
-    if device not in DEVICES:
-        raise ConfigError(
-            f"config key 'training.device': unknown device {device!r}; expected one of {DEVICES}"
-        )
-    if device == "cpu":
-        return "cpu"
-    available = cuda_available()
-    if device == "cuda" and not available:
-        raise ConfigError(
-            "config key 'training.device': 'cuda' requested but torch sees no CUDA device "
-            "(use 'auto' to fall back to the CPU)"
-        )
-    return "cuda" if available else "cpu"

@@ -26,7 +26,8 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..seeding import int_seed
-from .base import PairData, predict_together
+from .pairs import PairData
+from .predict import predict_together
 
 AGGREGATIONS = ("mean", "min", "first")
 
@@ -103,6 +104,27 @@ class Ensemble:
             member.save(directory / f"member{i}")
         meta = {"type": self.head_type, "seed": self.seed, "members": len(self.members)}
         (directory / "ensemble.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: dict,
+        *,
+        seed: int,
+        device: str = "auto",
+        threads: int = 1,
+        members: int | None = None,
+    ) -> Ensemble:
+        """The ensemble a head's config entry describes (``type``, ``members``, ``params``);
+        ``members`` overrides the entry's count (a stacked run fits its own ensemble of one)."""
+        return cls(
+            spec["type"],
+            members=spec.get("members", 1) if members is None else members,
+            params=spec.get("params", {}),
+            seed=seed,
+            device=device,
+            threads=threads,
+        )
 
     @classmethod
     def load(

@@ -40,8 +40,9 @@ import numpy as np
 from ..costs import MB, network_flops
 from ..errors import ConfigError, DataError
 from ..progress import report
-from .base import PairData, mean64, pair_accuracy
+from .losses import mean64
 from .mlp import MLPHead
+from .pairs import PairData, pair_accuracy
 from .torch_common import SCORE_CHUNK_ROWS, Adam, build_mlp, setup_torch
 
 log = logging.getLogger("embrm")
@@ -298,6 +299,11 @@ def _fit_stack(torch, device, x, a, b, heads, data, names) -> int:
     optimizer = Adam(params, lr=p["lr"], weight_decay=p["weight_decay"])
     shuffler = torch.Generator().manual_seed(lead.seed)
     n_examples = models[0].examples["target"].shape[0]
+    # Every run of the stack follows the lead's batch schedule, the one its own fit would use;
+    # each records it in its train.json as that fit does.
+    steps = MLPHead.epoch_schedule(lead.params, n_examples)[1]
+    for head in heads:
+        head.steps_per_epoch_ = steps
 
     active = list(range(len(models)))
     epoch = 0

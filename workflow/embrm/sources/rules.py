@@ -7,16 +7,9 @@ rule can make each world file.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable
 
+from ..tree import names_pattern
 from . import TEXT_SOURCES, check_worlds, input_files
-
-
-def names_pattern(names: Iterable[str]) -> str:
-    """A regular expression matching exactly these names; ``(?!)`` matches nothing."""
-    names = sorted(names)
-    return "(?:" + "|".join(re.escape(name) for name in names) + ")" if names else "(?!)"
 
 
 class WorldRules:

@@ -18,6 +18,7 @@ from ..designs import get as get_design
 from ..hashing import stable_hash
 from ..io import read_json
 from ..settings import quality_text
+from ..tree import benchmark_paths
 
 ARTIFACT_CHOICES = ("predictions", "curves", "metrics")
 ARTIFACT_FILES = {
@@ -271,14 +272,7 @@ def results_dir_of(metrics_path: Path, run: dict) -> Path:
 
 def stage_seconds(results: Path, run: dict) -> dict[str, float]:
     """Wall seconds of the jobs that produced this run, from Snakemake's benchmark files."""
-    cell = f"{run['world']}/{run['design']}/n{run['n']}/seed{run['seed']}"
-    paths = {
-        "world": f"world/{run['world']}.tsv",
-        "pairs": f"pairs/{cell}.tsv",
-        "annotate": f"annotate/{cell}/{run['annotator']}.tsv",
-        "train": f"train/{run['run_dir']}.tsv",
-        "score": f"score/{cell}.tsv",
-    }
+    paths = benchmark_paths(run)
     out = {}
     for stage in STAGE_BENCHMARKS:
         path = results / "benchmarks" / paths[stage]

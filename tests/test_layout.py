@@ -1,0 +1,177 @@
+"""The workflow's wiring without Snakemake: the layout's job lists, paths and arguments for every
+shipped config, and the decisions that cross config keys (embrm/layout.py)."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+from conftest import REPO, TINY_CONFIG, deep_merge
+from embrm import tree
+from embrm.cli import parser
+from embrm.config import Plan, load
+from embrm.declare import STAGES, render
+from embrm.errors import ConfigError
+from embrm.layout import Layout
+
+SHIPPED = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]
+# Each per-run stage and the job that runs it, by the key its values are asked with.
+STAGE_OF_JOB = {"pairs": "pairs", "annotate": "annotate", "active": "active", "train": "train", "unstack": "unstack", "train_cell": "train-cell",
+                "score": "score", "evaluate": "evaluate"}  # fmt: skip
+
+
+def layout_of(config: dict, source: str = "config.yaml") -> Layout:
+    return Layout(Plan(config, source=source))
+
+
+def keyed(name: str) -> dict:
+    """A cell's or run's grid names from its path under a stage's folder."""
+    parts = name.split("/")
+    names = {"world": parts[0], "design": parts[1], "n": parts[2][1:], "seed": parts[3][4:]}
+    names.update(zip(("annotator", "head"), parts[4:], strict=False))
+    return names
+
+
+@pytest.fixture(scope="module", params=SHIPPED, ids=lambda p: p.name)
+def shipped(request) -> Layout:
+    return Layout(Plan(load(request.param), source=request.param))
+
+
+def test_every_run_is_trained_once_and_evaluated_once(shipped):
+    runs = [tree.run(run) for run in shipped.plan.runs]
+    jobs = shipped.jobs()
+    if shipped.cell_jobs:  # execution.jobs: one job per cell does every step of its runs
+        assert jobs == {"cell": sorted({tree.cell(keyed(r)) for r in runs})}
+        return
+    assert sorted(jobs["evaluate"]) == sorted(runs)
+    trained = jobs.get("train", []) + jobs.get("unstack", [])
+    assert sorted(trained) == sorted(runs)
+    # a run's pairs come from its cell's pairs job, or its own active job
+    own = set(jobs.get("active", []))
+    assert own <= set(runs)
+    assert {tree.cell(keyed(r)) for r in runs if r not in own} == set(jobs.get("pairs", []))
+    # every run's files are its own
+    assert len(set(shipped.metrics_files())) == len(runs)
+    assert all(path.startswith(f"results/{shipped.plan.config['experiment']}/runs/")
+               for path in shipped.metrics_files())  # fmt: skip
+
+
+def test_every_job_argument_reaches_its_stage_through_the_command_line(shipped):
+    """A job's rendered arguments parse back, through the CLI the stage's declaration builds,
+    to exactly the values the layout gave: the rule and the command cannot disagree."""
+    top = parser()
+    for job, names in shipped.jobs().items():
+        if job not in STAGE_OF_JOB:
+            continue
+        stage = STAGES[STAGE_OF_JOB[job]]
+        for name in names[:3]:
+            values = shipped.values(stage.name, keyed(name))
+            args = top.parse_args([stage.name, *shlex.split(render(stage.name, values))])
+            for option in stage.options:
+                parsed = getattr(args, option.dest)
+                if option.kind == "models":
+                    parsed = dict(item.split("=", 1) for item in parsed)
+                expected = values[option.param]
+                if option.kind == "switch":
+                    expected = bool(expected)
+                elif expected is None:
+                    expected = option.default
+                elif option.kind in ("int", "json", "models"):
+                    pass
+                else:
+                    expected = str(expected)
+                assert parsed == expected, (job, name, option.flag)
+            assert values.get("threads", shipped.threads) == shipped.threads
+            assert values.get("device", shipped.device) == shipped.device
+
+
+def test_paths_of_a_run():
+    layout = layout_of(TINY_CONFIG)
+    run = layout.plan.runs[0]
+    cell = f"{run.world}/{run.design}/n{run.n}/seed{run.seed}"
+    assert run.run_dir == tree.run(run) == f"{cell}/{run.annotator}/{run.head}"
+    assert layout.run_pairs(run) == f"results/default/pairs/{cell}.npz"
+    assert layout.run_labels(run) == f"results/default/annotations/{cell}/{run.annotator}.npz"
+    assert layout.run_annotation_stats(run).endswith(f"{cell}/{run.annotator}.json")
+    values = layout.values("train", run)
+    assert values["model_dir"] == f"results/default/runs/{run.run_dir}/model"
+    assert values["predictions_out"] == f"results/default/runs/{run.run_dir}/predictions.npy"
+    # a pattern and a value come from the same template
+    pattern = layout.tree.run_file("metrics.json")
+    assert pattern.format(**run.as_dict()) == layout.tree.run_file("metrics.json", run)
+
+
+def test_scoring_per_cell_moves_the_predictions_to_the_cells_score_job():
+    layout = layout_of(deep_merge(TINY_CONFIG, {"training": {"scoring": "cell"}}))
+    run = layout.plan.runs[0]
+    assert "predictions" not in layout.train_outputs()
+    assert layout.values("train", run)["predictions_out"] is None
+    evaluate = layout.values("evaluate", run)
+    cell = layout.tree.scores(run)
+    assert layout.predictions_input(run) == cell
+    assert evaluate["predictions_path"] == f"{cell}/{run.annotator}/{run.head}.npy"
+    assert evaluate["scoring_path"] == f"{cell}/scoring.json"
+    assert evaluate["scoring_name"] == f"{run.annotator}/{run.head}"
+    assert sorted(layout.jobs()["score"]) == sorted(layout.cells)
+    models = layout.values("score", run)["models"]
+    assert sorted(models) == sorted(f"{r.annotator}/{r.head}" for r in layout.cell_runs(run))
+    run_mode = layout_of(TINY_CONFIG)
+    assert "score" not in run_mode.jobs()
+    assert run_mode.values("evaluate", run)["scoring_path"] is None
+    assert run_mode.predictions_input(run) == run_mode.tree.run_file("predictions.npy", run)
+
+
+def test_stacking_splits_the_heads_it_can_reproduce():
+    config = deep_merge(TINY_CONFIG, {"training": {"stack": True}})
+    config["heads"]["clf-mlp"] = {"params": {"hidden": [8], "max_epochs": 2}}
+    config["grid"]["heads"] = ["bt-mlp", "clf-lgb", "clf-mlp"]
+    layout = layout_of(config)
+    assert layout.stacked_heads == ["bt-mlp", "clf-mlp"]
+    assert layout.unstacked_heads == ["clf-lgb"]
+    assert len(layout.notes) == 1 and "clf-lgb" in layout.notes[0]
+    jobs = layout.jobs()
+    assert all(name.endswith("/clf-lgb") for name in jobs["train"])
+    assert sorted(jobs["train_cell"]) == sorted(layout.cells)
+    cell = layout.plan.runs[0]
+    values = layout.values("train-cell", cell)
+    assert values["score"] is True and values["out_dir"] == layout.tree.stacked(cell)
+    assert {r["name"].split("/")[1] for r in values["runs"]} == {"bt-mlp", "clf-mlp"}
+    assert sorted(layout.stacked_labels(cell)) == sorted(
+        {layout.tree.annotations(r) for r in layout.stacked_runs(cell)}
+    )
+    off = layout_of(TINY_CONFIG)
+    assert off.stacked_heads == [] and "train_cell" not in off.jobs()
+
+
+def test_stacking_with_active_designs_is_refused():
+    config = deep_merge(
+        TINY_CONFIG,
+        {"training": {"stack": True}, "grid": {"designs": ["same-random", "same-activerandom"]}},
+    )
+    with pytest.raises(ConfigError, match=r"config key 'training.stack'.*active designs"):
+        layout_of(config)
+
+
+def test_active_runs_read_their_own_pairs_and_the_settings_are_checked():
+    layout = layout_of(deep_merge(TINY_CONFIG, {"grid": {"designs": ["same-activerandom"]}}))
+    run = layout.plan.runs[0]
+    assert layout.run_pairs(run) == f"results/default/active/{run.run_dir}/pairs.npz"
+    assert layout.run_labels(run).endswith(f"active/{run.run_dir}/labels.npz")
+    assert sorted(layout.jobs()["active"]) == sorted(tree.run(r) for r in layout.plan.runs)
+    assert "pairs" not in layout.jobs() and layout.active_rounds(run) >= 1
+    with pytest.raises(ConfigError, match=r"config key 'active.pool_size'"):
+        layout_of(deep_merge(TINY_CONFIG, {"active": {"pool_size": 10, "round_size": 50}}))
+
+
+def test_a_stage_declaration_must_match_its_function():
+    from embrm.declare import Option, stage
+
+    with pytest.raises(ValueError, match="not the parameters"):
+
+        @stage("mismatched", "a stage whose options miss a parameter", Option("a", "--a"))
+        def mismatched(a, b):
+            pass
+
+    assert "mismatched" not in STAGES
+    with pytest.raises(ValueError, match="do not match"):
+        render("train", {"world_dir": "w"})

@@ -1,0 +1,159 @@
+"""The results tree: where every file of an experiment lies, spelled once.
+
+Each path is a template over the grid's names (``{world}``, ``{design}``, ``{n}``, ``{seed}``,
+``{annotator}``, ``{head}``). Called with no arguments a method returns the Snakemake pattern a
+rule declares; called with values (a :class:`~embrm.config.Run`, a cell's fields, a job's
+wildcards) it returns that one file. The rules, the resource estimates, tracking, the summary
+and the scripts all ask this module, so moving a file is one edit here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .shared_results import RESULTS_ROOT
+
+# A cell: one annotated pair set (world × design × quantity × seed), shared by its runs.
+CELL = "{world}/{design}/n{n}/seed{seed}"
+# A run: one head trained on one annotator's labels of a cell.
+RUN = CELL + "/{annotator}/{head}"
+# A world folder's files, written by `world` (or `text_embed` and `text_world`).
+WORLD_FILES = (
+    "train_embeddings.npy",
+    "train_rewards.npy",
+    "test_embeddings.npy",
+    "test_rewards.npy",
+    "world.json",
+)
+# The files a train job (or `unstack`) leaves in a run's folder; predictions.npy only when the
+# run scores its own test set (training.scoring: run).
+RUN_FILES = ("model", "curves.csv", "train.json", "predictions.npy", "metrics.json")
+# Outputs that are folders (Snakemake's directory()).
+FOLDERS = ("model", "rounds")
+# An active design's run (the `active` job): the pairs it chose, their labels and statistics, and
+# the rounds saved as they finish (a killed job resumes there).
+ACTIVE_FILES = ("pairs.npz", "labels.npz", "annotation.json", "rounds")
+
+
+def fields(values: Any) -> dict[str, Any]:
+    """The grid names of a Run, a mapping, or a Snakemake wildcards object."""
+    if isinstance(values, Mapping):
+        return dict(values)
+    if hasattr(values, "as_dict"):
+        return values.as_dict()
+    if hasattr(values, "items"):  # snakemake.io.Wildcards
+        return dict(values.items())
+    raise TypeError(f"cannot read grid names from {values!r}")
+
+
+def cell(values: Any = None) -> str:
+    """``world/design/n…/seed…``: a cell's path under each stage's folder."""
+    return CELL if values is None else CELL.format(**fields(values))
+
+
+def run(values: Any = None) -> str:
+    """``<cell>/<annotator>/<head>``: a run's path under each stage's folder."""
+    return RUN if values is None else RUN.format(**fields(values))
+
+
+def is_folder(path: str) -> bool:
+    """Whether the output at ``path`` is a folder, not a file."""
+    return path.rsplit("/", 1)[-1] in FOLDERS
+
+
+def names_pattern(names: Iterable[str]) -> str:
+    """A wildcard constraint matching exactly these names; ``(?!)`` matches nothing."""
+    names = sorted(set(names))
+    return "(?:" + "|".join(re.escape(name) for name in names) + ")" if names else "(?!)"
+
+
+def benchmark_paths(values: Any) -> dict[str, str]:
+    """A run's benchmark files under ``benchmarks/``, by stage (what tracking reports)."""
+    return {
+        "world": f"world/{fields(values)['world']}.tsv",
+        "pairs": f"pairs/{cell(values)}.tsv",
+        "annotate": f"annotate/{cell(values)}/{fields(values)['annotator']}.tsv",
+        "train": f"train/{run(values)}.tsv",
+        "score": f"score/{cell(values)}.tsv",
+    }
+
+
+class Tree:
+    """The paths of one experiment's folder, ``results/<experiment>``."""
+
+    def __init__(self, experiment: str, root: str = RESULTS_ROOT):
+        self.root = root
+        self.results = f"{root}/{experiment}"
+
+    def under(self, *parts: str) -> str:
+        return "/".join([self.results, *parts])
+
+    # worlds -----------------------------------------------------------------------------
+    def world(self, world: str = "{world}") -> str:
+        return self.under("worlds", world)
+
+    def world_files(self, world: str = "{world}") -> list[str]:
+        return [f"{self.world(world)}/{name}" for name in WORLD_FILES]
+
+    def text(self, world: str = "{world}") -> str:
+        return self.under("text", world)
+
+    # cells -------------------------------------------------------------------------------
+    def pairs(self, values: Any = None) -> str:
+        return self.under("pairs", f"{cell(values)}.npz")
+
+    def annotations(self, values: Any = None, annotator: str | None = None) -> str:
+        """An annotator's labels of a cell (``.npz``); :meth:`annotation_stats` beside them."""
+        name = annotator or (fields(values)["annotator"] if values is not None else "{annotator}")
+        return self.under("annotations", cell(values), f"{name}.npz")
+
+    def annotation_stats(self, values: Any = None, annotator: str | None = None) -> str:
+        return self.annotations(values, annotator).removesuffix(".npz") + ".json"
+
+    def scores(self, values: Any = None) -> str:
+        """training.scoring: cell: the cell's score job's folder."""
+        return self.under("scores", cell(values))
+
+    def scored(self, values: Any = None) -> str:
+        """One run's predictions inside its cell's scores folder."""
+        names = fields(values) if values is not None else {"annotator": "{annotator}",
+                                                           "head": "{head}"}  # fmt: skip
+        return f"{self.scores(values)}/{names['annotator']}/{names['head']}.npy"
+
+    def scoring_record(self, values: Any = None) -> str:
+        return f"{self.scores(values)}/scoring.json"
+
+    def stacked(self, values: Any = None) -> str:
+        """training.stack: the cell's train_cell job's folder."""
+        return self.under("stacked", cell(values))
+
+    # runs --------------------------------------------------------------------------------
+    def run(self, values: Any = None) -> str:
+        return self.under("runs", run(values))
+
+    def run_file(self, name: str, values: Any = None) -> str:
+        if name not in RUN_FILES:
+            raise ValueError(f"{name!r} is not a run file ({', '.join(RUN_FILES)})")
+        return f"{self.run(values)}/{name}"
+
+    def active(self, name: str, values: Any = None) -> str:
+        """A file of an active design's run: its pairs, labels, statistics, saved rounds."""
+        if name not in ACTIVE_FILES:
+            raise ValueError(f"{name!r} is not an active run's file ({', '.join(ACTIVE_FILES)})")
+        return self.under("active", run(values), name)
+
+    def cell_record(self, key: str = CELL) -> str:
+        """A cell job's record (execution.jobs: cell; embrm.cell_job), written after its runs."""
+        return self.under("cells", key, "cell.json")
+
+    # bookkeeping -------------------------------------------------------------------------
+    def log(self, stage: str, key: str) -> str:
+        return self.under("logs", stage, f"{key}.log")
+
+    def benchmark(self, stage: str, key: str) -> str:
+        return self.under("benchmarks", stage, f"{key}.tsv")
+
+    def metrics_files(self, runs: Iterable[Any]) -> list[str]:
+        return [self.run_file("metrics.json", r) for r in runs]
