@@ -227,6 +227,35 @@ def _claim2_gain(axis):
     return build
 
 
+# (BT's high − low) − (the classifier's high − low): BT's loss minus the classifier's going from
+# the high to the low level (positive: the classifier degrades more gracefully).
+GRACE = {"bt_high": 1.0, "bt_low": -1.0, "clf_high": -1.0, "clf_low": 1.0}
+
+
+def head_pairs(levels: pd.DataFrame, group, statement, weights: dict, note: str = ""):
+    """One part per (Bradley-Terry head, classifier head) of ``levels`` (rows with a ``level`` of
+    high or low): the four runs of each matched (group, seed) cell weighted by ``weights`` (keys
+    bt_high, bt_low, clf_high, clf_low), and ``statement(reference, head)``; or why it cannot."""
+    bt, clf = _heads(levels)
+    if not bt or not clf:
+        return f"needs a {BT_REFERENCE} head and a classifier head"
+    out = []
+    for reference in bt:
+        for head in clf:
+            cells = match(
+                levels,
+                [*group, "seed"],
+                bt_high={"head": reference, "level": "high"},
+                bt_low={"head": reference, "level": "low"},
+                clf_high={"head": head, "level": "high"},
+                clf_low={"head": head, "level": "low"},
+            )
+            out.append(
+                Built(statement(reference, head), cell_mean(cells, **weights), len(cells), note)
+            )
+    return out
+
+
 def _claim2_grace(axis):
     _, group, label = AXES[axis]
 
@@ -234,29 +263,15 @@ def _claim2_grace(axis):
         levels = _levels(_study_designs(frame, plan), axis)
         if levels.empty:
             return f"the grid has one value of {label} in every setting of the study's designs"
-        bt, clf = _heads(levels)
-        if not bt or not clf:
-            return f"needs a {BT_REFERENCE} head and a classifier head"
-        out = []
-        for reference in bt:
-            for head in clf:
-                cells = match(
-                    levels,
-                    [*group, "seed"],
-                    bt_high={"head": reference, "level": "high"},
-                    bt_low={"head": reference, "level": "low"},
-                    clf_high={"head": head, "level": "high"},
-                    clf_low={"head": head, "level": "low"},
-                )
-                out.append(
-                    Built(
-                        f"{reference} loss minus {head} loss going to the smallest {label} "
-                        f"({head} degrades more gracefully)",
-                        cell_mean(cells, bt_high=1.0, bt_low=-1.0, clf_high=-1.0, clf_low=1.0),
-                        len(cells),
-                    )
-                )
-        return out
+        return head_pairs(
+            levels,
+            group,
+            lambda reference, head: (
+                f"{reference} loss minus {head} loss going to the smallest {label} "
+                f"({head} degrades more gracefully)"
+            ),
+            GRACE,
+        )
 
     return build
 

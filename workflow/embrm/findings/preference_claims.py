@@ -19,7 +19,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .claims import BT_REFERENCE, CLAIMS, Built, Contrast, _heads, cell_mean, match
+from .claims import (
+    BT_REFERENCE,
+    CLAIMS,
+    GRACE,
+    Built,
+    Contrast,
+    _heads,
+    cell_mean,
+    head_pairs,
+    match,
+)
 from .plan import Plan
 from .resampling import run_key
 from .statistics import NONINFERIORITY, SUPERIORITY
@@ -179,30 +189,18 @@ def _claim1_grows(frame, plan):
     levels = _levels(sub, column, group)
     if levels.empty:
         return f"the grid has one {label} in every setting"
-    bt, clf = _heads(levels)
-    if not bt or not clf:
-        return f"needs a {BT_REFERENCE} head and a classifier head in the grid"
-    out = []
-    for reference in bt:
-        for head in clf:
-            cells = match(
-                levels,
-                [*group, "seed"],
-                bt_high={"head": reference, "level": "high"},
-                clf_high={"head": head, "level": "high"},
-                bt_low={"head": reference, "level": "low"},
-                clf_low={"head": head, "level": "low"},
-            )
-            out.append(
-                Built(
-                    f"({head} − {reference}) at the largest minus at the smallest flip rate "
-                    "(the lead grows with noise)",
-                    cell_mean(cells, clf_high=1.0, bt_high=-1.0, clf_low=-1.0, bt_low=1.0),
-                    len(cells),
-                    SAME_AS.format(other="2d-acc"),
-                )
-            )
-    return out
+    # the lead at the largest minus at the smallest flip rate: the negative of the grace contrast
+    lead = {key: -weight for key, weight in GRACE.items()}
+    return head_pairs(
+        levels,
+        group,
+        lambda reference, head: (
+            f"({head} − {reference}) at the largest minus at the smallest flip rate "
+            "(the lead grows with noise)"
+        ),
+        lead,
+        SAME_AS.format(other="2d-acc"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,30 +258,16 @@ def _claim2_grace(axis):
         levels = _better_high(_levels(sub, column, group), axis)
         if levels.empty:
             return f"the grid has one {label} in every setting"
-        bt, clf = _heads(levels)
-        if not bt or not clf:
-            return f"needs a {BT_REFERENCE} head and a classifier head"
-        out = []
-        for reference in bt:
-            for head in clf:
-                cells = match(
-                    levels,
-                    [*group, "seed"],
-                    bt_high={"head": reference, "level": "high"},
-                    bt_low={"head": reference, "level": "low"},
-                    clf_high={"head": head, "level": "high"},
-                    clf_low={"head": head, "level": "low"},
-                )
-                out.append(
-                    Built(
-                        f"{reference} loss minus {head} loss going to the {worse} {label} "
-                        f"({head} degrades more gracefully)",
-                        cell_mean(cells, bt_high=1.0, bt_low=-1.0, clf_high=-1.0, clf_low=1.0),
-                        len(cells),
-                        SAME_AS.format(other="1b-acc") if axis is NOISE else "",
-                    )
-                )
-        return out
+        return head_pairs(
+            levels,
+            group,
+            lambda reference, head: (
+                f"{reference} loss minus {head} loss going to the {worse} {label} "
+                f"({head} degrades more gracefully)"
+            ),
+            GRACE,
+            SAME_AS.format(other="1b-acc") if axis is NOISE else "",
+        )
 
     return build
 
