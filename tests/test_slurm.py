@@ -293,3 +293,34 @@ def test_cell_jobs_through_sbatch_match_local_run(slurm_cluster, tiny_workflow, 
     local_columns, local_rows = read_summary(tiny_workflow / "results" / "default" / "summary.csv")
     slurm_columns, slurm_rows = read_summary(workdir / "results" / "default" / "summary.csv")
     assert (slurm_columns, slurm_rows) == (local_columns, local_rows)
+
+
+@pytest.mark.slow
+def test_sequential_looks_through_sbatch_run_only_what_the_open_parts_need(slurm_cluster, tmp_path):
+    """findings.looks on a cluster: each look is a checkpoint decided on the submitting host, and
+    the next look's runs (only those its open parts need) go out through sbatch."""
+    from test_sequential import check_looks_ran, looked_config
+
+    cluster = slurm_cluster
+    config = looked_config()
+    workdir = tmp_path / "slurm-looks"
+    returncode, output = run_workflow(
+        workdir,
+        "--workflow-profile",
+        str(PROFILE),
+        "--cores",
+        str(cluster.cpus),
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        env=cluster.env,
+        timeout=480,
+        config=config,
+    )
+    assert returncode == 0, f"{output[-6000:]}\n{cluster.logs()}"
+    submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", output))
+    records = [r for r in cluster.queue() if r["id"] in submitted]
+    assert records and {r["state"] for r in records} == {"COMPLETED"}, records
+    # The looks decide on the submitting host (a local rule); the runs' jobs went through sbatch.
+    assert not [r for r in records if "look" in r["comment"]], records
+    assert any(r["comment"].startswith("rule_cell") for r in records), records
+    check_looks_ran(workdir / "results" / "default", config)
