@@ -5,25 +5,6 @@
 # unfinished step: its declared output is only the cell's record (cells/<cell>/cell.json), so
 # Snakemake never deletes the runs it finished before an interruption; the aggregation rules wait
 # for the cells' records (finished_runs) and read the runs' metrics.json from their params.
-CELL_JOBS = LAYOUT.cell_jobs
-
-
-def cell_record(cell):
-    return TREE.cell_record(cell)
-
-
-def finished_runs():
-    """What the aggregation rules wait for: every run's metrics.json, or with cell jobs every
-    cell's record (written after all of its runs' metrics.json)."""
-    if CELL_JOBS:
-        return [cell_record(cell) for cell in LAYOUT.cells]
-    return metrics_files()
-
-
-def cell_spec(wildcards):
-    return LAYOUT.cell_spec(wildcards, TRACKING_STATE)
-
-
 if CELL_JOBS:
 
     rule cell:

@@ -213,3 +213,23 @@ def active_targets():
     if "learning_curves" not in FIGURES:
         return []
     return [f"{RESULTS}/budget.csv", f"{RESULTS}/report/budget.html"]
+
+
+# execution.jobs (cell.smk): with cell jobs the aggregation rules wait for the cells' records.
+CELL_JOBS = LAYOUT.cell_jobs
+
+
+def cell_record(cell):
+    return TREE.cell_record(cell)
+
+
+def finished_runs():
+    """What the aggregation rules wait for: every run's metrics.json, or with cell jobs every
+    cell's record (written after all of its runs' metrics.json)."""
+    if CELL_JOBS:
+        return [cell_record(cell) for cell in LAYOUT.cells]
+    return metrics_files()
+
+
+def cell_spec(wildcards):
+    return LAYOUT.cell_spec(wildcards, TRACKING_STATE)
