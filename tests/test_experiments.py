@@ -23,6 +23,7 @@ from conftest import REPO, TINY_CONFIG, deep_merge, snakemake
 from embrm import invocation, preflight
 from embrm.config import Plan, experiment_name, load
 from embrm.errors import ConfigError
+from embrm.layout import Layout
 from embrm.plan import describe
 from embrm.summary import aggregate, build_summary, run_status
 from fake_runs import record, write
@@ -48,9 +49,9 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
-def train_jobs(result: subprocess.CompletedProcess) -> int:
-    """Train jobs of a dry run printed with `-q rules`."""
-    found = re.search(r"^train\s+(\d+)$", result.stdout + result.stderr, re.MULTILINE)
+def train_jobs(result: subprocess.CompletedProcess, rule: str = "train") -> int:
+    """Train jobs (or another rule's) of a dry run printed with `-q rules`."""
+    found = re.search(rf"^{rule}\s+(\d+)$", result.stdout + result.stderr, re.MULTILINE)
     return int(found.group(1)) if found else 0
 
 
@@ -178,7 +179,13 @@ def test_shipped_config_plan_equals_snakemake_train_jobs(config):
 
         assert runs == len(plan.runs)
         runs = len(look_runs(plan.runs, plan.config["grid"]["seeds"], looks, 0))
-    assert train_jobs(dry) == runs
+    layout = Layout(plan)
+    if layout.cell_jobs:  # execution.jobs: one job per cell trains every run of its cell
+        assert train_jobs(dry) == 0
+        assert train_jobs(dry, "cell") == len(layout.cells)
+        assert sum(len(runs_of_cell) for runs_of_cell in layout.cells.values()) == runs
+    else:
+        assert train_jobs(dry) == runs
     assert name == ("default" if config == "config.yaml" else Path(config).stem)
 
 
