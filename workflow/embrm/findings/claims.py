@@ -200,6 +200,21 @@ def _levels(frame: pd.DataFrame, axis: str) -> pd.DataFrame:
     return out
 
 
+def per_head(levels: pd.DataFrame, group, statement) -> list[Built]:
+    """One part per head of ``levels`` (rows with a ``level`` of high or low): its value at the
+    high level minus at the low one, cells matched within group and seed."""
+    out = []
+    for head in sorted(levels["head"].unique()):
+        cells = match(
+            levels[levels["head"] == head],
+            [*group, "seed"],
+            high={"level": "high"},
+            low={"level": "low"},
+        )
+        out.append(Built(statement(head), cell_mean(cells, high=1.0, low=-1.0), len(cells)))
+    return out
+
+
 def _claim2_gain(axis):
     words, group, label = AXES[axis]
 
@@ -207,22 +222,13 @@ def _claim2_gain(axis):
         levels = _levels(_study_designs(frame, plan), axis)
         if levels.empty:
             return f"the grid has one value of {label} in every setting of the study's designs"
-        out = []
-        for head in sorted(levels["head"].unique()):
-            cells = match(
-                levels[levels["head"] == head],
-                [*group, "seed"],
-                high={"level": "high"},
-                low={"level": "low"},
-            )
-            out.append(
-                Built(
-                    f"{head}: gain at the largest {label} minus at the smallest ({words} lower it)",
-                    cell_mean(cells, high=1.0, low=-1.0),
-                    len(cells),
-                )
-            )
-        return out
+        return per_head(
+            levels,
+            group,
+            lambda head: (
+                f"{head}: gain at the largest {label} minus at the smallest ({words} lower it)"
+            ),
+        )
 
     return build
 

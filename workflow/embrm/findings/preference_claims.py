@@ -29,6 +29,7 @@ from .claims import (
     cell_mean,
     head_pairs,
     match,
+    per_head,
 )
 from .plan import Plan
 from .resampling import run_key
@@ -226,23 +227,13 @@ def _claim2_loss(axis):
         levels = _better_high(_levels(sub, column, group), axis)
         if levels.empty:
             return f"the grid has one {label} in every setting"
-        out = []
-        for head in sorted(levels["head"].unique()):
-            cells = match(
-                levels[levels["head"] == head],
-                [*group, "seed"],
-                high={"level": "high"},
-                low={"level": "low"},
-            )
-            out.append(
-                Built(
-                    f"{head}: accuracy at the {better} minus at the {worse} {label} "
-                    f"({words} lower it)",
-                    cell_mean(cells, high=1.0, low=-1.0),
-                    len(cells),
-                )
-            )
-        return out
+        return per_head(
+            levels,
+            group,
+            lambda head: (
+                f"{head}: accuracy at the {better} minus at the {worse} {label} ({words} lower it)"
+            ),
+        )
 
     return build
 
