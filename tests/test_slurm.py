@@ -188,10 +188,8 @@ def run_workflow(
     return process.returncode, output
 
 
-@pytest.mark.slow
-def test_tiny_grid_through_sbatch_matches_local_run(slurm_cluster, tiny_workflow, tmp_path):
-    cluster = slurm_cluster
-    workdir = tmp_path / "slurm-run"
+def through_sbatch(cluster, workdir: Path, config: dict = TINY_CONFIG) -> str:
+    """The workflow through profiles/slurm on the local cluster; its output, once it succeeded."""
     returncode, output = run_workflow(
         workdir,
         "--workflow-profile",
@@ -204,8 +202,17 @@ def test_tiny_grid_through_sbatch_matches_local_run(slurm_cluster, tiny_workflow
         "1",
         env=cluster.env,
         timeout=480,
+        config=config,
     )
     assert returncode == 0, f"{output[-6000:]}\n{cluster.logs()}"
+    return output
+
+
+@pytest.mark.slow
+def test_tiny_grid_through_sbatch_matches_local_run(slurm_cluster, tiny_workflow, tmp_path):
+    cluster = slurm_cluster
+    workdir = tmp_path / "slurm-run"
+    output = through_sbatch(cluster, workdir)
 
     # Every compute job went through sbatch: SLURM's own records (squeue keeps finished jobs
     # for MinJobAge) name them after the plugin's run id and say which rule or group they ran.
@@ -270,19 +277,9 @@ def test_cell_jobs_through_sbatch_match_local_run(slurm_cluster, tiny_workflow, 
     ceil(cells / group-components) submissions and give the local fine-grained run's summary."""
     cluster = slurm_cluster
     workdir = tmp_path / "slurm-cells"
-    returncode, output = run_workflow(
-        workdir,
-        "--workflow-profile",
-        str(PROFILE),
-        "--cores",
-        str(cluster.cpus),
-        "--slurm-init-seconds-before-status-checks",
-        "1",
-        env=cluster.env,
-        timeout=480,
-        config=deep_merge(TINY_CONFIG, {"execution": {"jobs": "cell"}}),
+    output = through_sbatch(
+        cluster, workdir, config=deep_merge(TINY_CONFIG, {"execution": {"jobs": "cell"}})
     )
-    assert returncode == 0, f"{output[-6000:]}\n{cluster.logs()}"
     submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", output))
     records = [r for r in cluster.queue() if r["id"] in submitted]
     assert records and {r["state"] for r in records} == {"COMPLETED"}, records
@@ -304,19 +301,7 @@ def test_sequential_looks_through_sbatch_run_only_what_the_open_parts_need(slurm
     cluster = slurm_cluster
     config = looked_config()
     workdir = tmp_path / "slurm-looks"
-    returncode, output = run_workflow(
-        workdir,
-        "--workflow-profile",
-        str(PROFILE),
-        "--cores",
-        str(cluster.cpus),
-        "--slurm-init-seconds-before-status-checks",
-        "1",
-        env=cluster.env,
-        timeout=480,
-        config=config,
-    )
-    assert returncode == 0, f"{output[-6000:]}\n{cluster.logs()}"
+    output = through_sbatch(cluster, workdir, config=config)
     submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", output))
     records = [r for r in cluster.queue() if r["id"] in submitted]
     assert records and {r["state"] for r in records} == {"COMPLETED"}, records
