@@ -20,6 +20,10 @@ peak resident memory (target: no job above 6 GB), and for every run:
   1,000,000 test embeddings, divided by the run's wall time, against the fp32 matrix-multiply peak
   measured here with torch at the same thread count (target for bt-mlp at 40,000 pairs: ≥ 60%).
 
+`--protocols embrm,study` measures every head under each named protocol (docs/heads.md,
+"Two training protocols"): the heads keep their type's name under `embrm` and are named
+`<type>.study` under the study's released procedure, and the grid is totalled per protocol.
+
 Finally it extrapolates the study's full grid (12 worlds: 6 LLMs × 2 datasets; per world 3 pairing
 designs × 6 β × 3 heads × 4 quantities × 5 seeds = 1,080 runs) on this machine: a run's cost is
 interpolated linearly in the number of pairs between the two measured quantities, per head.
@@ -57,10 +61,31 @@ QUICK_WORLD = {"train_prompts": 4_000, "test_prompts": 200, "dim": 256}
 QUICK_QUANTITIES = (500, 4_000)
 
 
+PROTOCOLS = ("embrm", "study")
+
+
+def head_name(head_type: str, protocol: str) -> str:
+    """The benchmark's name for a head type under a protocol: the type itself under embrm's."""
+    return head_type if protocol == "embrm" else f"{head_type}.{protocol}"
+
+
+def head_type_of(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
 def benchmark_config(
-    quick: bool, threads: int, heads: list[str], lgb_pairs: list[int] | None
+    quick: bool,
+    threads: int,
+    heads: list[str],
+    lgb_pairs: list[int] | None,
+    protocols: tuple[str, ...] = ("embrm",),
 ) -> tuple[dict, tuple[int, int]]:
+    """The trimmed paper-scale config; ``heads`` are head types, each run under every protocol."""
     config = yaml.safe_load((REPO / "configs" / "paper-scale.yaml").read_text())
+    config["heads"] = {
+        head_name(h, p): {"type": h, "params": {"protocol": p}} for p in protocols for h in HEADS
+    }
+    named = [head_name(h, p) for p in protocols for h in heads]
     quantities = QUICK_QUANTITIES if quick else (5_000, 40_000)
     if quick:
         config["worlds"]["paper"].update(QUICK_WORLD)
@@ -70,7 +95,8 @@ def benchmark_config(
     # pass saves is measured by benchmarks/shared_scoring.py.
     config["training"]["scoring"] = "run"
     config["tracking"]["experiment"] = "paper-scale-benchmark"
-    main_heads = [h for h in heads if h != "clf-lgb" or lgb_pairs is None]
+    lgb_heads = [h for h in named if head_type_of(h) == "clf-lgb"]
+    main_heads = [h for h in named if h not in lgb_heads or lgb_pairs is None]
     config["grid"].update(
         annotators=["bt"],
         designs=["same-random"],
@@ -79,12 +105,16 @@ def benchmark_config(
         seeds=[0],
     )
     config.pop("extra_grids", None)
-    if "clf-lgb" in heads and lgb_pairs is not None:
+    if lgb_heads and lgb_pairs is not None:
         if main_heads:
-            config["extra_grids"] = [{"heads": ["clf-lgb"], "quantities": lgb_pairs}]
+            config["extra_grids"] = [{"heads": lgb_heads, "quantities": lgb_pairs}]
         else:  # clf-lgb alone: its quantities are the whole grid
-            config["grid"].update(heads=["clf-lgb"], quantities=lgb_pairs)
+            config["grid"].update(heads=lgb_heads, quantities=lgb_pairs)
     return config, quantities
+
+
+def extra(config: dict) -> list[str]:
+    return [h for grid in config.get("extra_grids", []) for h in grid.get("heads", [])]
 
 
 def number(value: str) -> float:
@@ -134,6 +164,11 @@ def main() -> int:
         help="comma-separated quantities for clf-lgb only (default: the same two as the MLPs); "
         "a clf-lgb fit at 40,000 pairs and D = 2048 takes ten minutes or more on 2 cores",
     )
+    parser.add_argument(
+        "--protocols",
+        default="embrm",
+        help="comma-separated training protocols, each head measured under each (embrm, study)",
+    )
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     parser.add_argument(
         "--report-only", action="store_true", help="print the last run's figures, run nothing"
@@ -141,12 +176,19 @@ def main() -> int:
     args = parser.parse_args()
     heads = [h.strip() for h in args.heads.split(",") if h.strip()]
     lgb_pairs = [int(q) for q in args.lgb_pairs.split(",")] if args.lgb_pairs else None
+    protocols = tuple(p.strip() for p in args.protocols.split(",") if p.strip())
+    unknown = [p for p in protocols if p not in PROTOCOLS] + [h for h in heads if h not in HEADS]
+    if unknown or not protocols or not heads:
+        parser.error(f"--heads takes {', '.join(HEADS)} and --protocols {', '.join(PROTOCOLS)}; "
+                     f"got {', '.join(unknown) or 'none'}")  # fmt: skip
     workdir = args.workdir / ("quick" if args.quick else "full")
     workdir.mkdir(parents=True, exist_ok=True)
-    config, quantities = benchmark_config(args.quick, args.threads, heads, lgb_pairs)
+    config, quantities = benchmark_config(args.quick, args.threads, heads, lgb_pairs, protocols)
+    heads = [head_name(h, p) for p in protocols for h in heads]
     results = workdir / "results" / "default"  # its config.yaml: experiment default
     if args.report_only:
         config = yaml.safe_load((workdir / "config.yaml").read_text())
+        heads = [h for h in config["heads"] if h in {*config["grid"]["heads"], *extra(config)}]
         report(args, config, quantities, heads, lgb_pairs, results, None, None, None)
         return 0
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -184,9 +226,9 @@ def report(args, config, quantities, heads, lgb_pairs, results, wall, peak, peak
 
     print(f"\nfp32 matmul peak {peak['wall']:.1f} GFLOP/s, re-measured at the end: "
           f"{peak_after['wall']:.1f}" + (f"; workflow wall time {wall:.0f} s" if wall else ""))  # fmt: skip
-    print(f"\n{'job':<58}{'wall s':>9}{'CPU s':>9}{'peak MB':>9}")
+    print(f"\n{'job':<64}{'wall s':>9}{'CPU s':>9}{'peak MB':>9}")
     for key, job in sorted(jobs.items(), key=lambda item: -item[1]["rss_mb"]):
-        print(f"{key:<58}{job['s']:9.1f}{job['cpu_s']:9.1f}{job['rss_mb']:9.0f}")
+        print(f"{key:<64}{job['s']:9.1f}{job['cpu_s']:9.1f}{job['rss_mb']:9.0f}")
     largest = max(jobs.items(), key=lambda item: item[1]["rss_mb"])
     print(f"largest job: {largest[0]} at {largest[1]['rss_mb'] / 1024:.2f} GB "
           f"(target ≤ {MEMORY_TARGET_MB / 1024:.0f} GB: "
@@ -197,7 +239,7 @@ def report(args, config, quantities, heads, lgb_pairs, results, wall, peak, peak
               "world (real worlds are LLM embeddings instead)")  # fmt: skip
 
     runs = {}
-    print(f"\n{'run':<22}{'train s':>9}{'eval s':>8}{'epochs':>8}{'GFLOP/s':>9}{'of peak':>9}"
+    print(f"\n{'run':<28}{'train s':>9}{'eval s':>8}{'epochs':>8}{'GFLOP/s':>9}{'of peak':>9}"
           f"{'core-h':>9}{'vs 0.46':>9}{'BoN gain':>10}{'ρ':>7}")  # fmt: skip
     measured = sorted({n for n in [*quantities, *(lgb_pairs or [])]})
     for n in measured:
@@ -211,7 +253,9 @@ def report(args, config, quantities, heads, lgb_pairs, results, wall, peak, peak
             metrics = json.loads((results / "runs" / run / "metrics.json").read_text())
             run_wall = train["s"] + evaluate["s"]
             core_hours = (train["s"] * threads + evaluate["s"] + shared) / 3600
-            flops = mlp_flops(info, dim, test_rows) if head != "clf-lgb" else None
+            # FLOPs are counted for embrm's procedure (pairs once, epochs run); the study's
+            # mirrored examples and sampled batches are timed only.
+            flops = mlp_flops(info, dim, test_rows) if head in ("bt-mlp", "clf-mlp") else None
             rate = flops / run_wall / 1e9 if flops else None
             runs[(head, n)] = {
                 "train_s": train["s"],
@@ -229,7 +273,7 @@ def report(args, config, quantities, heads, lgb_pairs, results, wall, peak, peak
             }
             r = runs[(head, n)]
             rate_text = f"{rate:9.1f}{100 * r['of_peak']:8.0f}%" if rate else f"{'—':>9}{'—':>9}"
-            print(f"{head + ' n' + str(n):<22}{train['s']:9.1f}{evaluate['s']:8.1f}{r['epochs']:8d}"
+            print(f"{head + ' n' + str(n):<28}{train['s']:9.1f}{evaluate['s']:8.1f}{r['epochs']:8d}"
                   f"{rate_text}{core_hours:9.3f}{PAPER_CORE_HOURS_PER_RUN / core_hours:8.1f}×"
                   f"{r['bon_gain']:10.3f}{r['spearman']:7.3f}")  # fmt: skip
 
@@ -243,40 +287,13 @@ def report(args, config, quantities, heads, lgb_pairs, results, wall, peak, peak
 
     # The study's grid, interpolating each head's cost linearly in the number of pairs.
     low, high = quantities
-    total = 0.0
-    complete = [h for h in heads if (h, low) in runs and (h, high) in runs]
     print(f"\nthe study's grid on this machine ({GRID_WORLDS} worlds × 1,080 runs), "
-          f"heads measured at {low:,} and {high:,} pairs: {', '.join(complete)}")  # fmt: skip
-    for head in complete:
-        a, b = runs[(head, low)]["core_hours"], runs[(head, high)]["core_hours"]
-        per_quantity = [a + (b - a) * (q - low) / (high - low) for q in GRID_QUANTITIES]
-        head_total = GRID_WORLDS * RUNS_PER_HEAD_AND_QUANTITY * sum(per_quantity)
-        total += head_total
-        print(f"  {head:<8} {head_total:9.0f} core-hours "
-              f"({' / '.join(f'{c:.3f}' for c in per_quantity)} per run at "
-              f"{' / '.join(f'{q // 1000}k' for q in GRID_QUANTITIES)} pairs)")  # fmt: skip
-    runs_total = GRID_WORLDS * RUNS_PER_HEAD_AND_QUANTITY * len(complete) * len(GRID_QUANTITIES)
-    per_run = total / runs_total
-    print(f"  measured {total:9.0f} core-hours for {runs_total:,} runs ({per_run:.3f} per run: "
-          f"{PAPER_CORE_HOURS_PER_RUN / per_run:.1f}× less than the study's ≈ "
-          f"{PAPER_CORE_HOURS_PER_RUN:.2f})")  # fmt: skip
-    partial = [h for h in heads if h not in complete and any(k[0] == h for k in runs)]
-    bound = total
-    for head in partial:
-        # Measured at one quantity only: its cost there, for every quantity, bounds it from below
-        # (every head costs more with more pairs).
-        cheapest = min(r["core_hours"] for (h, _), r in runs.items() if h == head)
-        share = GRID_WORLDS * RUNS_PER_HEAD_AND_QUANTITY * len(GRID_QUANTITIES) * cheapest
-        bound += share
-        print(f"  {head:<8} ≥ {share:7.0f} core-hours (measured at "
-              f"{', '.join(str(n) for h, n in runs if h == head)} pairs only: a lower bound)")  # fmt: skip
-    if partial or len(complete) == len(HEADS):
-        grid_runs = GRID_WORLDS * RUNS_PER_HEAD_AND_QUANTITY * len(HEADS) * len(GRID_QUANTITIES)
-        at_least, at_most = ("≥ ", "≤ ") if partial else ("", "")
-        print(f"  all      {at_least}{bound:.0f} core-hours for the {grid_runs:,} runs against the "
-              f"study's ≈ 6,000: {at_most}{6000 / bound:.1f}× less; {at_least}"
-              f"{bound / (os.cpu_count() or 1) / 24:.1f} days on this {os.cpu_count()}-core "
-              "machine")  # fmt: skip
+          f"heads measured at {low:,} and {high:,} pairs")  # fmt: skip
+    totals = {}
+    for protocol in PROTOCOLS:
+        named = [h for h in heads if h in {head_name(t, protocol) for t in HEADS}]
+        if named:
+            totals[protocol] = grid_total(protocol, named, runs, low, high)
     if args.quick:
         print("(--quick: smaller shapes, so these figures are not the paper-scale ones)")
     if args.json:
@@ -287,11 +304,50 @@ def report(args, config, quantities, heads, lgb_pairs, results, wall, peak, peak
                     "peak_gflops_after": peak_after["wall"],
                     "jobs": jobs,
                     "runs": {f"{h}/n{n}": r for (h, n), r in runs.items()},
-                    "grid_core_hours_measured_heads": total,
+                    "grid_core_hours_measured_heads": totals,
                 },
                 indent=2,
             )
         )
+
+
+def grid_total(protocol: str, heads: list[str], runs: dict, low: int, high: int) -> float:
+    """Print one protocol's grid total and return the core-hours of its fully measured heads."""
+    total = 0.0
+    complete = [h for h in heads if (h, low) in runs and (h, high) in runs]
+    print(f" protocol {protocol}:")
+    for head in complete:
+        a, b = runs[(head, low)]["core_hours"], runs[(head, high)]["core_hours"]
+        per_quantity = [a + (b - a) * (q - low) / (high - low) for q in GRID_QUANTITIES]
+        head_total = GRID_WORLDS * RUNS_PER_HEAD_AND_QUANTITY * sum(per_quantity)
+        total += head_total
+        print(f"  {head:<14} {head_total:9.0f} core-hours "
+              f"({' / '.join(f'{c:.3f}' for c in per_quantity)} per run at "
+              f"{' / '.join(f'{q // 1000}k' for q in GRID_QUANTITIES)} pairs)")  # fmt: skip
+    if complete:
+        runs_total = GRID_WORLDS * RUNS_PER_HEAD_AND_QUANTITY * len(complete) * len(GRID_QUANTITIES)
+        per_run = total / runs_total
+        print(f"  measured       {total:9.0f} core-hours for {runs_total:,} runs ({per_run:.3f} "
+              f"per run: {PAPER_CORE_HOURS_PER_RUN / per_run:.1f}× less than the study's ≈ "
+              f"{PAPER_CORE_HOURS_PER_RUN:.2f})")  # fmt: skip
+    partial = [h for h in heads if h not in complete and any(k[0] == h for k in runs)]
+    bound = total
+    for head in partial:
+        # Measured at one quantity only: its cost there, for every quantity, bounds it from below
+        # (every head costs more with more pairs).
+        cheapest = min(r["core_hours"] for (h, _), r in runs.items() if h == head)
+        share = GRID_WORLDS * RUNS_PER_HEAD_AND_QUANTITY * len(GRID_QUANTITIES) * cheapest
+        bound += share
+        print(f"  {head:<14} ≥ {share:7.0f} core-hours (measured at "
+              f"{', '.join(str(n) for h, n in runs if h == head)} pairs only: a lower bound)")  # fmt: skip
+    if partial or len(complete) == len(HEADS):
+        grid_runs = GRID_WORLDS * RUNS_PER_HEAD_AND_QUANTITY * len(HEADS) * len(GRID_QUANTITIES)
+        at_least, at_most = ("≥ ", "≤ ") if partial else ("", "")
+        print(f"  all            {at_least}{bound:.0f} core-hours for the {grid_runs:,} runs "
+              f"against the study's ≈ 6,000: {at_most}{6000 / bound:.1f}× less; {at_least}"
+              f"{bound / (os.cpu_count() or 1) / 24:.1f} days on this {os.cpu_count()}-core "
+              "machine")  # fmt: skip
+    return total
 
 
 if __name__ == "__main__":
