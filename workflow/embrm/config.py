@@ -273,8 +273,9 @@ def expand_heads(config: Mapping) -> dict[str, dict[str, dict]]:
     type's :func:`~embrm.heads.sweep_values`) are grid axes, crossed like annotator parameters:
     each combination is one head named ``<entry>-<param><value>...`` over the swept parameters
     in sorted order (``bt-mlp-lr0.001``). An entry without a sweep is one head named as its key,
-    with its spec as written. Every combination passes its type's ``check_params``; errors name
-    the entry's key.
+    with its spec as written. Every combination passes its type's ``check_params``, the one
+    check of a head's hyperparameters (bounds from the type's declaration), which every
+    construction of the head runs too; errors name the entry's key.
     """
     from .heads import HEAD_TYPES, sweep_values
 
@@ -293,9 +294,7 @@ def expand_heads(config: Mapping) -> dict[str, dict[str, dict]]:
         spec.setdefault("type", entry)
         spec.setdefault("members", 1)
         spec.setdefault("params", {})
-        params = spec["params"]
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"config key '{where}.params': expected a mapping of hyperparameters")
+        params = spec["params"]  # a mapping of known names and types (the schema)
         axes = {}
         for key in sorted(params):
             values = sweep_values(cls, key, params[key])
