@@ -60,7 +60,7 @@ def fitted(task):
 
 
 def mean_spearman(pred: np.ndarray, golden: np.ndarray) -> float:
-    from embrm.evaluation import spearman_summary
+    from embrm.evaluation_agreement import spearman_summary
 
     return spearman_summary(pred, golden)["spearman"]
 
