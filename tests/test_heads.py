@@ -142,8 +142,8 @@ def test_declared_bounds_read_as_the_messages_say():
 
 
 def test_schema_heads_block_is_derived_from_the_registry():
-    from embrm.config import load_schema
     from embrm.heads import heads_schema
+    from embrm.schema import load_schema
 
     block = load_schema()["properties"]["heads"]
     assert block == heads_schema()

@@ -102,7 +102,7 @@ def heads_schema() -> dict:
     ``type`` is an enum of the registered names; ``params`` is checked per type (names, and each
     value's type from the class's :meth:`~embrm.heads.base.RewardHead.param_schema`), for an
     explicit ``type`` and for a head named after its type alike. Any parameter may be a
-    non-empty list of values: a sweep, expanded by :func:`embrm.config.expand_heads`. Bounds
+    non-empty list of values: a sweep, expanded by :func:`embrm.grid.expand_heads`. Bounds
     (ranges, the values of an enum) and cross-parameter rules are not repeated here: the
     class's ``check_params`` enforces them from the same declaration, for the config and for
     direct construction alike. A pure function: a new dict on every call.

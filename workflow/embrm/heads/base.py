@@ -117,7 +117,7 @@ class RewardHead(ABC):
     def check_params(cls, params: Mapping, where: str) -> None:
         """Validate hyperparameter overrides; errors name ``where.<key>``.
 
-        The one check of a head's hyperparameters: the config (``embrm.config.expand_heads``,
+        The one check of a head's hyperparameters: the config (``embrm.grid.expand_heads``,
         ``where`` = ``heads.<name>.params``) and every construction call it. Names, types and
         bounds come from the declaration (``defaults``, ``PARAMS``); then the recipe's rules
         and the type's cross-parameter rules (:meth:`_check_values`).

@@ -5,7 +5,7 @@ gives the type) and ``PARAMS`` (per name: a description and the allowed values, 
 JSON-schema keywords :data:`BOUNDS`). Parameters that mean the same in every head that has them
 are declared once in :data:`SHARED_PARAMS`. :func:`check_declared` is the only code that enforces
 a declaration; :meth:`~embrm.heads.base.RewardHead.check_params` calls it for direct construction
-and for the config (:func:`embrm.config.expand_heads`) alike, so a bad value gives the same
+and for the config (:func:`embrm.grid.expand_heads`) alike, so a bad value gives the same
 message both ways. The config schema (:func:`embrm.heads.heads_schema`) is generated from the
 same declaration and keeps only names and types: bounds are not repeated there.
 """
