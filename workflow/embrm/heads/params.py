@@ -33,7 +33,7 @@ SHARED_PARAMS: dict[str, dict] = {
         "description": "share of the pairs held out for validation (0: none)",
     },
     "lr": {"exclusiveMinimum": 0, "description": "learning rate"},
-    "batch_size": {"exclusiveMinimum": 0, "description": "examples per optimizer step"},
+    "batch_size": {"exclusiveMinimum": 0, "description": "most examples per optimizer step"},
     "max_epochs": {"exclusiveMinimum": 0, "description": "most passes over the training pairs"},
     "max_iter": {"exclusiveMinimum": 0, "description": "most optimizer iterations"},
     "weight_decay": {"minimum": 0, "description": "Adam's weight decay"},
