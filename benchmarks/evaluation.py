@@ -31,15 +31,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workflow"))
 
-from embrm.evaluation import (
-    best_of_n,
-    best_of_n_exact,
-    best_of_n_loop,
-    bon_orders,
-    evaluate,
-    pick_quality,
-    spearman_per_prompt,
-)
+from embrm.evaluation import evaluate
+from embrm.evaluation_agreement import spearman_per_prompt
+from embrm.evaluation_exact import best_of_n_exact, pick_quality
+from embrm.evaluation_sampled import best_of_n, best_of_n_loop, bon_orders
 from embrm.seeding import rng
 
 N_VALUES = [2, 5, 10, 30, 50, 100, 300, 500]

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from embrm.annotators import BradleyTerry, annotate  # noqa: E402
 from embrm.designs import make_pairs  # noqa: E402
-from embrm.evaluation import best_of_n, bon_orders, oracle_picks, spearman_summary  # noqa: E402
+from embrm.evaluation_agreement import spearman_summary  # noqa: E402
+from embrm.evaluation_sampled import best_of_n, bon_orders, oracle_picks  # noqa: E402
 from embrm.heads import make_head  # noqa: E402
 from embrm.heads.base import PairData  # noqa: E402
 from embrm.seeding import rng  # noqa: E402

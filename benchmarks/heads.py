@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 from embrm.annotators import BradleyTerry, annotate  # noqa: E402
 from embrm.designs import make_pairs  # noqa: E402
-from embrm.evaluation import spearman_summary  # noqa: E402
+from embrm.evaluation_agreement import spearman_summary  # noqa: E402
 from embrm.heads import HEAD_TYPES, make_head  # noqa: E402
 from embrm.heads.base import PairData, pair_accuracy  # noqa: E402
 from embrm.heads.torch_common import TorchHead  # noqa: E402

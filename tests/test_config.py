@@ -9,8 +9,9 @@ import sys
 import pytest
 import yaml
 from conftest import REPO, TINY_CONFIG, deep_merge, snakemake
-from embrm.config import Plan, expand_annotators, load, validate
+from embrm.config import Plan, load, validate
 from embrm.errors import ConfigError
+from embrm.grid import expand_annotators
 
 
 def test_default_config_is_valid_and_fills_defaults():

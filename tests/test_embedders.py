@@ -262,7 +262,7 @@ def test_vllm_engine_choice_without_vllm(tiny):
 
 def test_module_defaults_match_the_schema():
     """The modules' defaults (for direct API use) must equal the config schema's."""
-    from embrm.config import load_schema
+    from embrm.schema import load_schema
     from embrm.sources import prompts
 
     defs = load_schema()["$defs"]

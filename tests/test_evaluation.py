@@ -10,21 +10,21 @@ import pytest
 from conftest import TINY_CONFIG
 from embrm import stages
 from embrm.config import validate
-from embrm.evaluation import (
+from embrm.evaluation import evaluate, evaluate_per_prompt
+from embrm.evaluation_agreement import (
     average_ranks,
+    pair_accuracy,
+    spearman_per_prompt,
+    spearman_summary,
+)
+from embrm.evaluation_bon import clip_n_values
+from embrm.evaluation_exact import best_of_n_exact, pick_quality
+from embrm.evaluation_sampled import (
     best_of_n,
-    best_of_n_exact,
     best_of_n_loop,
     bon_orders,
     bon_pick_positions,
-    clip_n_values,
     dense_ranks,
-    evaluate,
-    evaluate_per_prompt,
-    pair_accuracy,
-    pick_quality,
-    spearman_per_prompt,
-    spearman_summary,
 )
 from embrm.io import write_json, write_npz
 from embrm.seeding import rng

@@ -60,7 +60,7 @@ def fitted(task):
 
 
 def mean_spearman(pred: np.ndarray, golden: np.ndarray) -> float:
-    from embrm.evaluation import spearman_summary
+    from embrm.evaluation_agreement import spearman_summary
 
     return spearman_summary(pred, golden)["spearman"]
 
@@ -85,9 +85,65 @@ def test_registry_entry_declares_what_the_generic_tests_need(head_type):
         jsonschema.validate(default, schema[key])
 
 
+def just_outside(fragment: dict, default):
+    """A value of the default's type that the declared bounds refuse, or None."""
+    if "enum" in fragment:
+        return "not-a-choice"
+    step = 1 if isinstance(default, int) else 0.5
+    for key, sign in (("minimum", -1), ("exclusiveMinimum", 0), ("maximum", 1)):
+        if key in fragment:
+            return type(default)(fragment[key] + sign * step)
+    if "exclusiveMaximum" in fragment:
+        return type(default)(fragment["exclusiveMaximum"])
+    return None
+
+
+@pytest.mark.parametrize("head_type", list(HEAD_TYPES))
+def test_one_declaration_checks_the_config_and_direct_construction_alike(head_type):
+    """Every declared bound is enforced by the head type's declaration alone: the config (through
+    embrm plan's Plan) and the head's constructor refuse the same value with the same message,
+    and the config schema carries no bound of its own."""
+    from embrm.config import Plan
+    from embrm.heads.params import BOUNDS
+
+    cls = HEAD_TYPES[head_type]
+    bounded = {k: f for k, f in cls.PARAMS.items() if just_outside(f, cls.defaults[k]) is not None}
+    assert bounded, f"{head_type} declares no bounds"
+    for key, fragment in bounded.items():
+        bad = just_outside(fragment, cls.defaults[key])
+        with pytest.raises(ConfigError) as direct:
+            make_head(head_type, **{key: bad})
+        config = deep_merge(TINY_CONFIG, {})
+        config["heads"] = {head_type: {"params": {key: bad}}}
+        config["grid"]["heads"] = [head_type]
+        with pytest.raises(ConfigError) as planned:
+            Plan(config)
+        assert str(planned.value) == str(direct.value), key
+        assert str(direct.value).startswith(f"config key 'heads.{head_type}.params.{key}': ")
+        # The schema's fragment holds the type and the words, not the bounds.
+        schema = cls.param_schema()[key]
+        assert not set(schema) & set(BOUNDS)
+
+
+def test_declared_bounds_read_as_the_messages_say():
+    from embrm.heads.params import expected
+
+    assert expected({"minimum": 2}) == "at least 2"
+    assert expected({"minimum": 0}) == "non-negative"
+    assert expected({"exclusiveMinimum": 0}) == "positive"
+    assert expected({"exclusiveMinimum": 0, "maximum": 1}) == "in (0, 1]"
+    assert expected({"minimum": 0, "exclusiveMaximum": 1}) == "in [0, 1)"
+    assert expected({"enum": ["a", None]}) == "one of ['a'] (or null)"
+    with pytest.raises(
+        ConfigError, match=r"'heads\.clf-lgb\.params\.num_leaves': must be at least 2"
+    ):
+        make_head("clf-lgb", num_leaves=1)
+    make_head("clf-lgb", num_leaves=2)  # the bound itself is allowed
+
+
 def test_schema_heads_block_is_derived_from_the_registry():
-    from embrm.config import load_schema
     from embrm.heads import heads_schema
+    from embrm.schema import load_schema
 
     block = load_schema()["properties"]["heads"]
     assert block == heads_schema()

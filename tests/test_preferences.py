@@ -27,7 +27,7 @@ from embrm.preference_metrics import (
     pair_metrics,
 )
 from embrm.sources import SOURCES, build_world, check_worlds
-from embrm.sources.preferences import read_units, shared_prefix, verify
+from embrm.sources.preference_rows import read_units, shared_prefix, verify
 from embrm.world import World
 
 ROOT = Path(__file__).parents[1]

@@ -257,6 +257,6 @@ def test_clf_lgb_scores_have_no_ties_where_probabilities_tie():
 
 
 def test_the_protocol_parameter_lists_the_presets():
-    from embrm.heads.base import PROTOCOL_PARAMS
+    from embrm.heads.params import SHARED_PARAMS
 
-    assert PROTOCOL_PARAMS["protocol"]["enum"] == list(PROTOCOLS)
+    assert SHARED_PARAMS["protocol"]["enum"] == list(PROTOCOLS)

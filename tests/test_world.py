@@ -17,7 +17,7 @@ from embrm.annotators import BradleyTerry, annotate
 from embrm.config import load, validate
 from embrm.designs import make_pairs
 from embrm.errors import ConfigError
-from embrm.evaluation import spearman_per_prompt
+from embrm.evaluation_agreement import spearman_per_prompt
 from embrm.sources.synthetic import Structure, block_prompts, build, latents, shared_levels
 from embrm.world import PAPER_BETAS, World
 from scipy import stats

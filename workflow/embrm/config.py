@@ -1,8 +1,10 @@
-"""Configuration: schema validation with defaults, cross-key checks, and grid expansion.
+"""Configuration: the validated config (schema, then the checks across keys), its files and
+experiment names, and :class:`Plan`, every run it asks for.
 
 The schema (:func:`embrm.schema.build`: ``workflow/schemas/config.schema.yaml`` completed from
-the registries) is the single description of every key. Errors name the key path
-(``grid.quantities[1]``) and what was expected.
+the registries) is the single description of every key, applied by
+:func:`embrm.schema.validated`; the grid values of annotator and head entries are
+:mod:`embrm.grid`'s. Errors name the key path (``grid.quantities[1]``) and what was expected.
 """
 
 from __future__ import annotations
@@ -10,100 +12,23 @@ from __future__ import annotations
 import copy
 import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from .errors import ConfigError
+from .grid import GRID_AXES, NAME_PATTERN, expand_annotators, expand_heads
 from .hashing import config_hash, stable_hash  # noqa: F401  (their home before hashing.py)
-from .shared_results import check_experiment_name, reserved_message
-
-NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
-GRID_AXES = ("worlds", "annotators", "designs", "quantities", "heads", "seeds")
-
-
-@cache
-def load_schema() -> dict:
-    from .schema import build
-
-    return build()
-
-
-def key_path(parts: Iterable[Any]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<top level>"
-
-
-def _validator():
-    import jsonschema
-
-    base = jsonschema.Draft202012Validator
-
-    def fill_defaults(validator, properties, instance, schema):
-        # Fill defaults before validating, so defaults are validated too.
-        if isinstance(instance, dict):
-            for name, sub in properties.items():
-                if isinstance(sub, dict) and "default" in sub and name not in instance:
-                    instance[name] = copy.deepcopy(sub["default"])
-        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
-
-    extended = jsonschema.validators.extend(base, {"properties": fill_defaults})
-    return extended(load_schema())
-
-
-def _describe(error) -> str:
-    # oneOf/anyOf errors are vague; the most specific sub-error usually says what was wrong.
-    import jsonschema
-
-    best = jsonschema.exceptions.best_match([error]) if error.context else error
-    where = key_path(best.absolute_path)
-    if best.validator == "not" and where == "experiment":
-        return reserved_message(best.instance, f"config key '{where}'")
-    alternatives = error.schema.get(error.validator) if error.validator in ALTERNATIVES else None
-    if alternatives and list(best.absolute_path) == list(error.absolute_path):
-        # The value matched none of the forms: name them all, not only the closest one.
-        forms = " or ".join(_form(alt) for alt in alternatives)
-        return f"config key '{where}': {error.instance!r} is not valid; expected {forms}"
-    return f"config key '{where}': {best.message}"
-
-
-ALTERNATIVES = ("oneOf", "anyOf")
-TYPE_NAMES = {"number": "a number", "integer": "an integer", "string": "a string",
-              "array": "a list", "object": "a mapping", "boolean": "true or false",
-              "null": "null"}  # fmt: skip
-
-
-def _form(schema: dict) -> str:
-    """A short reading of one alternative of a oneOf/anyOf."""
-    if "const" in schema:
-        return repr(schema["const"])
-    if "enum" in schema:
-        return "one of " + ", ".join(map(repr, schema["enum"]))
-    kinds = schema.get("type", "value")
-    kinds = kinds if isinstance(kinds, list) else [kinds]
-    text = " or ".join(TYPE_NAMES.get(kind, kind) for kind in kinds)
-    if kinds == ["array"] and schema.get("minItems") and schema.get("uniqueItems"):
-        text = "a non-empty list of distinct values"  # a sweep's form
-    for key, sign in (("exclusiveMinimum", ">"), ("minimum", ">=")):
-        if key in schema:
-            text += f" {sign} {schema[key]}"
-    return text
+from .schema import validated
+from .shared_results import check_experiment_name
 
 
 def validate(config: Mapping) -> dict:
-    """Return a validated deep copy of ``config`` with defaults filled in, or raise ConfigError."""
-    if not isinstance(config, Mapping):
-        raise ConfigError("config: expected a mapping at the top level")
-    config = copy.deepcopy(dict(config))
-    errors = sorted(_validator().iter_errors(config), key=lambda e: list(map(str, e.path)))
-    if errors:
-        raise ConfigError("\n".join(dict.fromkeys(_describe(e) for e in errors)))
+    """Return a validated deep copy of ``config`` with defaults filled in, or raise ConfigError:
+    the schema first, then the rules across keys it cannot state."""
+    config = validated(config)
     _check_references(config)
     _check_looks(config)
     return config
@@ -233,101 +158,6 @@ def load(path: str | Path) -> dict:
         return name_experiment(validate(content), path)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
-
-
-def format_number(value: float) -> str:
-    """Short, filename-safe, stable rendering: 1.0 -> '1', 0.5 -> '0.5', 1e-05 -> '1e-05'."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def expand_annotators(config: dict) -> dict[str, dict[str, list[dict]]]:
-    """Map each annotator entry to its grid values: ``{entry: {label: spec}}``.
-
-    List-valued parameters are grid axes. A label spells the model and every parameter, so two
-    entries that describe the same annotator share a label and run once.
-    """
-    expanded: dict[str, dict[str, dict]] = {}
-    for entry, spec in config["annotators"].items():
-        params = {k: v for k, v in spec.items() if k != "model"}
-        axes = {k: (v if isinstance(v, list) else [v]) for k, v in sorted(params.items())}
-        labels: dict[str, dict] = {}
-        for values in itertools.product(*axes.values()):
-            point = dict(zip(axes, values, strict=True))
-            label = "-".join([spec["model"], *(f"{k}{format_number(v)}" for k, v in point.items())])
-            labels[label] = {"model": spec["model"], **point}
-        expanded[entry] = labels
-    return expanded
-
-
-def format_value(value: Any) -> str:
-    """:func:`format_number`, and a list of numbers as '64x32' ('none' when empty)."""
-    if isinstance(value, list):
-        return "x".join(map(format_number, value)) or "none"
-    return format_number(value)
-
-
-def expand_heads(config: Mapping) -> dict[str, dict[str, dict]]:
-    """Map each head entry to its grid values: ``{entry: {name: spec}}``.
-
-    A ``spec`` has ``type``, ``members`` and ``params``. List-valued hyperparameters (per the
-    type's :func:`~embrm.heads.sweep_values`) are grid axes, crossed like annotator parameters:
-    each combination is one head named ``<entry>-<param><value>...`` over the swept parameters
-    in sorted order (``bt-mlp-lr0.001``). An entry without a sweep is one head named as its key,
-    with its spec as written. Every combination passes its type's ``check_params``; errors name
-    the entry's key.
-    """
-    from .heads import HEAD_TYPES, sweep_values
-
-    expanded: dict[str, dict[str, dict]] = {}
-    owner: dict[str, str] = {}
-    for entry, raw in config["heads"].items():
-        where = f"heads.{entry}"
-        head_type = raw.get("type", entry)
-        if head_type not in HEAD_TYPES:
-            raise ConfigError(
-                f"config key '{where}': unknown head type '{head_type}'; "
-                f"expected one of {sorted(HEAD_TYPES)} (or set 'type')"
-            )
-        cls = HEAD_TYPES[head_type]
-        spec = dict(raw)
-        spec.setdefault("type", entry)
-        spec.setdefault("members", 1)
-        spec.setdefault("params", {})
-        params = spec["params"]
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"config key '{where}.params': expected a mapping of hyperparameters")
-        axes = {}
-        for key in sorted(params):
-            values = sweep_values(cls, key, params[key])
-            if values is not None:
-                axes[key] = values
-        heads: dict[str, dict] = {}
-        for point in itertools.product(*axes.values()):
-            chosen = dict(zip(axes, point, strict=True))
-            name = "-".join([entry, *(f"{k}{format_value(v)}" for k, v in chosen.items())])
-            swept = ", ".join(f"{k}={v!r}" for k, v in chosen.items())
-            if not re.fullmatch(NAME_PATTERN, name):
-                raise ConfigError(
-                    f"config key '{where}.params': the sweep value {swept} gives the head name "
-                    f"{name!r}, which is not a valid name (letters, digits and _.+-)"
-                )
-            if (name in owner and owner[name] != entry) or (name in config["heads"] and axes):
-                other = owner.get(name, name)
-                raise ConfigError(
-                    f"config key '{where}.params': the sweep names a head {name!r}, which is "
-                    f"also a head of 'heads.{other}'; rename one of them"
-                )
-            one = {**spec, "params": {**params, **chosen}}
-            try:
-                cls.check_params(one["params"], f"{where}.params")
-            except ConfigError as error:
-                if not chosen:
-                    raise
-                raise ConfigError(f"{error} (sweep value {swept})") from None
-            heads[name] = one if chosen else spec
-            owner[name] = entry
-        expanded[entry] = heads
-    return expanded
 
 
 @dataclass(frozen=True, order=True)

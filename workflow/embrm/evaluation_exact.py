@@ -18,11 +18,18 @@ These weights do not depend on the prompt, so the curve averaged over prompts is
 (K,) @ (K, K) product for every N from 1 to K; the cost of a run is one sort per prompt.
 Weights come from log-binomials in float64 (``C(500, 250)`` overflows nothing in logs).
 Only numpy is imported.
+
+The exact estimator (``evaluation.bon: exact``, the default: :func:`best_of_n_exact`) and the
+pick's exact properties whatever the estimator (:func:`pick_quality`) are built on these below.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+
+from .evaluation_bon import bon_summary, check_shapes, clip_n_values
 
 
 def _log_factorials(k: int) -> np.ndarray:
@@ -197,3 +204,113 @@ def standardized(scores: np.ndarray) -> np.ndarray:
     centred = scores - scores.mean(axis=1, keepdims=True)
     spread = centred.std(axis=1, keepdims=True)
     return np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 0)
+
+
+# -- The exact estimator and the exact properties of the pick ---------------------------------
+@lru_cache(maxsize=4)
+def _weights(responses: int) -> np.ndarray:
+    weights = pick_probabilities(responses)
+    weights.flags.writeable = False  # shared by every call with the same K
+    return weights
+
+
+def exact_oracle(golden: np.ndarray, ns: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The oracle's exact Best-of-N (picking by golden reward): the mean golden reward of its pick
+    at each N of ``ns``, and each prompt's at ``ns[-1]``."""
+    golden = np.asarray(golden, dtype=np.float64)
+    weights = _weights(golden.shape[1])
+    # Sorted by itself: golden ties hold equal values, so averaging them would change nothing.
+    ordered = np.sort(golden, axis=1)
+    curve = weights[np.asarray(ns) - 1] @ ordered.mean(axis=0)
+    return curve, ordered @ weights[ns[-1] - 1]
+
+
+def best_of_n_exact(
+    predictions: np.ndarray,
+    golden: np.ndarray,
+    n_values,
+    *,
+    oracle: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:
+    """Exact Best-of-N of ``predictions`` and of the oracle: the same keys as :func:`embrm.evaluation_sampled.best_of_n`,
+    each an expectation over every N-subset (ties broken uniformly at random)."""
+    return exact_best_of_n(predictions, golden, n_values, oracle)[0]
+
+
+def exact_best_of_n(predictions, golden, n_values, oracle):
+    """(summary, per-prompt golden reward of the pick at the largest N, the oracle's, the
+    ranked predictions)."""
+    predictions = np.asarray(predictions)
+    golden = np.asarray(golden, dtype=np.float64)
+    check_shapes(predictions, golden)
+    ns = clip_n_values(n_values, golden.shape[1])
+    ranked, weights = RankedPrompts(predictions), _weights(golden.shape[1])
+    ordered = ranked.sorted_values(golden)
+    curve = weights[np.asarray(ns) - 1] @ ordered.mean(axis=0)
+    picked = ordered @ weights[ns[-1] - 1]
+    if oracle is None:
+        oracle = exact_oracle(golden, ns)
+    return bon_summary(ns, curve, oracle[0], golden), picked, oracle[1], ranked
+
+
+def pick_quality(
+    predictions: np.ndarray, golden: np.ndarray, ns: list[int], *, ranked=None
+) -> dict:
+    """Exact properties of the Best-of-N pick at each N of ``ns`` (whatever the estimator of
+    ``bon_reward``), each a mean over prompts; ``*_curve`` lists follow ``ns``, the scalars are
+    at the largest N:
+
+    - ``bon_kl``: KL divergence of the pick's distribution from a uniform pick among the K
+      responses, exactly; ``bon_kl_bound``: the common formula log N − (N − 1)/N, an upper
+      bound for N independent draws only: drawing without replacement, as here, the exact KL
+      is above it for distinct scores (see :func:`embrm.evaluation_exact.kl_upper_bound`);
+    - ``bon_quantile``: the pick's within-prompt golden quantile (0 worst, 1 best, 0.5 random);
+    - ``bon_win_rate``: probability that the pick beats a uniformly drawn response of the
+      prompt in golden reward (ties half; 0.5 for a random pick);
+    - over-optimization (``embrm.overoptimization``): the pick's proxy reward (the model's own
+      score) and golden reward, both standardized within the prompt (``bon_proxy_z``,
+      ``bon_gold_z``), the fit of Gao et al.'s gold(d) = d(α − βd) to the golden gain against
+      d = sqrt(KL) (``gao_alpha``, ``gao_beta``), the N and KL where the expected golden reward
+      peaks over N = 1..K (``bon_peak_n``, ``bon_peak_kl``; ``bon_peak_before_k`` is 1 when
+      that is below K), and the proxy–gold gap at N = K (``proxy_gold_gap``).
+    """
+    from .overoptimization import gao_fit, peak
+
+    predictions = np.asarray(predictions)
+    golden = np.asarray(golden, dtype=np.float64)
+    check_shapes(predictions, golden)
+    responses = golden.shape[1]
+    ranked = RankedPrompts(predictions) if ranked is None else ranked
+    weights = _weights(responses)
+    rows = np.asarray(ns) - 1
+    kl = kl_from_uniform(ranked, ns, weights)
+    bound = kl_upper_bound(ns)
+    # The quantile and the win rate are both affine in the response's average golden rank.
+    rank = expected_curve(ranked, RankedPrompts(golden).average_ranks(), weights)
+    quantile = within_prompt_quantile(rank, responses)
+    win = win_rate_vs_random(rank, responses)
+    gold = expected_curve(ranked, golden, weights)
+    gold_z = expected_curve(ranked, standardized(golden), weights)
+    proxy_z = expected_curve(ranked, standardized(predictions), weights)
+    gain = gold[rows] - golden.mean()
+    alpha, beta = gao_fit(np.sqrt(kl), gain)
+    peak_n = peak(gold)
+    out = {
+        "bon_kl_curve": kl.tolist(),
+        "bon_kl_bound_curve": bound.tolist(),
+        "bon_quantile_curve": quantile[rows].tolist(),
+        "bon_win_rate_curve": win[rows].tolist(),
+        "bon_proxy_z_curve": proxy_z[rows].tolist(),
+        "bon_gold_z_curve": gold_z[rows].tolist(),
+        "bon_kl": float(kl[-1]),
+        "bon_kl_bound": float(bound[-1]),
+        "bon_quantile": float(quantile[rows[-1]]),
+        "bon_win_rate": float(win[rows[-1]]),
+        "gao_alpha": alpha,
+        "gao_beta": beta,
+        "bon_peak_n": peak_n,
+        "bon_peak_kl": float(kl_from_uniform(ranked, [peak_n], weights)[0]),
+        "bon_peak_before_k": float(peak_n < responses),
+        "proxy_gold_gap": float(proxy_z[-1] - gold_z[-1]),
+    }
+    return out

@@ -1,10 +1,10 @@
 """Best-of-N picks with torch, for runs that train and score on a GPU (``training.device: cuda``).
 
-Picks exactly the responses :func:`embrm.evaluation.bon_pick_positions` picks: for each repeat,
+Picks exactly the responses :func:`embrm.evaluation_sampled.bon_pick_positions` picks: for each repeat,
 prompt and N, the argmax of the predicted reward over the first N responses of that repeat's order,
 the first one in the order on ties (``torch.argmax`` returns the first maximal index). The same code
 runs on the CPU, which is how it is tested where no GPU is present. Kept apart from
-``embrm.evaluation`` so that CPU evaluation jobs never import torch.
+``embrm.evaluation_sampled`` so that CPU evaluation jobs never import torch.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from .settings import (
 BASE_SETTINGS = base_settings()
 PRIMARY_AGGREGATION = "mean"
 LIST_METRICS = {"n_values", "bon_reward", "bon_gain_curve", "oracle_bon_reward"}
-# Exact per-N properties of the pick (embrm.evaluation.pick_quality): ``<name>_at_<N>`` columns.
+# Exact per-N properties of the pick (embrm.evaluation_exact.pick_quality): ``<name>_at_<N>`` columns.
 PICK_CURVES = (
     "bon_kl",
     "bon_kl_bound",

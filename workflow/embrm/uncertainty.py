@@ -43,7 +43,7 @@ def combine(predictions: np.ndarray, how: str) -> np.ndarray:
 def disagreement_auc(predictions: np.ndarray, golden: np.ndarray, a, b) -> float:
     """AUC of the members' disagreement on held-out pairs (flat indices ``a``, ``b``) for the
     pairs the ensemble mean orders against the golden order; NaN without both kinds of pairs."""
-    from .evaluation import average_ranks
+    from .evaluation_agreement import average_ranks
 
     members = np.asarray(predictions, dtype=np.float64).reshape(predictions.shape[0], -1)
     a, b = np.asarray(a), np.asarray(b)

@@ -218,7 +218,7 @@ def linear_probe(
     means the reward is not a linear function of the embedding; a nonlinear head can do better.
     Embeddings are read in chunks, so memory maps of any size work.
     """
-    from .evaluation import spearman_per_prompt
+    from .evaluation_agreement import spearman_per_prompt
 
     dim = train_embeddings.shape[-1]
     flat = train_embeddings.reshape(-1, dim)

@@ -12,13 +12,16 @@ The package is split by job:
 * :mod:`.statistics` is the crossed random-effects interval over seeds and test prompts, the
   verdicts (replicated, contradicted with Holm over a claim's parts, negligible, inconclusive)
   and the planning numbers;
-* :mod:`.table` applies them to a summary; :mod:`.pages` writes findings.csv, .md, .rst, .html;
+* :mod:`.part` measures one part of a claim (effect, interval, variance components, planning
+  numbers) and holds its row; :mod:`.table` applies them to a summary, decides each part and
+  claim; :mod:`.pages` writes findings.csv, .md, .rst, .html;
 * :mod:`.sequential` spends the level over sequential looks (seeds added until decided) and
   :mod:`.looks` writes one look's findings and the runs its open parts need.
 """
 
 from .claims import BT_REFERENCE, CLAIMS, REGISTRY, Contrast, cross_minus_same
 from .pages import grid_meta, html, markdown, rst, write
+from .part import COLUMNS, CROSSED, NO_INTERVAL, SEEDS_ONLY
 from .plan import PLAN_PATH, Plan, load
 from .resampling import (
     PROMPT_METRICS,
@@ -41,10 +44,6 @@ from .statistics import (
     holm,
 )
 from .table import (
-    COLUMNS,
-    CROSSED,
-    NO_INTERVAL,
-    SEEDS_ONLY,
     VERDICT_SCORE,
     claim_scores,
     combine,

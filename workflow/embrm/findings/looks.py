@@ -48,8 +48,9 @@ def look_table(
     """The findings at look ``k`` (0-based) and the settings (run without seed) the open parts
     need: the summary restricted to the look's seeds; parts decided or stopped at an earlier
     look (``previous``: that look's table) keep their row."""
+    from .part import COLUMNS, Part
     from .resampling import world_prompt_values
-    from .table import COLUMNS, Part, combine, decide_world, prepare, without_golden_reward
+    from .table import combine, decide_world, prepare, without_golden_reward
 
     plan = plan or load()
     metric = plan.metric
@@ -121,7 +122,7 @@ def _look_fields(part) -> dict:
 def _sequential(parts, carried: dict, k: int, looks, plan: Plan, last: bool) -> None:
     """Each tested part's verdict and state at look k (in place), Holm's step-down across the
     claim's parts counting those contradicted at earlier looks."""
-    from .table import DEGENERATE_SE
+    from .part import DEGENERATE_SE
 
     tested = [p for p in parts if p.verdict != st.NOT_TESTED]
     fractions = information(looks)

@@ -2,7 +2,8 @@
 
 Each registered module lists its :class:`~embrm.heads.base.RewardHead` subclasses in ``HEADS``;
 :data:`HEAD_TYPES` maps each class's ``type_name`` to it. The config's ``heads.<name>.type``
-must be one of these keys and ``heads.<name>.params`` is validated by the class's ``check_params``.
+must be one of these keys and ``heads.<name>.params`` is validated by the class's ``check_params``
+against the class's declaration (``defaults`` and ``PARAMS``; :mod:`embrm.heads.params`).
 Everything else about head types is derived from here: the config schema's ``heads`` block
 (:func:`heads_schema`), what a list-valued hyperparameter means (:func:`sweep_values`) and the
 generic tests. Modules are light to import (torch and LightGBM load only when a head fits or loads).
@@ -101,9 +102,10 @@ def heads_schema() -> dict:
     ``type`` is an enum of the registered names; ``params`` is checked per type (names, and each
     value's type from the class's :meth:`~embrm.heads.base.RewardHead.param_schema`), for an
     explicit ``type`` and for a head named after its type alike. Any parameter may be a
-    non-empty list of values: a sweep, expanded by :func:`embrm.config.expand_heads`. Ranges
-    and cross-parameter rules stay with each class's ``check_params``. A pure function: a new
-    dict on every call.
+    non-empty list of values: a sweep, expanded by :func:`embrm.grid.expand_heads`. Bounds
+    (ranges, the values of an enum) and cross-parameter rules are not repeated here: the
+    class's ``check_params`` enforces them from the same declaration, for the config and for
+    direct construction alike. A pure function: a new dict on every call.
     """
     entry = {
         "type": "object",

@@ -1,6 +1,7 @@
 """The reward-head contract, modelled on scikit-learn estimators.
 
-A head stores its hyperparameters in ``__init__`` (validated against the type's ``defaults``);
+A head stores its hyperparameters in ``__init__`` (validated against the type's declaration,
+``defaults`` and ``PARAMS``, by :meth:`RewardHead.check_params`, the same check the config runs);
 ``fit`` learns from annotated pairs and returns ``self``; ``predict_reward`` maps embeddings of any
 leading shape ``(..., D)`` to rewards, reading memory-mapped input in chunks; ``get_params`` is what
 gets logged; ``save``/``load`` use safe formats only (JSON plus safetensors or a LightGBM text
@@ -26,7 +27,7 @@ from ..errors import ConfigError, DataError
 from .device import DEVICES, cuda_available, resolve_device  # noqa: F401
 from .losses import bce_np, bce_with_logits_np, mean64  # noqa: F401
 from .pairs import PairData, pair_accuracy, winners_losers  # noqa: F401
-from .params import PROTOCOL_PARAMS, _check_type, _default_schema, require  # noqa: F401
+from .params import check_declared, declaration, require, schema_fragment  # noqa: F401
 from .predict import PREDICT_CHUNK_BYTES, PREDICT_CHUNK_ROWS, iter_chunks, predict_together  # noqa: F401
 
 FORMAT_VERSION = 1
@@ -50,10 +51,13 @@ class RewardHead(ABC):
     RECIPE: ClassVar[tuple[str, ...]] = ()
 
     # -- What a head type declares about itself. The config schema's per-type parameter blocks
-    # (embrm.heads.heads_schema) and the generic tests (tests/test_heads.py) are derived from
-    # these, so adding a head touches neither.
-    # JSON-schema refinements per parameter (description, enum, ...), merged over the type its
-    # default gives (see :meth:`param_schema`); ranges stay in :meth:`_check_values`.
+    # (embrm.heads.heads_schema), the checks of every head's hyperparameters (check_params, for
+    # the config and direct construction alike) and the generic tests (tests/test_heads.py) are
+    # derived from these, so adding a head touches none of them.
+    # Per parameter: its description and allowed values as JSON-schema keywords (``minimum``,
+    # ``exclusiveMinimum``, ``maximum``, ``exclusiveMaximum``, ``enum``), refining the type its
+    # default gives; parameters declared in heads.params.SHARED_PARAMS (``lr``, ``val_fraction``,
+    # ...) need only what differs. Completed by ``__init_subclass__``.
     PARAMS: ClassVar[dict[str, dict]] = {}
     # Settings that fit the tests' small task (8 dimensions, 1,500 pairs) in about a second.
     TEST_PARAMS: ClassVar[dict] = {}
@@ -67,29 +71,27 @@ class RewardHead(ABC):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        own = dict(cls.PARAMS)
         if cls.RECIPE:
             from .recipe import components_for, param_fragments
 
             cls.defaults = {**cls.defaults, **dict.fromkeys(components_for(cls.RECIPE))}
-            cls.PARAMS = {**cls.PARAMS, **param_fragments(cls.RECIPE)}
+            own = {**own, **param_fragments(cls.RECIPE)}
+        cls.PARAMS = declaration(cls.defaults, own)
 
     @classmethod
     def param_schema(cls) -> dict[str, dict]:
-        """One JSON-schema fragment per hyperparameter: the type of its default (as
-        :func:`_check_type` reads it) refined by ``PARAMS``, with the default in the description.
+        """One config-schema fragment per hyperparameter: the type of its default, with its
+        description, bounds and default in words (:func:`.params.schema_fragment`).
 
-        Fragments carry no ``default`` key: filling defaults stays with the class, so a
-        validated config holds only what its file says.
+        Fragments carry neither bounds (:meth:`check_params` enforces them) nor a ``default``
+        key: filling defaults stays with the class, so a validated config holds only what its
+        file says.
         """
-        out = {}
-        for key, default in cls.defaults.items():
-            fragment = {**_default_schema(default), **cls.PARAMS.get(key, {})}
-            text = fragment.get("description", "").rstrip(". ")
-            if default is not None:  # None: a training component, whose default is a preset's
-                text = f"{text}. Default: {json.dumps(default)}".lstrip(". ")
-            fragment["description"] = text
-            out[key] = fragment
-        return out
+        return {
+            key: schema_fragment(default, cls.PARAMS.get(key, {}))
+            for key, default in cls.defaults.items()
+        }
 
     def __init__(self, *, seed: int = 0, device: str = "auto", threads: int = 1, **params):
         self.check_params(params, f"heads.{self.type_name}.params")
@@ -113,17 +115,14 @@ class RewardHead(ABC):
 
     @classmethod
     def check_params(cls, params: Mapping, where: str) -> None:
-        """Validate hyperparameter overrides; errors name ``where.<key>``."""
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"config key '{where}': expected a mapping of hyperparameters")
-        unknown = set(params) - set(cls.defaults)
-        if unknown:
-            raise ConfigError(
-                f"config key '{where}': unknown hyperparameters {sorted(unknown)} for head type "
-                f"'{cls.type_name}'; expected some of {sorted(cls.defaults)}"
-            )
-        for key, value in params.items():
-            _check_type(value, cls.defaults[key], where, key)
+        """Validate hyperparameter overrides; errors name ``where.<key>``.
+
+        The one check of a head's hyperparameters: the config (``embrm.grid.expand_heads``,
+        ``where`` = ``heads.<name>.params``) and every construction call it. Names, types and
+        bounds come from the declaration (``defaults``, ``PARAMS``); then the recipe's rules
+        and the type's cross-parameter rules (:meth:`_check_values`).
+        """
+        check_declared(params, cls.defaults, cls.PARAMS, where, cls.type_name)
         merged = {**cls.defaults, **params}
         cls.resolve_recipe(merged, where)
         cls._check_values(merged, where)
@@ -140,9 +139,9 @@ class RewardHead(ABC):
 
     @classmethod
     def _check_values(cls, params: dict, where: str) -> None:
-        """Range checks of a complete parameter set; subclasses extend with :func:`require`."""
-        if "val_fraction" in params:
-            require(0 <= params["val_fraction"] < 1, where, "val_fraction", "must be in [0, 1)")
+        """Rules across several parameters of a complete parameter set (a single parameter's
+        bounds are declared in ``PARAMS``); subclasses extend with :func:`require`."""
+        return None  # no such rule is common to every head type
 
     def get_params(self) -> dict:
         """Everything that determines the fitted model (logged to MLflow as ``head.*``)."""

@@ -64,6 +64,7 @@ class Ensemble:
         self.seed = int(seed)
         cls = head_class(head_type)
         params = dict(params or {})
+        cls.check_params(params, f"heads.{head_type}.params")
         merged = {**cls.defaults, **params}
         recipe = cls.resolve_recipe(merged, f"heads.{head_type}.params")
         if recipe is None:

@@ -36,15 +36,7 @@ from ..costs import Compute, HeadCost, Shapes, rows_mb
 from ..errors import DataError
 from ..progress import report
 from . import study
-from .base import (
-    PROTOCOL_PARAMS,
-    PairData,
-    RewardHead,
-    mean64,
-    pair_accuracy,
-    require,
-    resolve_device,
-)
+from .base import PairData, RewardHead, mean64, pair_accuracy, resolve_device
 from .recipe.bt_examples import pointwise
 
 log = logging.getLogger("embrm")
@@ -93,7 +85,27 @@ class CLFLGBHead(RewardHead):
     }
     RECIPE: ClassVar[tuple[str, ...]] = ("lgb",)
     PARAMS: ClassVar[dict[str, dict]] = {
-        **PROTOCOL_PARAMS,
+        "num_leaves": {"minimum": 2, "description": "leaves per tree"},
+        "learning_rate": {"exclusiveMinimum": 0, "description": "shrinkage per boosting round"},
+        "n_estimators": {"exclusiveMinimum": 0, "description": "most boosting rounds"},
+        "min_child_samples": {"minimum": 0, "description": "fewest rows in a leaf"},
+        "feature_fraction": {
+            "exclusiveMinimum": 0,
+            "maximum": 1,
+            "description": "share of the dimensions sampled per tree",
+        },
+        "bagging_fraction": {
+            "exclusiveMinimum": 0,
+            "maximum": 1,
+            "description": "share of the rows sampled per bagging round",
+        },
+        "bagging_freq": {"minimum": 0, "description": "rounds between baggings (0: none)"},
+        "lambda_l2": {"minimum": 0, "description": "L2 penalty on the leaf values"},
+        "max_bin": {"minimum": 2, "description": "histogram bins per dimension"},
+        "early_stopping_rounds": {
+            "exclusiveMinimum": 0,
+            "description": "rounds without improvement before stopping",
+        },
     }
     TEST_PARAMS: ClassVar[dict] = {
         "n_estimators": 400,
@@ -106,19 +118,6 @@ class CLFLGBHead(RewardHead):
     SAVED_FILES: ClassVar[tuple[str, ...]] = ("model.txt",)
     # LightGBM trains on the CPU whatever training.device says (a requested GPU is still checked).
     DEVICES: ClassVar[tuple[str, ...]] = ("cpu",)
-
-    @classmethod
-    def _check_values(cls, params: dict, where: str) -> None:
-        super()._check_values(params, where)
-        require(params["num_leaves"] >= 2, where, "num_leaves", "must be at least 2")
-        require(params["max_bin"] >= 2, where, "max_bin", "must be at least 2")
-        for key in ("learning_rate", "n_estimators", "early_stopping_rounds"):
-            require(params[key] > 0, where, key, "must be positive")
-        for key in ("min_child_samples", "bagging_freq", "lambda_l2"):
-            require(params[key] >= 0, where, key, "must be non-negative")
-        for key in ("feature_fraction", "bagging_fraction"):
-            require(0 < params[key] <= 1, where, key, "must be in (0, 1]")
-        require(params["study_member"] >= 0, where, "study_member", "must be non-negative")
 
     def booster_params(self) -> dict:
         """The LightGBM parameters of booster 'tuned': the head's own."""

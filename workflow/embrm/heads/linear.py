@@ -22,7 +22,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..costs import Compute, HeadCost, Shapes, network_cost
-from .base import PairData, mean64, require
+from .base import PairData, mean64
 from .torch_common import BTObjective, CLFObjective, TorchHead, build_mlp
 
 STATS_CHUNK_ROWS = 16_384
@@ -54,12 +54,10 @@ class LinearHead(TorchHead):
         "history_size": 10,
         "val_fraction": 0.2,
     }
+    PARAMS: ClassVar[dict[str, dict]] = {
+        "history_size": {"minimum": 1, "description": "L-BFGS's history of updates"},
+    }
     fit_intercept: ClassVar[bool] = True
-
-    @classmethod
-    def _check_values(cls, params: dict, where: str) -> None:
-        super()._check_values(params, where)
-        require(params["history_size"] >= 1, where, "history_size", "must be at least 1")
 
     def fit(self, data: PairData) -> LinearHead:
         fit = self._fit_data(data)

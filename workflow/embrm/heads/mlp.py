@@ -43,7 +43,7 @@ import numpy as np
 from ..costs import Compute, HeadCost, Shapes, network_cost
 from ..progress import report
 from . import study
-from .base import PROTOCOL_PARAMS, PairData, bce_np, mean64, require
+from .base import PairData, bce_np, mean64
 from .recipe.bt_examples import pointwise
 from .torch_common import (
     Adam,
@@ -90,8 +90,11 @@ class MLPHead(TorchHead):
     }
     RECIPE: ClassVar[tuple[str, ...]] = ("torch",)
     PARAMS: ClassVar[dict[str, dict]] = {
-        **PROTOCOL_PARAMS,
         "hidden": {"description": "hidden layer widths ([] is a linear model)"},
+        "min_steps_per_epoch": {
+            "exclusiveMinimum": 0,
+            "description": "steps min-steps: fewest optimizer steps per epoch",
+        },
     }
     TEST_PARAMS: ClassVar[dict] = {
         "hidden": [32, 16],
@@ -99,14 +102,6 @@ class MLPHead(TorchHead):
         "max_epochs": 15,
         "lr": 1e-2,
     }
-
-    @classmethod
-    def _check_values(cls, params: dict, where: str) -> None:
-        super()._check_values(params, where)
-        require(
-            params["min_steps_per_epoch"] >= 1, where, "min_steps_per_epoch", "must be positive"
-        )
-        require(params["study_member"] >= 0, where, "study_member", "must be non-negative")
 
     @staticmethod
     def epoch_schedule(params: Mapping, n_examples: int) -> tuple[int, int]:

@@ -38,7 +38,6 @@ from .base import (
     bce_with_logits_np,
     mean64,
     pair_accuracy,
-    require,
     resolve_device,
     winners_losers,
 )
@@ -211,16 +210,6 @@ class TorchHead(RewardHead):
 
     def _hidden(self) -> list[int]:
         return list(self.params.get("hidden", []))
-
-    @classmethod
-    def _check_values(cls, params: dict, where: str) -> None:
-        super()._check_values(params, where)
-        for key in ("lr", "batch_size", "max_epochs", "max_iter"):
-            if key in params:
-                require(params[key] > 0, where, key, "must be positive")
-        for key in ("weight_decay", "l2", "patience", "tolerance"):
-            if key in params:
-                require(params[key] >= 0, where, key, "must be non-negative")
 
     # -- scoring -------------------------------------------------------------------------------
     def _fit_data(self, data: PairData) -> FitData:

@@ -53,7 +53,7 @@ def _preferences(spec: dict, out_dir: Path, *, threads: int = 1, device: str = "
 
 
 def _verify_preferences(spec: dict) -> None:
-    from .preferences import verify
+    from .preference_rows import verify
 
     verify(spec)
 
@@ -150,7 +150,7 @@ def check_worlds(worlds: Mapping[str, dict]) -> None:
             check_spec(spec["prompts"], f"{key}.prompts")
             check_template(spec["reward_model"]["template"], f"{key}.reward_model.template")
         elif spec["source"] == "preferences":
-            from .preferences import check_spec
+            from .preference_rows import check_spec
 
             check_spec(spec, key)
             check_template(spec["template"], f"{key}.template")
