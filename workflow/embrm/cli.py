@@ -52,21 +52,7 @@ def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentPar
 
 
 # ---------------------------------------------------------------------------------------------
-# The workflow's stages
-
-
-def _world_arguments(p):
-    p.add_argument("--spec", type=json_arg, required=True, help="the world's config entry as JSON")
-    p.add_argument("--out", required=True)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--device", default="auto")
-
-
-@command("world", "build a world directory (embeddings + golden rewards)", _world_arguments)
-def _world(args):
-    from . import stages
-
-    stages.build_world(args.spec, args.out, threads=args.threads, device=args.device)
+# The workflow's tools (its stages are declared beside their functions: embrm.declare)
 
 
 def _budget_arguments(p):

@@ -26,6 +26,10 @@ from .declare import render
 from .designs import DESIGNS
 from .errors import ConfigError
 from .sources.rules import WorldRules
+from .targets import Targets
+
+# A world job's threads: what the world rule asks Snakemake for and what the job is told.
+WORLD_THREADS = 1
 
 
 def active_section(config: dict) -> dict:
@@ -54,6 +58,7 @@ class Layout:
         # to --cores): torch reduces in another order with more threads, so the same config
         # gives the same bits at any --cores only when the job is told the configured count.
         self.threads: int = config["training"]["threads"]
+        self.world_threads: int = WORLD_THREADS
         self.device: str = config["training"]["device"]
         self.worlds = WorldRules(plan)
         self.active = active_settings(config)
@@ -74,6 +79,8 @@ class Layout:
             )
             == "cell"
         )
+        # What an invocation asks for beyond the runs' jobs (rule all, figures, looks, tracking).
+        self.targets = Targets(plan, self.tree, self.cells if self.cell_jobs else None)
 
     # decisions ---------------------------------------------------------------------------
     def _split_stacked(self) -> tuple[list[str], list[str], list[str]]:
@@ -246,6 +253,16 @@ class Layout:
     def arguments(self, stage: str) -> Callable[[Any], str]:
         """A rule's params: its job's command-line arguments, from its wildcards."""
         return lambda wildcards: render(stage, self.values(stage, wildcards))
+
+    def _world(self, values: Any) -> dict[str, Any]:
+        world = tree.fields(values)["world"]
+        return {
+            "spec": self.plan.world_spec(world),
+            "out_dir": self.tree.world(world),
+            # The world rule asks for one thread (its sources build on one core).
+            "threads": WORLD_THREADS,
+            "device": self.device,
+        }
 
     def _pairs(self, values: Any) -> dict[str, Any]:
         names = tree.fields(values)

@@ -38,24 +38,24 @@ localrules:
 
 rule budget:
     input:
-        f"{RESULTS}/summary.parquet",
+        TREE.file("summary.parquet"),
     output:
         csv=report(
-            f"{RESULTS}/budget.csv",
+            TREE.file("budget.csv"),
             caption="../report/budget.rst",
             category="Tables",
             labels={"table": "budget.csv (labels needed per target, download)"},
         ),
         html=report(
-            f"{RESULTS}/report/budget.html",
+            TREE.page("budget.html"),
             caption="../report/budget.rst",
             category="Tables",
             labels={"table": "annotation budget: labels needed per target"},
         ),
     log:
-        f"{RESULTS}/logs/budget.log",
+        TREE.log("budget"),
     benchmark:
-        f"{RESULTS}/benchmarks/budget.tsv"
+        TREE.benchmark("budget")
     conda:
         ENV
     params:

@@ -11,7 +11,7 @@ if CELL_JOBS:
         input:
             world_inputs,
         output:
-            cell_record(CELL),
+            TREE.cell_record(CELL),
         log:
             TREE.log("cell", CELL),
         benchmark:

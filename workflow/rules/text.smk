@@ -13,9 +13,9 @@ rule text_prompts:
     output:
         f"{TEXT_DIR}/prompts.parquet",
     log:
-        f"{RESULTS}/logs/text/{{world}}/prompts.log",
+        TREE.log("text", "{world}/prompts"),
     benchmark:
-        f"{RESULTS}/benchmarks/text/{{world}}/prompts.tsv"
+        TREE.benchmark("text", "{world}/prompts")
     wildcard_constraints:
         world=WORLDS.pattern("hf"),
     conda:
@@ -32,9 +32,9 @@ rule text_generate:
     output:
         f"{TEXT_DIR}/responses.parquet",
     log:
-        f"{RESULTS}/logs/text/{{world}}/generate.log",
+        TREE.log("text", "{world}/generate"),
     benchmark:
-        f"{RESULTS}/benchmarks/text/{{world}}/generate.tsv"
+        TREE.benchmark("text", "{world}/generate")
     wildcard_constraints:
         world=WORLDS.pattern("hf"),
     conda:
@@ -56,9 +56,9 @@ rule text_score:
     output:
         f"{TEXT_DIR}/texts.parquet",
     log:
-        f"{RESULTS}/logs/text/{{world}}/score.log",
+        TREE.log("text", "{world}/score"),
     benchmark:
-        f"{RESULTS}/benchmarks/text/{{world}}/score.tsv"
+        TREE.benchmark("text", "{world}/score")
     wildcard_constraints:
         world=WORLDS.pattern("hf"),
     conda:
@@ -80,9 +80,9 @@ rule text_table:
     output:
         f"{TEXT_DIR}/texts.parquet",
     log:
-        f"{RESULTS}/logs/text/{{world}}/table.log",
+        TREE.log("text", "{world}/table"),
     benchmark:
-        f"{RESULTS}/benchmarks/text/{{world}}/table.tsv"
+        TREE.benchmark("text", "{world}/table")
     wildcard_constraints:
         world=WORLDS.pattern("table"),
     conda:
@@ -99,9 +99,9 @@ rule text_embed:
     output:
         f"{TREE.world()}/{{split}}_embeddings.npy",
     log:
-        f"{RESULTS}/logs/text/{{world}}/embed-{{split}}.log",
+        TREE.log("text", "{world}/embed-{split}"),
     benchmark:
-        f"{RESULTS}/benchmarks/text/{{world}}/embed-{{split}}.tsv"
+        TREE.benchmark("text", "{world}/embed-{split}")
     wildcard_constraints:
         world=WORLDS.text,
         split="train|test",

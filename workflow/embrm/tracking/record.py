@@ -275,7 +275,7 @@ def stage_seconds(results: Path, run: dict) -> dict[str, float]:
     paths = benchmark_paths(run)
     out = {}
     for stage in STAGE_BENCHMARKS:
-        path = results / "benchmarks" / paths[stage]
+        path = results / paths[stage]
         try:
             lines = path.read_text().splitlines()
             header, last = lines[0].split("\t"), lines[-1].split("\t")
