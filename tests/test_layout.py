@@ -56,33 +56,60 @@ def test_every_run_is_trained_once_and_evaluated_once(shipped):
                for path in shipped.metrics_files())  # fmt: skip
 
 
-def test_every_job_argument_reaches_its_stage_through_the_command_line(shipped):
+def parses_back(layout: Layout, stage_name: str, names: dict) -> None:
     """A job's rendered arguments parse back, through the CLI the stage's declaration builds,
     to exactly the values the layout gave: the rule and the command cannot disagree."""
-    top = parser()
+    stage = STAGES[stage_name]
+    values = layout.values(stage.name, names)
+    args = parser().parse_args([*stage.name.split(), *shlex.split(render(stage.name, values))])
+    for option in stage.options:
+        parsed = getattr(args, option.dest)
+        if option.kind == "models":
+            parsed = dict(item.split("=", 1) for item in parsed)
+        expected = values[option.param]
+        if option.kind == "switch":
+            expected = bool(expected)
+        elif expected is None:
+            expected = option.default
+        elif option.kind in ("int", "json", "models"):
+            pass
+        else:
+            expected = str(expected)
+        assert parsed == expected, (stage_name, names, option.flag)
+
+
+def test_every_job_argument_reaches_its_stage_through_the_command_line(shipped):
     for job, names in shipped.jobs().items():
         if job not in STAGE_OF_JOB:
             continue
-        stage = STAGES[STAGE_OF_JOB[job]]
         for name in names[:3]:
-            values = shipped.values(stage.name, keyed(name))
-            args = top.parse_args([stage.name, *shlex.split(render(stage.name, values))])
-            for option in stage.options:
-                parsed = getattr(args, option.dest)
-                if option.kind == "models":
-                    parsed = dict(item.split("=", 1) for item in parsed)
-                expected = values[option.param]
-                if option.kind == "switch":
-                    expected = bool(expected)
-                elif expected is None:
-                    expected = option.default
-                elif option.kind in ("int", "json", "models"):
-                    pass
-                else:
-                    expected = str(expected)
-                assert parsed == expected, (job, name, option.flag)
+            parses_back(shipped, STAGE_OF_JOB[job], keyed(name))
+            values = shipped.values(STAGE_OF_JOB[job], keyed(name))
             assert values.get("threads", shipped.threads) == shipped.threads
             assert values.get("device", shipped.device) == shipped.device
+
+
+# The world's jobs of each source (world.smk, text.smk).
+WORLD_STAGES = {
+    "synthetic": ["world"],
+    "npy": ["world"],
+    "preferences": ["world"],
+    "table": ["text table", "text embed", "text world"],
+    "hf": ["text prompts", "text generate", "text score", "text embed", "text world"],
+}
+
+
+def test_every_world_job_reaches_its_stage_through_the_command_line(shipped):
+    for world in shipped.plan.unique("world"):
+        spec = shipped.plan.world_spec(world)
+        for stage_name in WORLD_STAGES[spec["source"]]:
+            for split in ("train", "test"):
+                parses_back(shipped, stage_name, {"world": world, "split": split})
+            if stage_name.startswith("text") and "threads" in shipped.values(
+                stage_name, {"world": world, "split": "train"}
+            ):
+                threads = shipped.values(stage_name, {"world": world, "split": "train"})["threads"]
+                assert threads == spec.get("threads", 1)
 
 
 def test_paths_of_a_run():

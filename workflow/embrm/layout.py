@@ -25,6 +25,7 @@ from .config import Plan, Run, looks
 from .declare import render
 from .designs import DESIGNS
 from .errors import ConfigError
+from .sources import text  # noqa: F401  (declares the text-world stages)
 from .sources.rules import WorldRules
 from .targets import Targets
 
@@ -248,7 +249,7 @@ class Layout:
     # each job's arguments ----------------------------------------------------------------
     def values(self, stage: str, values: Any) -> dict[str, Any]:
         """The option values of ``stage``'s job for these grid names (a run, a cell)."""
-        return getattr(self, "_" + stage.replace("-", "_"))(values)
+        return getattr(self, "_" + stage.replace("-", "_").replace(" ", "_"))(values)
 
     def arguments(self, stage: str) -> Callable[[Any], str]:
         """A rule's params: its job's command-line arguments, from its wildcards."""
@@ -263,6 +264,46 @@ class Layout:
             "threads": WORLD_THREADS,
             "device": self.device,
         }
+
+    # A text world's jobs (text.smk): the world's spec, its tables, and for the jobs that run a
+    # model the world's `threads` (each model's device is the spec's own setting).
+    def _text(self, values: Any, models: bool, **paths: str) -> dict[str, Any]:
+        more = {"threads": self.worlds.threads(values), "device": None} if models else {}
+        return {"spec": self.worlds.spec(values), **paths, **more}
+
+    def _text_prompts(self, values: Any) -> dict[str, Any]:
+        world = tree.fields(values)["world"]
+        return self._text(values, False, out=self.tree.text_file("prompts.parquet", world))
+
+    def _text_generate(self, values: Any) -> dict[str, Any]:
+        world = tree.fields(values)["world"]
+        prompts, responses = (self.tree.text_file(f"{t}.parquet", world) for t in ("prompts", "responses"))  # fmt: skip
+        return self._text(values, True, prompts_path=prompts, out=responses)
+
+    def _text_score(self, values: Any) -> dict[str, Any]:
+        world = tree.fields(values)["world"]
+        responses, texts = (self.tree.text_file(f"{t}.parquet", world) for t in ("responses", "texts"))  # fmt: skip
+        return self._text(values, True, responses_path=responses, out=texts)
+
+    def _text_table(self, values: Any) -> dict[str, Any]:
+        world = tree.fields(values)["world"]
+        return self._text(values, False, out=self.tree.text_file("texts.parquet", world))
+
+    def _text_embed(self, values: Any) -> dict[str, Any]:
+        world, split = tree.fields(values)["world"], tree.fields(values)["split"]
+        texts, out = self.tree.text_file("texts.parquet", world), self.tree.embeddings(split, world)
+        return self._text(values, True, texts_path=texts, split=split, out=out)
+
+    def _text_world(self, values: Any) -> dict[str, Any]:
+        world = tree.fields(values)["world"]
+        return self._text(
+            values,
+            False,
+            texts_path=self.tree.text_file("texts.parquet", world),
+            train_embeddings=self.tree.embeddings("train", world),
+            test_embeddings=self.tree.embeddings("test", world),
+            out_dir=self.tree.world(world),
+        )
 
     def _pairs(self, values: Any) -> dict[str, Any]:
         names = tree.fields(values)

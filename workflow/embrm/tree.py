@@ -42,6 +42,8 @@ EXPERIMENT_FILES = (
     "findings.md",
     "budget.csv",
 )
+# A text world's tables (text.smk), before its world folder is assembled.
+TEXT_FILES = ("prompts.parquet", "responses.parquet", "texts.parquet")
 # The tracking's state files (track.smk): the last sync, and the running invocation's hand-off.
 TRACKING_FILES = ("synced.json", "invocation.json")
 # Outputs that are folders (Snakemake's directory()).
@@ -157,10 +159,25 @@ class Tree:
         return self.under("worlds", world)
 
     def world_files(self, world: str = "{world}") -> list[str]:
-        return [f"{self.world(world)}/{name}" for name in WORLD_FILES]
+        return [self.world_file(name, world) for name in WORLD_FILES]
+
+    def world_file(self, name: str, world: str = "{world}") -> str:
+        if name not in WORLD_FILES:
+            raise ValueError(f"{name!r} is not a world's file ({', '.join(WORLD_FILES)})")
+        return f"{self.world(world)}/{name}"
 
     def text(self, world: str = "{world}") -> str:
         return self.under("text", world)
+
+    def text_file(self, name: str, world: str = "{world}") -> str:
+        """A text world's table (:data:`TEXT_FILES`)."""
+        if name not in TEXT_FILES:
+            raise ValueError(f"{name!r} is not a text world's table ({', '.join(TEXT_FILES)})")
+        return f"{self.text(world)}/{name}"
+
+    def embeddings(self, split: str = "{split}", world: str = "{world}") -> str:
+        """A world's embeddings of one split (a text world's `text embed` job writes each)."""
+        return f"{self.world(world)}/{split}_embeddings.npy"
 
     # cells -------------------------------------------------------------------------------
     def pairs(self, values: Any = None) -> str:

@@ -11,7 +11,7 @@ rule text_prompts:
     input:
         WORLDS.source_files,
     output:
-        f"{TEXT_DIR}/prompts.parquet",
+        TREE.text_file("prompts.parquet"),
     log:
         TREE.log("text", "{world}/prompts"),
     benchmark:
@@ -21,16 +21,16 @@ rule text_prompts:
     conda:
         ENV
     params:
-        spec=WORLDS.spec_json,
+        arguments=LAYOUT.arguments("text prompts"),
     shell:
-        "python -m embrm text prompts --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "python -m embrm text prompts {params.arguments} > {log} 2>&1"
 
 
 rule text_generate:
     input:
-        f"{TEXT_DIR}/prompts.parquet",
+        TREE.text_file("prompts.parquet"),
     output:
-        f"{TEXT_DIR}/responses.parquet",
+        TREE.text_file("responses.parquet"),
     log:
         TREE.log("text", "{world}/generate"),
     benchmark:
@@ -43,18 +43,16 @@ rule text_generate:
     resources:
         gpu=WORLDS.gpus("generation"),
     params:
-        spec=WORLDS.spec_json,
-        threads=WORLDS.threads,
+        arguments=LAYOUT.arguments("text generate"),
     shell:
-        "python -m embrm text generate --spec {params.spec:q} --prompts {input}"
-        " --out {output} --threads {params.threads} > {log} 2>&1"
+        "python -m embrm text generate {params.arguments} > {log} 2>&1"
 
 
 rule text_score:
     input:
-        f"{TEXT_DIR}/responses.parquet",
+        TREE.text_file("responses.parquet"),
     output:
-        f"{TEXT_DIR}/texts.parquet",
+        TREE.text_file("texts.parquet"),
     log:
         TREE.log("text", "{world}/score"),
     benchmark:
@@ -67,18 +65,16 @@ rule text_score:
     resources:
         gpu=WORLDS.gpus("reward_model"),
     params:
-        spec=WORLDS.spec_json,
-        threads=WORLDS.threads,
+        arguments=LAYOUT.arguments("text score"),
     shell:
-        "python -m embrm text score --spec {params.spec:q} --responses {input}"
-        " --out {output} --threads {params.threads} > {log} 2>&1"
+        "python -m embrm text score {params.arguments} > {log} 2>&1"
 
 
 rule text_table:
     input:
         WORLDS.source_files,
     output:
-        f"{TEXT_DIR}/texts.parquet",
+        TREE.text_file("texts.parquet"),
     log:
         TREE.log("text", "{world}/table"),
     benchmark:
@@ -88,16 +84,16 @@ rule text_table:
     conda:
         ENV
     params:
-        spec=WORLDS.spec_json,
+        arguments=LAYOUT.arguments("text table"),
     shell:
-        "python -m embrm text table --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "python -m embrm text table {params.arguments} > {log} 2>&1"
 
 
 rule text_embed:
     input:
-        f"{TEXT_DIR}/texts.parquet",
+        TREE.text_file("texts.parquet"),
     output:
-        f"{TREE.world()}/{{split}}_embeddings.npy",
+        TREE.embeddings(),
     log:
         TREE.log("text", "{world}/embed-{split}"),
     benchmark:
@@ -111,8 +107,6 @@ rule text_embed:
     resources:
         gpu=WORLDS.gpus("embedder"),
     params:
-        spec=WORLDS.spec_json,
-        threads=WORLDS.threads,
+        arguments=LAYOUT.arguments("text embed"),
     shell:
-        "python -m embrm text embed --spec {params.spec:q} --texts {input}"
-        " --split {wildcards.split} --out {output} --threads {params.threads} > {log} 2>&1"
+        "python -m embrm text embed {params.arguments} > {log} 2>&1"

@@ -3,7 +3,6 @@
 # per split (`text_embed`, in text.smk) and assembled by `text_world`. Each rule only matches the
 # world names of its sources, so no two rules can make the same file.
 WORLDS = LAYOUT.worlds
-TEXT_DIR = TREE.text()
 
 
 rule world:
@@ -31,13 +30,13 @@ rule world:
 
 rule text_world:
     input:
-        texts=f"{TEXT_DIR}/texts.parquet",
-        train=f"{TREE.world()}/train_embeddings.npy",
-        test=f"{TREE.world()}/test_embeddings.npy",
+        texts=TREE.text_file("texts.parquet"),
+        train=TREE.embeddings("train"),
+        test=TREE.embeddings("test"),
     output:
-        f"{TREE.world()}/train_rewards.npy",
-        f"{TREE.world()}/test_rewards.npy",
-        f"{TREE.world()}/world.json",
+        TREE.world_file("train_rewards.npy"),
+        TREE.world_file("test_rewards.npy"),
+        TREE.world_file("world.json"),
     log:
         TREE.log("world", "{world}"),
     benchmark:
@@ -50,9 +49,6 @@ rule text_world:
         mem_mb=mem_mb_light,
         runtime=runtime_light,
     params:
-        spec=WORLDS.spec_json,
-        out=lambda wildcards: TREE.world(wildcards.world),
+        arguments=LAYOUT.arguments("text world"),
     shell:
-        "python -m embrm text world --spec {params.spec:q} --texts {input.texts}"
-        " --train-embeddings {input.train} --test-embeddings {input.test}"
-        " --out {params.out} > {log} 2>&1"
+        "python -m embrm text world {params.arguments} > {log} 2>&1"
