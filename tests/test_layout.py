@@ -265,6 +265,8 @@ def test_the_invocations_targets():
     for name in targets.figures:
         assert {f"{layout.results}/figures/{name}.{ext}" for ext in ("png", "svg")} <= set(final)
     assert not set(targets.skipped_figures) & set(targets.figures)
+    assert set(targets.figures) | set(targets.skipped_figures) == set(targets.figure_labels)
+    assert set(targets.figure_captions) == set(targets.figure_labels)
     tracked = layout.plan.config["tracking"]["enabled"]
     assert (f"{layout.results}/tracking/synced.json" in final) == tracked
     # the budget table only where a learning curve can be fitted (several quantities)
@@ -317,3 +319,29 @@ def test_sequential_looks_choose_their_runs_from_the_previous_decisions():
     files = layout.tree.look_files(2)
     assert files["decisions"] == f"{layout.results}/looks/look-2/decisions.json"
     assert layout_of(TINY_CONFIG).targets.looks is None
+
+
+def test_tracking_reads_each_stages_seconds_where_the_jobs_write_their_benchmarks(tmp_path):
+    """A run's metrics.json leads back to its experiment's folder, and the benchmark files of
+    its world, pairs, annotate, train and score jobs are found where the rules write them."""
+    from embrm.tracking.record import STAGE_BENCHMARKS, results_dir_of, stage_seconds
+
+    layout = layout_of(TINY_CONFIG)
+    run = layout.plan.runs[0]
+    results = tmp_path / layout.results
+    keys = {
+        "world": run.world,
+        "pairs": tree.cell(run),
+        "annotate": f"{tree.cell(run)}/{run.annotator}",
+        "train": tree.run(run),
+        "score": tree.cell(run),
+    }
+    for number, stage in enumerate(STAGE_BENCHMARKS, 1):
+        path = tmp_path / layout.tree.benchmark(stage, keys[stage])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"s\th:m:s\n{number}.5\t0:00:0{number}\n")
+    metrics = tmp_path / layout.tree.run_file("metrics.json", run)
+    record = layout.run_record(run)
+    assert results_dir_of(metrics, record) == results.resolve()
+    seconds = stage_seconds(results, record)
+    assert seconds == {stage: n + 0.5 for n, stage in enumerate(STAGE_BENCHMARKS, 1)}

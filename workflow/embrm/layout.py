@@ -63,6 +63,8 @@ class Layout:
         self.device: str = config["training"]["device"]
         self.worlds = WorldRules(plan)
         self.active = active_settings(config)
+        # The registered designs that choose their pairs per run (the active rule's wildcard).
+        self.active_designs = [name for name, design in DESIGNS.items() if design.active]
         self.cells: dict[str, list[Run]] = {}
         for run in plan.runs:
             self.cells.setdefault(tree.cell(run), []).append(run)

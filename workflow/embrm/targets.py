@@ -66,6 +66,21 @@ class Targets:
 
         return findings.available(self.settings)
 
+    @cached_property
+    def figure_labels(self) -> dict[str, str]:
+        """Every registered figure's label (the report's and the figure's title)."""
+        from .figures import FIGURES
+
+        return {name: spec.label for name, spec in FIGURES.items()}
+
+    @cached_property
+    def figure_captions(self) -> dict[str, str]:
+        """Every registered figure's caption, its reStructuredText markup characters (|Δr| etc.)
+        escaped for the report."""
+        from .figures import FIGURES, rst_escape
+
+        return {name: rst_escape(spec.caption) for name, spec in FIGURES.items()}
+
     def figure_files(self, names: Iterable[str]) -> list[str]:
         return [self.tree.figure(name, ext) for name in names for ext in FIGURE_FORMATS]
 

@@ -14,7 +14,7 @@ rule active:
     benchmark:
         TREE.benchmark("active", RUN)
     wildcard_constraints:
-        design=tree.names_pattern(ACTIVE_DESIGNS),
+        design=tree.names_pattern(LAYOUT.active_designs),
     group:
         "cell"
     conda:

@@ -19,13 +19,11 @@ if importlib.util.find_spec("embrm") is None:
 from embrm import tree
 from embrm.config import Plan
 from embrm.declare import render
-from embrm.designs import DESIGNS
 from embrm.designs import pattern as designs_pattern
 from embrm.errors import EmbrmError
 from embrm.invocation import claim
 from embrm.layout import Layout
-from embrm.preflight import check_data, check_device, check_inputs
-from embrm.figures import FIGURES as FIGURE_SPECS
+from embrm import preflight
 from embrm.figures import rst_escape
 
 # The experiment's config file (the Snakefile loads config.yaml only when none is given); its
@@ -40,7 +38,7 @@ CONFIG_FILE = (
 # refused there, with this message.
 try:
     PLAN = Plan(config, source=CONFIG_FILE)
-    check_inputs(PLAN)
+    preflight.check_inputs(PLAN)
     LAYOUT = Layout(PLAN)
 except EmbrmError as error:
     sys.exit(f"error: {CONFIG_FILE}: {error}")
@@ -63,14 +61,9 @@ if workflow.is_main_process:
 
 
 def check_before_jobs():
-    """Called by the onstart hook, before any job and before anything is written: the input
-    files' contents (too slow to read at every parse; a cluster job parses this file too), then
-    the device, whose check needs the executor, unknown while parsing (jobs on a cluster may have
-    a GPU the submitting host lacks)."""
+    """The onstart hook's checks (embrm.preflight): the executor is not known before."""
     try:
-        check_data(PLAN)
-        if workflow.local_exec:
-            check_device(PLAN.config)
+        preflight.check_before_jobs(PLAN, local=workflow.local_exec)
     except EmbrmError as error:
         sys.exit(f"error: {CONFIG_FILE}: {error}")
 
@@ -78,8 +71,6 @@ def check_before_jobs():
 # Rules schedule with `threads:` and pass the configured count to the job (LAYOUT.threads).
 TRAINING_THREADS = LAYOUT.threads
 ENV = "../../envs/embrm.yaml"
-# Registered pairing designs (embrm.designs): active ones choose their pairs per run (active.smk).
-ACTIVE_DESIGNS = [name for name, design in DESIGNS.items() if design.active]
 CELL = tree.CELL
 RUN = tree.RUN
 # What the invocation asks for beyond the runs' jobs (embrm/targets.py).
@@ -89,11 +80,7 @@ CELL_JOBS = LAYOUT.cell_jobs
 # Figures whose axis has a single value in this grid are not requested; the reasons are logged
 # by the summarize and figure jobs and listed in the report's configuration page.
 FIGURES, SKIPPED_FIGURES = TARGETS.drawable
-# Report captions go through reStructuredText: escape its markup characters (|Δr| etc.).
-FIGURE_CAPTIONS = {
-    name: rst_escape(spec.caption) for name, spec in FIGURE_SPECS.items()
-}
-FIGURE_LABELS = {name: spec.label for name, spec in FIGURE_SPECS.items()}
+FIGURE_CAPTIONS, FIGURE_LABELS = TARGETS.figure_captions, TARGETS.figure_labels
 # sequential looks (looks.smk): numbers of seeds per look, or None
 LOOKS = TARGETS.looks
 LOOK_FILES = TREE.look_files()

@@ -96,7 +96,7 @@ rule figure:
     benchmark:
         TREE.benchmark("figure", "{figure}")
     wildcard_constraints:
-        figure="|".join(FIGURE_SPECS),
+        figure="|".join(FIGURE_LABELS),
     conda:
         ENV
     params:
