@@ -155,7 +155,11 @@ class Layout:
         }
         return {rule: names for rule, names in jobs.items() if names}
 
-    # paths of a run ----------------------------------------------------------------------
+    # paths of a job's inputs ----------------------------------------------------------------------
+    def world_inputs(self, values: Any) -> list[str]:
+        """The world's files every job of a cell or run reads."""
+        return self.tree.world_files(tree.fields(values)["world"])
+
     def run_pairs(self, run: Any) -> str:
         if is_active(tree.fields(run)["design"]):
             return self.tree.active("pairs.npz", run)
@@ -214,9 +218,11 @@ class Layout:
             "annotator_params": {k: v for k, v in spec.items() if k != "model"},
         }
 
-    def cell_spec(self, values: Any, tracking_state: str | None) -> dict:
+    def cell_spec(self, values: Any) -> dict:
         """Everything embrm.cell_job.run_cell needs for one cell: what the fine jobs' arguments
-        carry (run records, head and annotator specs, the design's largest quantity)."""
+        carry (run records, head and annotator specs, the design's largest quantity), and with
+        tracking.mode: jobs the invocation's hand-off file, to log each run as it finishes."""
+        tracking_state = self.tree.tracking("invocation.json")
         first = self.cell_runs(values)[0]
         runs = self.cell_runs(values)
         config = self.plan.config

@@ -1,10 +1,10 @@
 # Active designs (docs/active.md): one job per run chooses, in rounds, which pairs its annotator
 # labels, training the run's head between rounds; train and evaluate then read its pairs, labels
-# and statistics (run_pairs, run_labels, run_annotation_stats in common.smk). Each round is saved
+# and statistics (the layout's run_pairs, run_labels, run_annotation_stats). Each round is saved
 # under rounds/ as it finishes (not a declared output, so a killed job resumes there).
 rule active:
     input:
-        world_inputs,
+        LAYOUT.world_inputs,
     output:
         pairs=TREE.active("pairs.npz"),
         labels=TREE.active("labels.npz"),

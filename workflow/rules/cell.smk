@@ -9,7 +9,7 @@ if CELL_JOBS:
 
     rule cell:
         input:
-            world_inputs,
+            LAYOUT.world_inputs,
         output:
             TREE.cell_record(CELL),
         log:
@@ -27,6 +27,6 @@ if CELL_JOBS:
             runtime=runtime_cell,
             gpu=gpu_train,
         params:
-            spec=cell_spec,
+            spec=LAYOUT.cell_spec,
         script:
             "../scripts/cell.py"

@@ -109,33 +109,14 @@ wildcard_constraints:
     head=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
 
 
-# Input functions and params: each asks the layout for one job's files or arguments.
-def world_inputs(wildcards):
-    return TREE.world_files(wildcards.world)
-
-
-def run_pairs(wildcards):
-    return LAYOUT.run_pairs(wildcards)
-
-
-def run_labels(wildcards):
-    return LAYOUT.run_labels(wildcards)
-
-
-def run_annotation_stats(wildcards):
-    return LAYOUT.run_annotation_stats(wildcards)
-
-
+# Input functions: the rules ask the layout directly (LAYOUT.world_inputs, LAYOUT.run_pairs, …);
+# those below need Snakemake's own objects.
 def outputs(paths):
     """Output paths of the layout, each folder wrapped in directory()."""
     return {
         name: directory(path) if tree.is_folder(path) else path
         for name, path in paths.items()
     }
-
-
-def cell_spec(wildcards):
-    return LAYOUT.cell_spec(wildcards, TRACKING_STATE)
 
 
 def metrics_files():
