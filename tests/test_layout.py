@@ -345,3 +345,18 @@ def test_tracking_reads_each_stages_seconds_where_the_jobs_write_their_benchmark
     assert results_dir_of(metrics, record) == results.resolve()
     seconds = stage_seconds(results, record)
     assert seconds == {stage: n + 0.5 for n, stage in enumerate(STAGE_BENCHMARKS, 1)}
+
+
+def test_the_device_is_checked_before_jobs_only_where_they_run(monkeypatch):
+    """The onstart hook checks the input data always, the device only when jobs run on this
+    host (a cluster's nodes may have a GPU the submitting host lacks)."""
+    from embrm import preflight
+
+    checked = []
+    monkeypatch.setattr(preflight, "check_data", lambda plan: checked.append("data"))
+    monkeypatch.setattr(preflight, "check_device", lambda config: checked.append("device"))
+    plan = Plan(TINY_CONFIG)
+    preflight.check_before_jobs(plan, local=False)
+    assert checked == ["data"]
+    preflight.check_before_jobs(plan, local=True)
+    assert checked == ["data", "data", "device"]
