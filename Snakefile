@@ -50,5 +50,5 @@ include: "workflow/rules/findings.smk"
 rule all:
     default_target: True
     input:
-        final_targets(),
-        active_targets(),
+        TARGETS.final(),
+        TARGETS.active(),

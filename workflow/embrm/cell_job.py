@@ -24,9 +24,10 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from . import stages
+from . import stages, tree
 from .errors import ConfigError
 from .io import read_json, write_json
+from .tree import Tree
 
 log = logging.getLogger("embrm")
 
@@ -77,41 +78,56 @@ def file_digest(path: str | Path) -> str:
 
 
 class Cell:
-    """The paths of one cell's work under ``results`` (the rules' layout: pairs.smk, annotate.smk,
-    train.smk, score.smk, train_cell.smk, evaluate.smk) and its step records."""
+    """One cell's files under ``results``, as the fine-grained rules lay them out (pairs.smk,
+    annotate.smk, train.smk, score.smk, train_cell.smk, evaluate.smk): every path is the results
+    tree's (:mod:`embrm.tree`), so the two kinds of jobs write the same files."""
 
     def __init__(self, results: str | Path, cell: str):
-        self.results = Path(results)
+        self.tree = Tree.at(results)
         self.cell = cell
-        self.steps = self.results / "cells" / cell / "steps"
-        self.done = self.results / "cells" / cell / "cell.json"
+        self.names = tree.cell_fields(cell)
+        self.steps = Path(self.tree.cell_steps(cell))
+        self.done = Path(self.tree.cell_record(cell))
+
+    def of(self, name: str) -> dict:
+        """The grid names of the cell's run ``annotator/head``."""
+        annotator, head = name.split("/")
+        return {**self.names, "annotator": annotator, "head": head}
 
     @property
     def pairs(self) -> Path:
-        return self.results / "pairs" / f"{self.cell}.npz"
+        return Path(self.tree.pairs(self.names))
 
     def labels(self, annotator: str) -> Path:
-        return self.results / "annotations" / self.cell / f"{annotator}.npz"
+        return Path(self.tree.annotations(self.names, annotator))
 
     def stats(self, annotator: str) -> Path:
-        return self.results / "annotations" / self.cell / f"{annotator}.json"
+        return Path(self.tree.annotation_stats(self.names, annotator))
 
-    def run_dir(self, name: str) -> Path:
-        return self.results / "runs" / self.cell / name
+    def run_file(self, file: str, name: str) -> Path:
+        """A file of the run ``annotator/head`` (one of :data:`embrm.tree.RUN_FILES`)."""
+        return Path(self.tree.run_file(file, self.of(name)))
 
     @property
     def scores(self) -> Path:
-        return self.results / "scores" / self.cell
+        return Path(self.tree.scores(self.names))
+
+    def scored(self, name: str) -> Path:
+        """The run ``annotator/head``'s predictions in the cell's score set."""
+        return Path(self.tree.scored(self.of(name)))
+
+    @property
+    def scoring_record(self) -> Path:
+        return Path(self.tree.scoring_record(self.names))
 
     @property
     def stacked(self) -> Path:
-        return self.results / "stacked" / self.cell
+        return Path(self.tree.stacked(self.names))
 
     def benchmark(self, stage: str, name: str = "") -> Path:
         """Where the fine-grained job of a stage writes its benchmark (the tracking record reads
         each stage's seconds from there, embrm.tracking.record.stage_seconds)."""
-        folder = self.results / "benchmarks" / stage
-        return folder / self.cell / f"{name}.tsv" if name else folder / f"{self.cell}.tsv"
+        return Path(self.tree.benchmark(stage, f"{self.cell}/{name}" if name else self.cell))
 
 
 class Steps:
@@ -228,9 +244,8 @@ def run_cell(spec: dict) -> dict:
         return f"{run['annotator']}/{run['head']}"
 
     def trained(run: dict) -> list[Path]:
-        own = cell.run_dir(name(run))
-        outputs = [own / "model", own / "curves.csv", own / "train.json"]
-        return outputs if per_cell else [*outputs, own / "predictions.npy"]
+        files = ["model", "curves.csv", "train.json"] + ([] if per_cell else ["predictions.npy"])
+        return [cell.run_file(file, name(run)) for file in files]
 
     fitting = (spec["threads"], spec["device"], per_cell)
     train_keys = {}
@@ -265,14 +280,13 @@ def run_cell(spec: dict) -> dict:
                 score=not per_cell,
             )
             for r in stacked:
-                own = cell.run_dir(name(r))
                 stages.unstack(
                     cell.stacked,
                     name(r),
-                    model_out=own / "model",
-                    curves_out=own / "curves.csv",
-                    info_out=own / "train.json",
-                    predictions_out=None if per_cell else own / "predictions.npy",
+                    model_out=cell.run_file("model", name(r)),
+                    curves_out=cell.run_file("curves.csv", name(r)),
+                    info_out=cell.run_file("train.json", name(r)),
+                    predictions_out=None if per_cell else cell.run_file("predictions.npy", name(r)),
                 )
 
         outputs = [path for r in stacked for path in trained(r)]
@@ -282,7 +296,6 @@ def run_cell(spec: dict) -> dict:
     for run in runs:
         if run["stacked"]:
             continue
-        own = cell.run_dir(name(run))
         train_keys[name(run)] = key_of(
             "train", label_keys[run["annotator"]], run["head_spec"], seed, fitting
         )
@@ -290,7 +303,7 @@ def run_cell(spec: dict) -> dict:
             f"train/{name(run)}",
             train_keys[name(run)],
             trained(run),
-            lambda run=run, own=own: stages.train(
+            lambda run=run: stages.train(
                 world,
                 cell.pairs,
                 cell.labels(run["annotator"]),
@@ -298,10 +311,10 @@ def run_cell(spec: dict) -> dict:
                 seed,
                 threads=spec["threads"],
                 device=spec["device"],
-                model_dir=own / "model",
-                predictions_out=None if per_cell else own / "predictions.npy",
-                curves_out=own / "curves.csv",
-                info_out=own / "train.json",
+                model_dir=cell.run_file("model", name(run)),
+                predictions_out=None if per_cell else cell.run_file("predictions.npy", name(run)),
+                curves_out=cell.run_file("curves.csv", name(run)),
+                info_out=cell.run_file("train.json", name(run)),
             ),
             cell.benchmark("train", f"{name(run)}"),
         )
@@ -312,10 +325,10 @@ def run_cell(spec: dict) -> dict:
         steps.run(
             "score",
             score_key,
-            [cell.scores / f"{name(r)}.npy" for r in runs] + [cell.scores / "scoring.json"],
+            [cell.scored(name(r)) for r in runs] + [cell.scoring_record],
             lambda: stages.score(
                 world,
-                {name(r): str(cell.run_dir(name(r)) / "model") for r in runs},
+                {name(r): str(cell.run_file("model", name(r))) for r in runs},
                 cell.scores,
                 threads=spec["threads"],
                 device=spec["device"],
@@ -324,7 +337,6 @@ def run_cell(spec: dict) -> dict:
         )
 
     for run in runs:
-        own = cell.run_dir(name(run))
         evaluate_key = key_of(
             "evaluate",
             train_keys[name(run)],
@@ -337,8 +349,8 @@ def run_cell(spec: dict) -> dict:
         steps.run(
             f"evaluate/{name(run)}",
             evaluate_key,
-            [own / "metrics.json", own / "predictions.npy"],
-            lambda run=run, own=own: evaluate(spec, cell, run, own, per_cell),
+            [cell.run_file("metrics.json", name(run)), cell.run_file("predictions.npy", name(run))],
+            lambda run=run: evaluate(spec, cell, run, per_cell),
         )
     write_json(
         cell.done,
@@ -355,25 +367,26 @@ def run_cell(spec: dict) -> dict:
     return {"ran": steps.ran, "skipped": steps.skipped}
 
 
-def evaluate(spec: dict, cell: Cell, run: dict, own: Path, per_cell: bool) -> None:
+def evaluate(spec: dict, cell: Cell, run: dict, per_cell: bool) -> None:
     """One run's evaluation (evaluate.smk's job) and, in tracking.mode: jobs, its MLflow run."""
     name = f"{run['annotator']}/{run['head']}"
+    metrics = cell.run_file("metrics.json", name)
     stages.evaluate(
         spec["world"],
-        cell.scores / f"{name}.npy" if per_cell else own / "predictions.npy",
+        cell.scored(name) if per_cell else cell.run_file("predictions.npy", name),
         cell.pairs,
         cell.labels(run["annotator"]),
         cell.stats(run["annotator"]),
-        own / "train.json",
-        own / "curves.csv",
+        cell.run_file("train.json", name),
+        cell.run_file("curves.csv", name),
         run["record"],
         spec["evaluation"],
-        own / "metrics.json",
-        scoring_path=cell.scores / "scoring.json" if per_cell else None,
+        metrics,
+        scoring_path=cell.scoring_record if per_cell else None,
         scoring_name=name if per_cell else None,
         device=spec["device"],
     )
     if spec.get("tracking_state"):
         from .tracking import log_job
 
-        log_job(own / "metrics.json", spec["tracking_state"])
+        log_job(metrics, spec["tracking_state"])

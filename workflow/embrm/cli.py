@@ -1,7 +1,8 @@
 """``python -m embrm <command>``: the workflow's stages and tools as subcommands.
 
 Each command is registered once, with its options and its function, in :data:`COMMANDS`; the
-workflow's per-run stages are declared beside their functions (:mod:`embrm.declare`).
+workflow's stages (the world, the text-world stages, each cell's and run's) are declared beside
+their functions (:mod:`embrm.declare`).
 Snakemake's per-job rules call these; they are equally usable by hand. One command per workflow
 stage; ``text <stage>`` runs the text-world stages as separate jobs (``world`` runs them in one
 process); ``tracking <step>`` holds the MLflow logging steps of the workflow. Settings arrive as
@@ -52,21 +53,7 @@ def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentPar
 
 
 # ---------------------------------------------------------------------------------------------
-# The workflow's stages
-
-
-def _world_arguments(p):
-    p.add_argument("--spec", type=json_arg, required=True, help="the world's config entry as JSON")
-    p.add_argument("--out", required=True)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--device", default="auto")
-
-
-@command("world", "build a world directory (embeddings + golden rewards)", _world_arguments)
-def _world(args):
-    from . import stages
-
-    stages.build_world(args.spec, args.out, threads=args.threads, device=args.device)
+# The workflow's tools (its stages are declared beside their functions: embrm.declare)
 
 
 def _budget_arguments(p):
@@ -110,93 +97,6 @@ def _plan(args):
     from .plan import describe
 
     print(describe(args.config, quiet=args.quiet, name_only=args.name))
-
-
-# ---------------------------------------------------------------------------------------------
-# The text-world stages (workflow/rules/text.smk), each on its own job
-
-
-def _text_arguments(*more: str, device: bool = False):
-    """Options of a text stage: ``--spec``, the files ``more`` (required), device settings."""
-
-    def arguments(p):
-        p.add_argument(
-            "--spec", type=json_arg, required=True, help="the world's config entry as JSON"
-        )
-        if device:
-            p.add_argument("--threads", type=int, default=1)
-            p.add_argument("--device", default="auto")
-        for option in more:
-            if option == "--split":
-                p.add_argument("--split", choices=["train", "test"], required=True)
-            else:
-                p.add_argument(option, required=True)
-
-    return arguments
-
-
-@command("text prompts", "select prompts (hf source)", _text_arguments("--out"))
-def _text_prompts(args):
-    from .sources import text
-
-    text.stage_prompts(args.spec, args.out)
-
-
-@command(
-    "text generate",
-    "sample K responses per prompt (hf source)",
-    _text_arguments("--prompts", "--out", device=True),
-)
-def _text_generate(args):
-    from .sources import text
-
-    text.stage_generate(args.spec, args.prompts, args.out, device=args.device, threads=args.threads)
-
-
-@command(
-    "text score",
-    "golden rewards from the reward model (hf source)",
-    _text_arguments("--responses", "--out", device=True),
-)
-def _text_score(args):
-    from .sources import text
-
-    text.stage_score(args.spec, args.responses, args.out, device=args.device, threads=args.threads)
-
-
-@command(
-    "text table", "read your table into the texts table (table source)", _text_arguments("--out")
-)
-def _text_table(args):
-    from .sources import text
-
-    text.stage_table(args.spec, args.out)
-
-
-@command(
-    "text embed",
-    "embed one split of the texts table",
-    _text_arguments("--texts", "--split", "--out", device=True),
-)
-def _text_embed(args):
-    from .sources import text
-
-    summary = text.stage_embed(
-        args.spec, args.texts, args.split, args.out, device=args.device, threads=args.threads
-    )
-    logging.getLogger("embrm").info("embedded: %s", summary)
-
-
-@command(
-    "text world",
-    "assemble the world directory",
-    _text_arguments("--texts", "--train-embeddings", "--test-embeddings", "--out"),
-)
-def _text_world(args):
-    from .sources import text
-
-    embeddings = {"train": args.train_embeddings, "test": args.test_embeddings}
-    text.stage_world(args.spec, args.texts, embeddings, args.out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,6 +155,7 @@ def commands() -> dict[str, Command]:
     from . import stages  # noqa: F401  (declares its stages)
     from .active import rounds  # noqa: F401  (declares the active stage)
     from .declare import STAGES
+    from .sources import text  # noqa: F401  (declares the text-world stages)
 
     declared = {
         name: Command(name, spec.help, spec.add_options, spec.call) for name, spec in STAGES.items()

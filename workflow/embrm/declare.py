@@ -37,6 +37,7 @@ class Option:
     required: bool = True
     default: Any = None
     help: str | None = None
+    choices: tuple[str, ...] | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -68,6 +69,8 @@ class Stage:
                 extra["type"] = int
             elif option.kind == "json":
                 extra["type"] = json_arg
+            if option.choices:
+                extra["choices"] = list(option.choices)
             if option.required:
                 extra["required"] = True
             else:

@@ -25,7 +25,12 @@ from .config import Plan, Run, looks
 from .declare import render
 from .designs import DESIGNS
 from .errors import ConfigError
+from .sources import text  # noqa: F401  (declares the text-world stages)
 from .sources.rules import WorldRules
+from .targets import Targets
+
+# A world job's threads: what the world rule asks Snakemake for and what the job is told.
+WORLD_THREADS = 1
 
 
 def active_section(config: dict) -> dict:
@@ -54,9 +59,12 @@ class Layout:
         # to --cores): torch reduces in another order with more threads, so the same config
         # gives the same bits at any --cores only when the job is told the configured count.
         self.threads: int = config["training"]["threads"]
+        self.world_threads: int = WORLD_THREADS
         self.device: str = config["training"]["device"]
         self.worlds = WorldRules(plan)
         self.active = active_settings(config)
+        # The registered designs that choose their pairs per run (the active rule's wildcard).
+        self.active_designs = [name for name, design in DESIGNS.items() if design.active]
         self.cells: dict[str, list[Run]] = {}
         for run in plan.runs:
             self.cells.setdefault(tree.cell(run), []).append(run)
@@ -74,6 +82,8 @@ class Layout:
             )
             == "cell"
         )
+        # What an invocation asks for beyond the runs' jobs (rule all, figures, looks, tracking).
+        self.targets = Targets(plan, self.tree, self.cells if self.cell_jobs else None)
 
     # decisions ---------------------------------------------------------------------------
     def _split_stacked(self) -> tuple[list[str], list[str], list[str]]:
@@ -145,7 +155,11 @@ class Layout:
         }
         return {rule: names for rule, names in jobs.items() if names}
 
-    # paths of a run ----------------------------------------------------------------------
+    # paths of a job's inputs ----------------------------------------------------------------------
+    def world_inputs(self, values: Any) -> list[str]:
+        """The world's files every job of a cell or run reads."""
+        return self.tree.world_files(tree.fields(values)["world"])
+
     def run_pairs(self, run: Any) -> str:
         if is_active(tree.fields(run)["design"]):
             return self.tree.active("pairs.npz", run)
@@ -204,9 +218,11 @@ class Layout:
             "annotator_params": {k: v for k, v in spec.items() if k != "model"},
         }
 
-    def cell_spec(self, values: Any, tracking_state: str | None) -> dict:
+    def cell_spec(self, values: Any) -> dict:
         """Everything embrm.cell_job.run_cell needs for one cell: what the fine jobs' arguments
-        carry (run records, head and annotator specs, the design's largest quantity)."""
+        carry (run records, head and annotator specs, the design's largest quantity), and with
+        tracking.mode: jobs the invocation's hand-off file, to log each run as it finishes."""
+        tracking_state = self.tree.tracking("invocation.json")
         first = self.cell_runs(values)[0]
         runs = self.cell_runs(values)
         config = self.plan.config
@@ -241,11 +257,61 @@ class Layout:
     # each job's arguments ----------------------------------------------------------------
     def values(self, stage: str, values: Any) -> dict[str, Any]:
         """The option values of ``stage``'s job for these grid names (a run, a cell)."""
-        return getattr(self, "_" + stage.replace("-", "_"))(values)
+        return getattr(self, "_" + stage.replace("-", "_").replace(" ", "_"))(values)
 
     def arguments(self, stage: str) -> Callable[[Any], str]:
         """A rule's params: its job's command-line arguments, from its wildcards."""
         return lambda wildcards: render(stage, self.values(stage, wildcards))
+
+    def _world(self, values: Any) -> dict[str, Any]:
+        world = tree.fields(values)["world"]
+        return {
+            "spec": self.plan.world_spec(world),
+            "out_dir": self.tree.world(world),
+            # The world rule asks for one thread (its sources build on one core).
+            "threads": WORLD_THREADS,
+            "device": self.device,
+        }
+
+    # A text world's jobs (text.smk): the world's spec, its tables, and for the jobs that run a
+    # model the world's `threads` (each model's device is the spec's own setting).
+    def _text(self, values: Any, models: bool, **paths: str) -> dict[str, Any]:
+        more = {"threads": self.worlds.threads(values), "device": None} if models else {}
+        return {"spec": self.worlds.spec(values), **paths, **more}
+
+    def _text_prompts(self, values: Any) -> dict[str, Any]:
+        world = tree.fields(values)["world"]
+        return self._text(values, False, out=self.tree.text_file("prompts.parquet", world))
+
+    def _text_generate(self, values: Any) -> dict[str, Any]:
+        world = tree.fields(values)["world"]
+        prompts, responses = (self.tree.text_file(f"{t}.parquet", world) for t in ("prompts", "responses"))  # fmt: skip
+        return self._text(values, True, prompts_path=prompts, out=responses)
+
+    def _text_score(self, values: Any) -> dict[str, Any]:
+        world = tree.fields(values)["world"]
+        responses, texts = (self.tree.text_file(f"{t}.parquet", world) for t in ("responses", "texts"))  # fmt: skip
+        return self._text(values, True, responses_path=responses, out=texts)
+
+    def _text_table(self, values: Any) -> dict[str, Any]:
+        world = tree.fields(values)["world"]
+        return self._text(values, False, out=self.tree.text_file("texts.parquet", world))
+
+    def _text_embed(self, values: Any) -> dict[str, Any]:
+        world, split = tree.fields(values)["world"], tree.fields(values)["split"]
+        texts, out = self.tree.text_file("texts.parquet", world), self.tree.embeddings(split, world)
+        return self._text(values, True, texts_path=texts, split=split, out=out)
+
+    def _text_world(self, values: Any) -> dict[str, Any]:
+        world = tree.fields(values)["world"]
+        return self._text(
+            values,
+            False,
+            texts_path=self.tree.text_file("texts.parquet", world),
+            train_embeddings=self.tree.embeddings("train", world),
+            test_embeddings=self.tree.embeddings("test", world),
+            out_dir=self.tree.world(world),
+        )
 
     def _pairs(self, values: Any) -> dict[str, Any]:
         names = tree.fields(values)

@@ -97,6 +97,16 @@ def requested_cuda(config: dict) -> list[str]:
     return keys
 
 
+def check_before_jobs(plan, local: bool) -> None:
+    """What the workflow checks before any job and before anything is written (its onstart
+    hook): the input files' contents (too slow to read at every parse; a cluster job parses the
+    workflow too), then, when jobs run on this host (``local``), the device: jobs on a cluster may
+    have a GPU the submitting host lacks."""
+    check_data(plan)
+    if local:
+        check_device(plan.config)
+
+
 def check_device(config: dict) -> None:
     """A section set to ``cuda`` on a machine without a visible CUDA GPU stops the run (only
     where jobs run on this machine: a cluster's submit host may have no GPU)."""

@@ -24,6 +24,7 @@ from .heads import head_class
 from .heads.predict import PREDICT_CHUNK_BYTES, PREDICT_CHUNK_ROWS
 from .heads.stacked import stacked_model_mb
 from .sources import npy, preferences, synthetic
+from .tree import Tree
 
 # Fixed cost of a job: the interpreter and numpy; training also loads torch and LightGBM.
 BASE_MB = {"light": 300, "train": 700}
@@ -127,7 +128,7 @@ class Requests:
         self.per_cell = plan.scores_per_cell
 
     def shapes(self, world: str) -> Shapes:
-        return world_shapes(self.plan.world_spec(world), self.results / "worlds" / world)
+        return world_shapes(self.plan.world_spec(world), Tree.at(self.results).world(world))
 
     def head(self, name: str, shapes: Shapes, pairs: int) -> tuple[HeadCost, int, dict]:
         """The head's own cost of one model, its ensemble size and complete hyperparameters."""

@@ -30,6 +30,14 @@ from .seeding import heldout_pair_stream, label_stream, pair_stream
 log = logging.getLogger("embrm")
 
 
+@stage(
+    "world",
+    "build a world directory (embeddings + golden rewards)",
+    Option("spec", "--spec", "json", help="the world's config entry as JSON"),
+    Option("out_dir", "--out"),
+    Option("threads", "--threads", "int", required=False, default=1),
+    Option("device", "--device", "text", required=False, default="auto"),
+)
 def build_world(spec: dict, out_dir: str | Path, *, threads: int = 1, device: str = "auto") -> None:
     from .sources import build_world as build
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from .shared_results import RESULTS_ROOT
@@ -30,11 +31,30 @@ WORLD_FILES = (
 # The files a train job (or `unstack`) leaves in a run's folder; predictions.npy only when the
 # run scores its own test set (training.scoring: run).
 RUN_FILES = ("model", "curves.csv", "train.json", "predictions.npy", "metrics.json")
+# The experiment's own files, beside its stages' folders: the config it ran with, the tables
+# (summarize.smk, findings.smk, active.smk's budget).
+EXPERIMENT_FILES = (
+    "config.used.yaml",
+    "summary.csv",
+    "summary.parquet",
+    "aggregate.csv",
+    "findings.csv",
+    "findings.md",
+    "budget.csv",
+)
+# A text world's tables (text.smk), before its world folder is assembled.
+TEXT_FILES = ("prompts.parquet", "responses.parquet", "texts.parquet")
+# The tracking's state files (track.smk): the last sync, and the running invocation's hand-off.
+TRACKING_FILES = ("synced.json", "invocation.json")
 # Outputs that are folders (Snakemake's directory()).
 FOLDERS = ("model", "rounds")
 # An active design's run (the `active` job): the pairs it chose, their labels and statistics, and
 # the rounds saved as they finish (a killed job resumes there).
 ACTIVE_FILES = ("pairs.npz", "labels.npz", "annotation.json", "rounds")
+
+
+# A cell's name read back into its grid names (a cell job is given its cell's name).
+CELL_NAME = re.compile(r"(?P<world>[^/]+)/(?P<design>[^/]+)/n(?P<n>\d+)/seed(?P<seed>\d+)")
 
 
 def fields(values: Any) -> dict[str, Any]:
@@ -46,6 +66,14 @@ def fields(values: Any) -> dict[str, Any]:
     if hasattr(values, "items"):  # snakemake.io.Wildcards
         return dict(values.items())
     raise TypeError(f"cannot read grid names from {values!r}")
+
+
+def cell_fields(name: str) -> dict[str, Any]:
+    """The grid names of the cell ``world/design/n…/seed…`` (the inverse of :func:`cell`)."""
+    match = CELL_NAME.fullmatch(name)
+    if match is None:
+        raise ValueError(f"{name!r} is not a cell's name ({CELL})")
+    return {**match.groupdict(), "n": int(match["n"]), "seed": int(match["seed"])}
 
 
 def cell(values: Any = None) -> str:
@@ -69,15 +97,22 @@ def names_pattern(names: Iterable[str]) -> str:
     return "(?:" + "|".join(re.escape(name) for name in names) + ")" if names else "(?!)"
 
 
+def bookkeeping(folder: str, stage: str, key: str | None, suffix: str) -> str:
+    """A job's log or benchmark under the experiment's folder: ``<folder>/<stage>/<key><suffix>``,
+    or ``<folder>/<stage><suffix>`` for a job of the whole experiment (no key)."""
+    return f"{folder}/{stage}{suffix}" if key is None else f"{folder}/{stage}/{key}{suffix}"
+
+
 def benchmark_paths(values: Any) -> dict[str, str]:
-    """A run's benchmark files under ``benchmarks/``, by stage (what tracking reports)."""
-    return {
-        "world": f"world/{fields(values)['world']}.tsv",
-        "pairs": f"pairs/{cell(values)}.tsv",
-        "annotate": f"annotate/{cell(values)}/{fields(values)['annotator']}.tsv",
-        "train": f"train/{run(values)}.tsv",
-        "score": f"score/{cell(values)}.tsv",
+    """A run's benchmark files under the experiment's folder, by stage (what tracking reports)."""
+    keys = {
+        "world": fields(values)["world"],
+        "pairs": cell(values),
+        "annotate": f"{cell(values)}/{fields(values)['annotator']}",
+        "train": run(values),
+        "score": cell(values),
     }
+    return {stage: bookkeeping("benchmarks", stage, key, ".tsv") for stage, key in keys.items()}
 
 
 class Tree:
@@ -87,18 +122,62 @@ class Tree:
         self.root = root
         self.results = f"{root}/{experiment}"
 
+    @classmethod
+    def at(cls, results: str | Path) -> Tree:
+        """The tree of the experiment folder ``results`` (what a cell job is given)."""
+        results = str(results)
+        tree = cls.__new__(cls)
+        tree.root, tree.results = str(Path(results).parent), results
+        return tree
+
     def under(self, *parts: str) -> str:
         return "/".join([self.results, *parts])
+
+    # the experiment's own files --------------------------------------------------------
+    def file(self, name: str) -> str:
+        """One of the experiment's files (:data:`EXPERIMENT_FILES`)."""
+        if name not in EXPERIMENT_FILES:
+            raise ValueError(
+                f"{name!r} is not an experiment's file ({', '.join(EXPERIMENT_FILES)})"
+            )
+        return self.under(name)
+
+    def figure(self, name: str = "{figure}", ext: str = "{ext}") -> str:
+        return self.under("figures", f"{name}.{ext}")
+
+    def page(self, name: str) -> str:
+        """A page of the report (``report/<name>``: HTML, or the reStructuredText it includes)."""
+        return self.under("report", name)
+
+    def tracking(self, name: str) -> str:
+        if name not in TRACKING_FILES:
+            raise ValueError(f"{name!r} is not a tracking file ({', '.join(TRACKING_FILES)})")
+        return self.under("tracking", name)
 
     # worlds -----------------------------------------------------------------------------
     def world(self, world: str = "{world}") -> str:
         return self.under("worlds", world)
 
     def world_files(self, world: str = "{world}") -> list[str]:
-        return [f"{self.world(world)}/{name}" for name in WORLD_FILES]
+        return [self.world_file(name, world) for name in WORLD_FILES]
+
+    def world_file(self, name: str, world: str = "{world}") -> str:
+        if name not in WORLD_FILES:
+            raise ValueError(f"{name!r} is not a world's file ({', '.join(WORLD_FILES)})")
+        return f"{self.world(world)}/{name}"
 
     def text(self, world: str = "{world}") -> str:
         return self.under("text", world)
+
+    def text_file(self, name: str, world: str = "{world}") -> str:
+        """A text world's table (:data:`TEXT_FILES`)."""
+        if name not in TEXT_FILES:
+            raise ValueError(f"{name!r} is not a text world's table ({', '.join(TEXT_FILES)})")
+        return f"{self.text(world)}/{name}"
+
+    def embeddings(self, split: str = "{split}", world: str = "{world}") -> str:
+        """A world's embeddings of one split (a text world's `text embed` job writes each)."""
+        return f"{self.world(world)}/{split}_embeddings.npy"
 
     # cells -------------------------------------------------------------------------------
     def pairs(self, values: Any = None) -> str:
@@ -148,12 +227,31 @@ class Tree:
         """A cell job's record (execution.jobs: cell; embrm.cell_job), written after its runs."""
         return self.under("cells", key, "cell.json")
 
-    # bookkeeping -------------------------------------------------------------------------
-    def log(self, stage: str, key: str) -> str:
-        return self.under("logs", stage, f"{key}.log")
+    def cell_steps(self, key: str = CELL) -> str:
+        """A cell job's step records (embrm.cell_job.Steps), beside its record."""
+        return self.under("cells", key, "steps")
 
-    def benchmark(self, stage: str, key: str) -> str:
-        return self.under("benchmarks", stage, f"{key}.tsv")
+    def look_files(self, k: Any = "{k}") -> dict[str, str]:
+        """Sequential looks (findings.looks): look ``k``'s findings and decisions."""
+        folder = self.under("looks", f"look-{k}")
+        return {
+            "csv": f"{folder}/findings.csv",
+            "md": f"{folder}/findings.md",
+            "rst": f"{folder}/findings.rst",
+            "html": f"{folder}/findings.html",
+            "decisions": f"{folder}/decisions.json",
+        }
+
+    # bookkeeping -------------------------------------------------------------------------
+    def log_dir(self, stage: str) -> str:
+        """A folder of logs a job writes itself (the tracking steps')."""
+        return self.under("logs", stage)
+
+    def log(self, stage: str, key: str | None = None) -> str:
+        return self.under(bookkeeping("logs", stage, key, ".log"))
+
+    def benchmark(self, stage: str, key: str | None = None) -> str:
+        return self.under(bookkeeping("benchmarks", stage, key, ".tsv"))
 
     def metrics_files(self, runs: Iterable[Any]) -> list[str]:
         return [self.run_file("metrics.json", r) for r in runs]

@@ -1,10 +1,10 @@
 # Active designs (docs/active.md): one job per run chooses, in rounds, which pairs its annotator
 # labels, training the run's head between rounds; train and evaluate then read its pairs, labels
-# and statistics (run_pairs, run_labels, run_annotation_stats in common.smk). Each round is saved
+# and statistics (the layout's run_pairs, run_labels, run_annotation_stats). Each round is saved
 # under rounds/ as it finishes (not a declared output, so a killed job resumes there).
 rule active:
     input:
-        world_inputs,
+        LAYOUT.world_inputs,
     output:
         pairs=TREE.active("pairs.npz"),
         labels=TREE.active("labels.npz"),
@@ -14,7 +14,7 @@ rule active:
     benchmark:
         TREE.benchmark("active", RUN)
     wildcard_constraints:
-        design=tree.names_pattern(ACTIVE_DESIGNS),
+        design=tree.names_pattern(LAYOUT.active_designs),
     group:
         "cell"
     conda:
@@ -38,24 +38,24 @@ localrules:
 
 rule budget:
     input:
-        f"{RESULTS}/summary.parquet",
+        TREE.file("summary.parquet"),
     output:
         csv=report(
-            f"{RESULTS}/budget.csv",
+            TREE.file("budget.csv"),
             caption="../report/budget.rst",
             category="Tables",
             labels={"table": "budget.csv (labels needed per target, download)"},
         ),
         html=report(
-            f"{RESULTS}/report/budget.html",
+            TREE.page("budget.html"),
             caption="../report/budget.rst",
             category="Tables",
             labels={"table": "annotation budget: labels needed per target"},
         ),
     log:
-        f"{RESULTS}/logs/budget.log",
+        TREE.log("budget"),
     benchmark:
-        f"{RESULTS}/benchmarks/budget.tsv"
+        TREE.benchmark("budget")
     conda:
         ENV
     params:

@@ -1,6 +1,6 @@
 rule annotate:
     input:
-        world=world_inputs,
+        world=LAYOUT.world_inputs,
         pairs=TREE.pairs(),
     output:
         labels=TREE.annotations(),

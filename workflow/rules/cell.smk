@@ -9,9 +9,9 @@ if CELL_JOBS:
 
     rule cell:
         input:
-            world_inputs,
+            LAYOUT.world_inputs,
         output:
-            cell_record(CELL),
+            TREE.cell_record(CELL),
         log:
             TREE.log("cell", CELL),
         benchmark:
@@ -27,6 +27,6 @@ if CELL_JOBS:
             runtime=runtime_cell,
             gpu=gpu_train,
         params:
-            spec=cell_spec,
+            spec=LAYOUT.cell_spec,
         script:
             "../scripts/cell.py"

@@ -16,18 +16,15 @@ if importlib.util.find_spec("embrm") is None:
     )
     sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from embrm import shared_results, tree
+from embrm import tree
 from embrm.config import Plan
-from embrm.declare import as_json, render
-from embrm.designs import DESIGNS
+from embrm.declare import render
 from embrm.designs import pattern as designs_pattern
 from embrm.errors import EmbrmError
 from embrm.invocation import claim
 from embrm.layout import Layout
-from embrm.preflight import check_data, check_device, check_inputs
-from embrm.figures import FIGURES as FIGURE_SPECS
-from embrm.figures import available as available_figures
-from embrm.figures import plan_settings, rst_escape
+from embrm import preflight
+from embrm.figures import rst_escape
 
 # The experiment's config file (the Snakefile loads config.yaml only when none is given); its
 # stem names the experiment unless the config's `experiment` key does.
@@ -41,7 +38,7 @@ CONFIG_FILE = (
 # refused there, with this message.
 try:
     PLAN = Plan(config, source=CONFIG_FILE)
-    check_inputs(PLAN)
+    preflight.check_inputs(PLAN)
     LAYOUT = Layout(PLAN)
 except EmbrmError as error:
     sys.exit(f"error: {CONFIG_FILE}: {error}")
@@ -64,116 +61,34 @@ if workflow.is_main_process:
 
 
 def check_before_jobs():
-    """Called by the onstart hook, before any job and before anything is written: the input
-    files' contents (too slow to read at every parse; a cluster job parses this file too), then
-    the device, whose check needs the executor, unknown while parsing (jobs on a cluster may have
-    a GPU the submitting host lacks)."""
+    """The onstart hook's checks (embrm.preflight): the executor is not known before."""
     try:
-        check_data(PLAN)
-        if workflow.local_exec:
-            check_device(PLAN.config)
+        preflight.check_before_jobs(PLAN, local=workflow.local_exec)
     except EmbrmError as error:
         sys.exit(f"error: {CONFIG_FILE}: {error}")
 
 
 # Rules schedule with `threads:` and pass the configured count to the job (LAYOUT.threads).
 TRAINING_THREADS = LAYOUT.threads
-DEVICE = LAYOUT.device
 ENV = "../../envs/embrm.yaml"
-# Registered pairing designs (embrm.designs): active ones choose their pairs per run (active.smk).
-ACTIVE_DESIGNS = [name for name, design in DESIGNS.items() if design.active]
 CELL = tree.CELL
 RUN = tree.RUN
-
-
-wildcard_constraints:
-    world=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
-    design=designs_pattern(),
-    n=r"\d+",
-    seed=r"\d+",
-    annotator=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
-    head=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
-
-
-# Input functions and params: each asks the layout for one job's files or arguments.
-def world_dir(wildcards):
-    return TREE.world(wildcards.world)
-
-
-def world_inputs(wildcards):
-    return TREE.world_files(wildcards.world)
-
-
-def run_pairs(wildcards):
-    return LAYOUT.run_pairs(wildcards)
-
-
-def run_labels(wildcards):
-    return LAYOUT.run_labels(wildcards)
-
-
-def run_annotation_stats(wildcards):
-    return LAYOUT.run_annotation_stats(wildcards)
-
-
-def cell_runs(wildcards):
-    return LAYOUT.cell_runs(wildcards)
-
-
-def stacked_runs(wildcards):
-    return LAYOUT.stacked_runs(wildcards)
-
-
-def active_rounds(wildcards):
-    return LAYOUT.active_rounds(wildcards)
-
-
-def outputs(paths):
-    """Output paths of the layout, each folder wrapped in directory()."""
-    return {
-        name: directory(path) if tree.is_folder(path) else path
-        for name, path in paths.items()
-    }
-
-
-def metrics_files():
-    if LOOKS:  # sequential looks (looks.smk): the runs are known look by look
-        return looked_metrics
-    return LAYOUT.metrics_files()
-
-
-def grid_settings():
-    """One row per planned run with the settings the figures vary over (world, design, pairs,
-    annotator and β, head, seed, Best-of-N sizes): decides which figures the grid can draw.
-    """
-    return plan_settings(PLAN)
-
-
+# What the invocation asks for beyond the runs' jobs (embrm/targets.py).
+TARGETS = LAYOUT.targets
+# execution.jobs (cell.smk): with cell jobs the aggregation rules wait for the cells' records.
+CELL_JOBS = LAYOUT.cell_jobs
 # Figures whose axis has a single value in this grid are not requested; the reasons are logged
 # by the summarize and figure jobs and listed in the report's configuration page.
-FIGURES, SKIPPED_FIGURES = available_figures(grid_settings())
-
-
-def final_targets():
-    targets = [
-        f"{RESULTS}/summary.csv",
-        f"{RESULTS}/aggregate.csv",
-        *expand(
-            f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURES, ext=["png", "svg"]
-        ),
-    ]
-    # the findings stage (findings.smk, included after this file)
-    targets += [*FINDINGS, *FINDINGS_FIGURE_FILES]
-    if PLAN.config["tracking"]["enabled"]:
-        targets.append(f"{RESULTS}/tracking/synced.json")
-    return targets
-
-
-# Report captions go through reStructuredText: escape its markup characters (|Δr| etc.).
-FIGURE_CAPTIONS = {
-    name: rst_escape(spec.caption) for name, spec in FIGURE_SPECS.items()
-}
-FIGURE_LABELS = {name: spec.label for name, spec in FIGURE_SPECS.items()}
+FIGURES, SKIPPED_FIGURES = TARGETS.drawable
+FIGURE_CAPTIONS, FIGURE_LABELS = TARGETS.figure_captions, TARGETS.figure_labels
+# sequential looks (looks.smk): numbers of seeds per look, or None
+LOOKS = TARGETS.looks
+LOOK_FILES = TREE.look_files()
+TRACKING_URI = TARGETS.tracking_uri
+TRACKING_SYNCED = TREE.tracking("synced.json")
+# Hand-off from the onstart hook to the evaluate jobs (tracking.mode: jobs): ids of the
+# experiment and of this invocation's parent run. Present only while an invocation runs.
+TRACKING_STATE = TREE.tracking("invocation.json")
 
 # Every process of the workflow runs with MLflow telemetry off: local jobs inherit this
 # environment, and `envvars` makes cluster executors pass it on to remote jobs.
@@ -185,51 +100,64 @@ envvars:
     "DO_NOT_TRACK",
 
 
-MLFLOW_DB = shared_results.mlflow_db(RESULTS_ROOT)
-TRACKING_URI = PLAN.config["tracking"]["uri"] or f"sqlite:///{MLFLOW_DB}"
-TRACKING_SYNCED = f"{RESULTS}/tracking/synced.json"
-# Hand-off from the onstart hook to the evaluate jobs (tracking.mode: jobs): ids of the
-# experiment and of this invocation's parent run. Present only while an invocation runs.
-TRACKING_STATE = f"{RESULTS}/tracking/invocation.json"
+wildcard_constraints:
+    world=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
+    design=designs_pattern(),
+    n=r"\d+",
+    seed=r"\d+",
+    annotator=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
+    head=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
 
 
-def pending_tracking():
-    """Changes whenever a sync could not reach the tracking backend, so the next invocation reruns
-    the sync; stays at the last failure's time after a successful retry (no further reruns).
-    """
-    state = Path(TRACKING_SYNCED)
-    if not state.exists():
-        return ""
-    try:
-        content = json.loads(state.read_text())
-    except ValueError:
-        return "unreadable"
-    return content.get("pending_since") or content.get("retried_pending_since", "")
+# Input functions: the rules ask the layout directly (LAYOUT.world_inputs, LAYOUT.run_pairs, …);
+# those below need Snakemake's own objects.
+def outputs(paths):
+    """Output paths of the layout, each folder wrapped in directory()."""
+    return {
+        name: directory(path) if tree.is_folder(path) else path
+        for name, path in paths.items()
+    }
 
 
-def active_targets():
-    """The budget table, when the grid has a learning curve to fit (the learning-curve figure
-    is drawable)."""
-    if "learning_curves" not in FIGURES:
-        return []
-    return [f"{RESULTS}/budget.csv", f"{RESULTS}/report/budget.html"]
-
-
-# execution.jobs (cell.smk): with cell jobs the aggregation rules wait for the cells' records.
-CELL_JOBS = LAYOUT.cell_jobs
-
-
-def cell_record(cell):
-    return TREE.cell_record(cell)
+def metrics_files():
+    if LOOKS:  # sequential looks: the runs are known look by look
+        return looked_metrics
+    return LAYOUT.metrics_files()
 
 
 def finished_runs():
-    """What the aggregation rules wait for: every run's metrics.json, or with cell jobs every
-    cell's record (written after all of its runs' metrics.json)."""
-    if CELL_JOBS:
-        return [cell_record(cell) for cell in LAYOUT.cells]
-    return metrics_files()
+    return TARGETS.finished_runs(metrics_files())
 
 
-def cell_spec(wildcards):
-    return LAYOUT.cell_spec(wildcards, TRACKING_STATE)
+# Sequential looks (looks.smk): look k's inputs are read from the previous look's decisions.
+def look_decisions(k):
+    """Look k's decisions (1-based); raises Snakemake's incomplete-checkpoint signal until the
+    look has run, which makes Snakemake run it and evaluate the asking function again.
+    """
+    path = checkpoints.look.get(k=str(k)).output.decisions
+    return json.loads(Path(path).read_text())
+
+
+def runs_of_look(k):
+    return TARGETS.look_runs(k, look_decisions(k - 1) if k > 1 else None)
+
+
+def look_inputs(wildcards):
+    k = int(wildcards.k)
+    files = {"runs": TREE.metrics_files(runs_of_look(k))}
+    if k > 1:
+        files["previous"] = TREE.look_files(k - 1)["csv"]
+    return files
+
+
+def looked_metrics(wildcards):
+    """The metrics of every run the looks ran (summary, tracking and figures stand on them)."""
+    return TREE.metrics_files(runs_of_look(TARGETS.last_look(look_decisions)))
+
+
+def findings_of_last_look(wildcards):
+    """The experiment's findings are the last look's (csv, md, rst, html); none without looks."""
+    if not LOOKS:
+        return []
+    files = TREE.look_files(TARGETS.last_look(look_decisions))
+    return [files[name] for name in ("csv", "md", "rst", "html")]

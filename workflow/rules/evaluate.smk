@@ -10,11 +10,11 @@ LOG_RUN = (
 
 rule evaluate:
     input:
-        world=world_inputs,
+        world=LAYOUT.world_inputs,
         predictions=LAYOUT.predictions_input(),
-        pairs=run_pairs,
-        labels=run_labels,
-        stats=run_annotation_stats,
+        pairs=LAYOUT.run_pairs,
+        labels=LAYOUT.run_labels,
+        stats=LAYOUT.run_annotation_stats,
         info=TREE.run_file("train.json"),
         curves=TREE.run_file("curves.csv"),
     output:

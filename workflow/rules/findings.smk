@@ -11,17 +11,7 @@ localrules:
     findings_figure,
 
 
-FINDINGS = [f"{RESULTS}/findings.csv", f"{RESULTS}/findings.md"]
-# The findings' figures this grid can draw (the sensitivity map needs several worlds).
-FINDINGS_FIGURE_NAMES, SKIPPED_FINDINGS_FIGURES = figures_findings.available(
-    grid_settings()
-)
-FINDINGS_FIGURE_FILES = expand(
-    f"{RESULTS}/figures/{{name}}.{{ext}}",
-    name=FINDINGS_FIGURE_NAMES,
-    ext=["png", "svg"],
-)
-FINDINGS_RST = f"{RESULTS}/report/findings.rst"
+FINDINGS_RST = TREE.page("findings.rst")
 # The landing page is rendered from the workflow's config; the verdicts ride along under a key
 # that no rule or config file uses.
 config["_findings_page"] = (
@@ -31,29 +21,29 @@ config["_findings_page"] = (
 
 rule findings:
     input:
-        f"{RESULTS}/summary.parquet",
+        TREE.file("summary.parquet"),
         runs=finished_runs(),
         plan=str(PLAN_PATH),  # docs/analysis-plan.md: a new plan decides again
         latest=findings_of_last_look,  # with findings.looks: the last look's (looks.smk)
     output:
         csv=report(
-            f"{RESULTS}/findings.csv",
+            TREE.file("findings.csv"),
             caption="../report/findings.rst",
             category="Findings",
             labels={"content": "findings.csv (download)"},
         ),
-        md=f"{RESULTS}/findings.md",
+        md=TREE.file("findings.md"),
         rst=FINDINGS_RST,
         html=report(
-            f"{RESULTS}/report/findings.html",
+            TREE.page("findings.html"),
             caption="../report/findings.rst",
             category="Findings",
             labels={"content": "verdict per claim, every test"},
         ),
     log:
-        f"{RESULTS}/logs/findings.log",
+        TREE.log("findings"),
     benchmark:
-        f"{RESULTS}/benchmarks/findings.tsv"
+        TREE.benchmark("findings")
     conda:
         ENV
     params:
@@ -65,22 +55,22 @@ rule findings:
 
 rule findings_figure:
     input:
-        summary=f"{RESULTS}/summary.parquet",
-        findings=f"{RESULTS}/findings.csv",
+        summary=TREE.file("summary.parquet"),
+        findings=TREE.file("findings.csv"),
     output:
         png=report(
-            f"{RESULTS}/figures/{{finding}}.png",
+            TREE.figure("{finding}", "png"),
             caption="../report/figure.rst",
             category="Findings",
             labels=lambda w: {
                 "content": figures_findings.FINDINGS_FIGURES[w.finding].label
             },
         ),
-        svg=f"{RESULTS}/figures/{{finding}}.svg",
+        svg=TREE.figure("{finding}", "svg"),
     log:
-        f"{RESULTS}/logs/figure/{{finding}}.log",
+        TREE.log("figure", "{finding}"),
     benchmark:
-        f"{RESULTS}/benchmarks/figure/{{finding}}.tsv"
+        TREE.benchmark("figure", "{finding}")
     wildcard_constraints:
         finding="|".join(figures_findings.FINDINGS_FIGURES),
     conda:

@@ -1,6 +1,6 @@
 rule pairs:
     input:
-        world_inputs,
+        LAYOUT.world_inputs,
     output:
         TREE.pairs(),
     log:

@@ -40,7 +40,7 @@ def runtime_train(wildcards, attempt):
 
 
 def _score(wildcards, attempt):
-    heads = [run.head for run in cell_runs(wildcards)]
+    heads = [run.head for run in LAYOUT.cell_runs(wildcards)]
     return REQUESTS.score(wildcards.world, heads, int(wildcards.n), attempt)
 
 
@@ -53,7 +53,7 @@ def runtime_score(wildcards, attempt):
 
 
 def _train_cell(wildcards, attempt):
-    heads = [run.head for run in stacked_runs(wildcards)]
+    heads = [run.head for run in LAYOUT.stacked_runs(wildcards)]
     return REQUESTS.train_cell(wildcards.world, heads, int(wildcards.n), attempt)
 
 
@@ -70,7 +70,7 @@ def _active(wildcards, attempt):
         wildcards.world,
         wildcards.head,
         int(wildcards.n),
-        active_rounds(wildcards),
+        LAYOUT.active_rounds(wildcards),
         LAYOUT.active.pool_size,
         attempt,
     )
@@ -89,7 +89,7 @@ def gpu_train(wildcards):
 
 
 def _cell(wildcards, attempt):
-    heads = [run.head for run in cell_runs(wildcards)]
+    heads = [run.head for run in LAYOUT.cell_runs(wildcards)]
     stacked = [head for head in heads if head in LAYOUT.stacked_heads]
     return REQUESTS.cell(wildcards.world, heads, stacked, int(wildcards.n), attempt)
 

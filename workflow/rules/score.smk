@@ -4,7 +4,7 @@
 # Its jobs run only when evaluate reads from scores/ (LAYOUT.predictions_input).
 rule score:
     input:
-        world=world_inputs,
+        world=LAYOUT.world_inputs,
         models=LAYOUT.score_models,
     output:
         directory(TREE.scores()),

@@ -11,21 +11,21 @@ localrules:
 rule config_snapshot:
     output:
         yaml=report(
-            f"{RESULTS}/config.used.yaml",
+            TREE.file("config.used.yaml"),
             caption="../report/config.rst",
             category="Configuration",
             labels={"content": "configuration (YAML, download)"},
         ),
         html=report(
-            f"{RESULTS}/report/config.html",
+            TREE.page("config.html"),
             caption="../report/config_page.rst",
             category="Configuration",
             labels={"content": "configuration, grid and figures"},
         ),
     log:
-        f"{RESULTS}/logs/config_snapshot.log",
+        TREE.log("config_snapshot"),
     benchmark:
-        f"{RESULTS}/benchmarks/config_snapshot.tsv"
+        TREE.benchmark("config_snapshot")
     conda:
         ENV
     params:
@@ -40,37 +40,37 @@ rule config_snapshot:
 rule summarize:
     input:
         runs=finished_runs(),
-        config=f"{RESULTS}/config.used.yaml",
+        config=TREE.file("config.used.yaml"),
     output:
         csv=report(
-            f"{RESULTS}/summary.csv",
+            TREE.file("summary.csv"),
             caption="../report/summary.rst",
             category="Tables",
             labels={"table": "summary.csv (one row per run, download)"},
         ),
-        parquet=f"{RESULTS}/summary.parquet",
+        parquet=TREE.file("summary.parquet"),
         aggregate=report(
-            f"{RESULTS}/aggregate.csv",
+            TREE.file("aggregate.csv"),
             caption="../report/aggregate.rst",
             category="Tables",
             labels={"table": "aggregate.csv (per setting across seeds, download)"},
         ),
         summary_page=report(
-            f"{RESULTS}/report/summary.html",
+            TREE.page("summary.html"),
             caption="../report/summary.rst",
             category="Tables",
             labels={"table": "runs: headline metrics"},
         ),
         aggregate_page=report(
-            f"{RESULTS}/report/aggregate.html",
+            TREE.page("aggregate.html"),
             caption="../report/aggregate.rst",
             category="Tables",
             labels={"table": "settings: mean and 95% interval over seeds"},
         ),
     log:
-        f"{RESULTS}/logs/summarize.log",
+        TREE.log("summarize"),
     benchmark:
-        f"{RESULTS}/benchmarks/summarize.tsv"
+        TREE.benchmark("summarize")
     conda:
         ENV
     params:
@@ -82,21 +82,21 @@ rule summarize:
 
 rule figure:
     input:
-        f"{RESULTS}/summary.parquet",
+        TREE.file("summary.parquet"),
     output:
         png=report(
-            f"{RESULTS}/figures/{{figure}}.png",
+            TREE.figure("{figure}", "png"),
             caption="../report/figure.rst",
             category="Figures",
             labels=lambda w: {"figure": FIGURE_LABELS[w.figure]},
         ),
-        svg=f"{RESULTS}/figures/{{figure}}.svg",
+        svg=TREE.figure("{figure}", "svg"),
     log:
-        f"{RESULTS}/logs/figure/{{figure}}.log",
+        TREE.log("figure", "{figure}"),
     benchmark:
-        f"{RESULTS}/benchmarks/figure/{{figure}}.tsv"
+        TREE.benchmark("figure", "{figure}")
     wildcard_constraints:
-        figure="|".join(FIGURE_SPECS),
+        figure="|".join(FIGURE_LABELS),
     conda:
         ENV
     params:

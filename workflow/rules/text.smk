@@ -11,30 +11,30 @@ rule text_prompts:
     input:
         WORLDS.source_files,
     output:
-        f"{TEXT_DIR}/prompts.parquet",
+        TREE.text_file("prompts.parquet"),
     log:
-        f"{RESULTS}/logs/text/{{world}}/prompts.log",
+        TREE.log("text", "{world}/prompts"),
     benchmark:
-        f"{RESULTS}/benchmarks/text/{{world}}/prompts.tsv"
+        TREE.benchmark("text", "{world}/prompts")
     wildcard_constraints:
         world=WORLDS.pattern("hf"),
     conda:
         ENV
     params:
-        spec=WORLDS.spec_json,
+        arguments=LAYOUT.arguments("text prompts"),
     shell:
-        "python -m embrm text prompts --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "python -m embrm text prompts {params.arguments} > {log} 2>&1"
 
 
 rule text_generate:
     input:
-        f"{TEXT_DIR}/prompts.parquet",
+        TREE.text_file("prompts.parquet"),
     output:
-        f"{TEXT_DIR}/responses.parquet",
+        TREE.text_file("responses.parquet"),
     log:
-        f"{RESULTS}/logs/text/{{world}}/generate.log",
+        TREE.log("text", "{world}/generate"),
     benchmark:
-        f"{RESULTS}/benchmarks/text/{{world}}/generate.tsv"
+        TREE.benchmark("text", "{world}/generate")
     wildcard_constraints:
         world=WORLDS.pattern("hf"),
     conda:
@@ -43,22 +43,20 @@ rule text_generate:
     resources:
         gpu=WORLDS.gpus("generation"),
     params:
-        spec=WORLDS.spec_json,
-        threads=WORLDS.threads,
+        arguments=LAYOUT.arguments("text generate"),
     shell:
-        "python -m embrm text generate --spec {params.spec:q} --prompts {input}"
-        " --out {output} --threads {params.threads} > {log} 2>&1"
+        "python -m embrm text generate {params.arguments} > {log} 2>&1"
 
 
 rule text_score:
     input:
-        f"{TEXT_DIR}/responses.parquet",
+        TREE.text_file("responses.parquet"),
     output:
-        f"{TEXT_DIR}/texts.parquet",
+        TREE.text_file("texts.parquet"),
     log:
-        f"{RESULTS}/logs/text/{{world}}/score.log",
+        TREE.log("text", "{world}/score"),
     benchmark:
-        f"{RESULTS}/benchmarks/text/{{world}}/score.tsv"
+        TREE.benchmark("text", "{world}/score")
     wildcard_constraints:
         world=WORLDS.pattern("hf"),
     conda:
@@ -67,41 +65,39 @@ rule text_score:
     resources:
         gpu=WORLDS.gpus("reward_model"),
     params:
-        spec=WORLDS.spec_json,
-        threads=WORLDS.threads,
+        arguments=LAYOUT.arguments("text score"),
     shell:
-        "python -m embrm text score --spec {params.spec:q} --responses {input}"
-        " --out {output} --threads {params.threads} > {log} 2>&1"
+        "python -m embrm text score {params.arguments} > {log} 2>&1"
 
 
 rule text_table:
     input:
         WORLDS.source_files,
     output:
-        f"{TEXT_DIR}/texts.parquet",
+        TREE.text_file("texts.parquet"),
     log:
-        f"{RESULTS}/logs/text/{{world}}/table.log",
+        TREE.log("text", "{world}/table"),
     benchmark:
-        f"{RESULTS}/benchmarks/text/{{world}}/table.tsv"
+        TREE.benchmark("text", "{world}/table")
     wildcard_constraints:
         world=WORLDS.pattern("table"),
     conda:
         ENV
     params:
-        spec=WORLDS.spec_json,
+        arguments=LAYOUT.arguments("text table"),
     shell:
-        "python -m embrm text table --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "python -m embrm text table {params.arguments} > {log} 2>&1"
 
 
 rule text_embed:
     input:
-        f"{TEXT_DIR}/texts.parquet",
+        TREE.text_file("texts.parquet"),
     output:
-        f"{TREE.world()}/{{split}}_embeddings.npy",
+        TREE.embeddings(),
     log:
-        f"{RESULTS}/logs/text/{{world}}/embed-{{split}}.log",
+        TREE.log("text", "{world}/embed-{split}"),
     benchmark:
-        f"{RESULTS}/benchmarks/text/{{world}}/embed-{{split}}.tsv"
+        TREE.benchmark("text", "{world}/embed-{split}")
     wildcard_constraints:
         world=WORLDS.text,
         split="train|test",
@@ -111,8 +107,6 @@ rule text_embed:
     resources:
         gpu=WORLDS.gpus("embedder"),
     params:
-        spec=WORLDS.spec_json,
-        threads=WORLDS.threads,
+        arguments=LAYOUT.arguments("text embed"),
     shell:
-        "python -m embrm text embed --spec {params.spec:q} --texts {input}"
-        " --split {wildcards.split} --out {output} --threads {params.threads} > {log} 2>&1"
+        "python -m embrm text embed {params.arguments} > {log} 2>&1"

@@ -22,7 +22,7 @@ TRACKING_SPEC = {
     "repo": workflow.basedir,  # the workflow's source tree: its git commit is logged
     "results": str(Path(RESULTS).resolve()),
 }
-TRACKING_LOGS = f"{RESULTS}/logs/tracking"
+TRACKING_LOGS = TREE.log_dir("tracking")
 
 
 onstart:
@@ -57,19 +57,17 @@ onerror:
 rule track:
     input:
         runs=finished_runs(),
-        figures=expand(
-            f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURES, ext=["png", "svg"]
-        ),
-        tables=[f"{RESULTS}/summary.csv", f"{RESULTS}/aggregate.csv"],
-        config=f"{RESULTS}/config.used.yaml",
+        figures=TARGETS.figure_files(FIGURES),
+        tables=TARGETS.tables(),
+        config=TREE.file("config.used.yaml"),
         # the verdict per claim: a table artifact and one metric per claim on the parent run
-        findings=[f"{RESULTS}/findings.csv", f"{RESULTS}/findings.md"],
+        findings=TARGETS.findings(),
     output:
         TRACKING_SYNCED,
     log:
-        f"{RESULTS}/logs/track.log",
+        TREE.log("track"),
     benchmark:
-        f"{RESULTS}/benchmarks/track.tsv"
+        TREE.benchmark("track")
     conda:
         ENV
     params:
@@ -78,6 +76,6 @@ rule track:
         mode=PLAN.config["tracking"]["mode"],
         state=TRACKING_STATE,
         # Changes while an earlier sync left runs pending (backend down), so the rule reruns.
-        pending=pending_tracking(),
+        pending=TARGETS.pending_tracking(),
     script:
         "../scripts/track.py"

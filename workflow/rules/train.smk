@@ -3,9 +3,9 @@
 # outputs and arguments are the layout's (embrm/layout.py), its options the stage's declaration.
 rule train:
     input:
-        world=world_inputs,
-        pairs=run_pairs,
-        labels=run_labels,
+        world=LAYOUT.world_inputs,
+        pairs=LAYOUT.run_pairs,
+        labels=LAYOUT.run_labels,
     output:
         **outputs(LAYOUT.train_outputs()),
     log:

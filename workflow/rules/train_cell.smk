@@ -6,7 +6,7 @@ if LAYOUT.stack:
 
     rule train_cell:
         input:
-            world=world_inputs,
+            world=LAYOUT.world_inputs,
             pairs=TREE.pairs(),
             labels=LAYOUT.stacked_labels,
         output:

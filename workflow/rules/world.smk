@@ -1,9 +1,8 @@
-# Worlds: train/test embeddings with golden rewards under results/worlds/{world}/.
+# Worlds: train/test embeddings with golden rewards in each world's folder (TREE.world).
 # synthetic and npy worlds are built by one job (`world`); text worlds (table, hf) are embedded
 # per split (`text_embed`, in text.smk) and assembled by `text_world`. Each rule only matches the
 # world names of its sources, so no two rules can make the same file.
 WORLDS = LAYOUT.worlds
-TEXT_DIR = TREE.text()
 
 
 rule world:
@@ -12,39 +11,36 @@ rule world:
     output:
         TREE.world_files(),
     log:
-        f"{RESULTS}/logs/world/{{world}}.log",
+        TREE.log("world", "{world}"),
     benchmark:
-        f"{RESULTS}/benchmarks/world/{{world}}.tsv"
+        TREE.benchmark("world", "{world}")
     wildcard_constraints:
         world=WORLDS.built,
     conda:
         ENV
-    threads: 1
+    threads: LAYOUT.world_threads
     resources:
         mem_mb=mem_mb_world,
         runtime=runtime_world,
     params:
-        spec=WORLDS.spec_json,
-        out=world_dir,
-        device=DEVICE,
+        arguments=LAYOUT.arguments("world"),
     shell:
-        "python -m embrm world --spec {params.spec:q} --out {params.out}"
-        " --threads {threads} --device {params.device} > {log} 2>&1"
+        "python -m embrm world {params.arguments} > {log} 2>&1"
 
 
 rule text_world:
     input:
-        texts=f"{TEXT_DIR}/texts.parquet",
-        train=f"{TREE.world()}/train_embeddings.npy",
-        test=f"{TREE.world()}/test_embeddings.npy",
+        texts=TREE.text_file("texts.parquet"),
+        train=TREE.embeddings("train"),
+        test=TREE.embeddings("test"),
     output:
-        f"{TREE.world()}/train_rewards.npy",
-        f"{TREE.world()}/test_rewards.npy",
-        f"{TREE.world()}/world.json",
+        TREE.world_file("train_rewards.npy"),
+        TREE.world_file("test_rewards.npy"),
+        TREE.world_file("world.json"),
     log:
-        f"{RESULTS}/logs/world/{{world}}.log",
+        TREE.log("world", "{world}"),
     benchmark:
-        f"{RESULTS}/benchmarks/world/{{world}}.tsv"
+        TREE.benchmark("world", "{world}")
     wildcard_constraints:
         world=WORLDS.text,
     conda:
@@ -53,9 +49,6 @@ rule text_world:
         mem_mb=mem_mb_light,
         runtime=runtime_light,
     params:
-        spec=WORLDS.spec_json,
-        out=world_dir,
+        arguments=LAYOUT.arguments("text world"),
     shell:
-        "python -m embrm text world --spec {params.spec:q} --texts {input.texts}"
-        " --train-embeddings {input.train} --test-embeddings {input.test}"
-        " --out {params.out} > {log} 2>&1"
+        "python -m embrm text world {params.arguments} > {log} 2>&1"

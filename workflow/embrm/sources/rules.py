@@ -6,9 +6,7 @@ rule can make each world file.
 
 from __future__ import annotations
 
-import json
-
-from ..tree import names_pattern
+from ..tree import fields, names_pattern
 from . import TEXT_SOURCES, check_worlds, input_files
 
 
@@ -31,10 +29,8 @@ class WorldRules:
         return self.pattern(*TEXT_SOURCES)
 
     def spec(self, wildcards) -> dict:
-        return self.worlds[wildcards.world]
-
-    def spec_json(self, wildcards) -> str:
-        return json.dumps(self.spec(wildcards), sort_keys=True, separators=(",", ":"))
+        """The world's config entry (``wildcards``: a job's wildcards or grid names)."""
+        return self.worlds[fields(wildcards)["world"]]
 
     def source_files(self, wildcards) -> list[str]:
         """User files the world is read from: a change reruns the jobs that read them."""

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..declare import Option, stage
 from ..embedders import check_template, embed_to_npy, render
 from ..errors import DataError
 from ..io import atomic_path, open_npy, write_json, write_npy
@@ -70,6 +71,14 @@ def split_part(frame: pd.DataFrame, split: str) -> pd.DataFrame:
 # --- stages -------------------------------------------------------------------------------------
 
 
+# The options every text stage shares: the world's config entry, and the job's threads and device
+# (those of the models it runs; the device is left to the spec's own setting unless given).
+SPEC = Option("spec", "--spec", "json", help="the world's config entry as JSON")
+THREADS = Option("threads", "--threads", "int", required=False, default=1)
+DEVICE = Option("device", "--device", "text", required=False, default="auto")
+
+
+@stage("text prompts", "select prompts (hf source)", SPEC, Option("out", "--out"))
 def stage_prompts(spec: dict, out: str | Path) -> None:
     from ..hfmodels import load_tokenizer
     from .prompts import select_prompts
@@ -82,6 +91,15 @@ def stage_prompts(spec: dict, out: str | Path) -> None:
     write_parquet(select_prompts(spec["prompts"], tokenizer, key=f"{KEY}.prompts"), out)
 
 
+@stage(
+    "text generate",
+    "sample K responses per prompt (hf source)",
+    SPEC,
+    Option("prompts_path", "--prompts"),
+    Option("out", "--out"),
+    THREADS,
+    DEVICE,
+)
 def stage_generate(
     spec: dict, prompts_path: str | Path, out: str | Path, *, device: str = "auto", threads: int = 1
 ) -> None:
@@ -114,6 +132,15 @@ def stage_generate(
         path.unlink(missing_ok=True)
 
 
+@stage(
+    "text score",
+    "golden rewards from the reward model (hf source)",
+    SPEC,
+    Option("responses_path", "--responses"),
+    Option("out", "--out"),
+    THREADS,
+    DEVICE,
+)
 def stage_score(
     spec: dict,
     responses_path: str | Path,
@@ -148,12 +175,28 @@ def stage_score(
         path.unlink(missing_ok=True)
 
 
+@stage(
+    "text table",
+    "read your table into the texts table (table source)",
+    SPEC,
+    Option("out", "--out"),
+)
 def stage_table(spec: dict, out: str | Path) -> None:
     from .table import texts_from_table
 
     write_parquet(texts_from_table(spec), out)
 
 
+@stage(
+    "text embed",
+    "embed one split of the texts table",
+    SPEC,
+    Option("texts_path", "--texts"),
+    Option("split", "--split", "text", choices=SPLITS),
+    Option("out", "--out"),
+    THREADS,
+    DEVICE,
+)
 def stage_embed(
     spec: dict,
     texts_path: str | Path,
@@ -168,7 +211,7 @@ def stage_embed(
     shapes = check_grid(texts, str(texts_path))
     part = split_part(texts, split)
     rendered = render(spec["template"], part["prompt"].tolist(), part["response"].tolist())
-    return embed_to_npy(
+    summary = embed_to_npy(
         rendered,
         spec["embedder"],
         out,
@@ -178,6 +221,28 @@ def stage_embed(
         key=f"{KEY}.embedder",
         label=f"embed {split}",
     )
+    log.info("embedded: %s", summary)
+    return summary
+
+
+@stage(
+    "text world",
+    "assemble the world directory",
+    SPEC,
+    Option("texts_path", "--texts"),
+    Option("train_embeddings", "--train-embeddings"),
+    Option("test_embeddings", "--test-embeddings"),
+    Option("out_dir", "--out"),
+)
+def text_world(
+    spec: dict,
+    texts_path: str | Path,
+    train_embeddings: str | Path,
+    test_embeddings: str | Path,
+    out_dir: str | Path,
+) -> None:
+    """The `text world` job: :func:`stage_world` with each split's embeddings file."""
+    stage_world(spec, texts_path, {"train": train_embeddings, "test": test_embeddings}, out_dir)
 
 
 def stage_world(spec: dict, texts_path: str | Path, embeddings: dict, out_dir: str | Path) -> None:

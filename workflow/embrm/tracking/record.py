@@ -18,7 +18,7 @@ from ..designs import get as get_design
 from ..hashing import stable_hash
 from ..io import read_json
 from ..settings import quality_text
-from ..tree import benchmark_paths
+from ..tree import Tree, benchmark_paths
 
 ARTIFACT_CHOICES = ("predictions", "curves", "metrics")
 ARTIFACT_FILES = {
@@ -263,11 +263,9 @@ def active_round_metrics(record: dict) -> list[tuple[str, float, int]]:
 
 
 def results_dir_of(metrics_path: Path, run: dict) -> Path:
-    """``results/runs/<run_dir>/metrics.json`` -> ``results``."""
-    directory = metrics_path.resolve().parent
-    for _ in Path(run["run_dir"]).parts:
-        directory = directory.parent
-    return directory.parent
+    """A run's metrics.json -> its experiment's folder (as many levels up as the tree puts it)."""
+    depth = len(Path(Tree.at(".").run_file("metrics.json", run)).parts)
+    return metrics_path.resolve().parents[depth - 1]
 
 
 def stage_seconds(results: Path, run: dict) -> dict[str, float]:
@@ -275,7 +273,7 @@ def stage_seconds(results: Path, run: dict) -> dict[str, float]:
     paths = benchmark_paths(run)
     out = {}
     for stage in STAGE_BENCHMARKS:
-        path = results / "benchmarks" / paths[stage]
+        path = results / paths[stage]
         try:
             lines = path.read_text().splitlines()
             header, last = lines[0].split("\t"), lines[-1].split("\t")
