@@ -232,6 +232,26 @@ def test_summary_steps_per_epoch_follow_the_recipe():
     assert steps_per_epoch({"head": head, "best_epoch": 3}, 2000) == 17
 
 
+@pytest.mark.parametrize("split", ["pair", "example"])
+@pytest.mark.parametrize("weights", ["best", "final"])
+def test_clf_lgb_early_stopping_keeps_the_weights_it_names_under_either_split(split, weights):
+    """Early stopping under each split and kept weights: every round evaluated is in the curves,
+    'best' keeps the round of lowest validation loss and 'final' every round built, the rounds
+    after the best included (LightGBM itself would drop them)."""
+    head = fit("clf-lgb", protocol="embrm", split=split, weights=weights, n_estimators=400)
+    rounds = len(head.curves_)
+    assert rounds < 400, "early stopping did not fire on this task"
+    val = np.array([r["val_loss"] for r in head.curves_])
+    assert np.isfinite(val).all()
+    first_lowest = int(np.argmin(val)) + 1
+    assert rounds > first_lowest  # the patience rounds after the best were evaluated
+    kept = head.booster_.current_iteration()
+    if weights == "best":
+        assert head.best_epoch_ == first_lowest == kept
+    else:
+        assert head.best_epoch_ == rounds == kept
+
+
 def test_clf_lgb_scores_have_no_ties_where_probabilities_tie():
     """Nearly separable pointwise labels drive the log-odds past 17, where float32 rounds the
     probability to 1: today's notebook scoring ties the top responses of most test prompts, the

@@ -197,6 +197,7 @@ class CLFLGBHead(RewardHead):
                 )
         callbacks.append(lgb.record_evaluation(history))
         callbacks.append(log_progress)
+        keep_best = recipe.impl("weights").keep_best
         self.booster_ = lgb.train(
             params,
             train_set,
@@ -205,11 +206,17 @@ class CLFLGBHead(RewardHead):
             valid_names=names,
             feval=metrics,
             callbacks=callbacks,
+            # Once early stopping fires, lgb.train rebuilds the booster from its best round and
+            # drops the rounds after it; the final weights keep every round built, so the
+            # booster is then kept whole. Without early stopping the two are the same booster.
+            keep_training_booster=not keep_best and recipe["stopping"] == "patience",
         )
         val_curve = history.get("val", {})
         built = self.booster_.current_iteration()
-        nan = [float("nan")] * built
-        if not recipe.impl("weights").keep_best:
+        # Every round evaluated has a row in the curves, also those a best-round booster drops.
+        evaluated = max((len(v) for h in history.values() for v in h.values()), default=built)
+        nan = [float("nan")] * evaluated
+        if not keep_best:
             self.best_epoch_ = built  # every round built, as the notebook keeps them
         elif self.booster_.best_iteration:
             self.best_epoch_ = int(self.booster_.best_iteration)  # early stopping's best round
