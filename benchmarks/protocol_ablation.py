@@ -181,6 +181,8 @@ SLICES = {
     "presets-n500": Slice("bt-1", 500, MLPS, presets_only=True),
     # clf-lgb's components at the central cell, beside bt-mlp's heads for its claim; 150 runs.
     "central-lgb": Slice("bt-1", 2000, ("bt-mlp", "clf-lgb")),
+    # The same at β = 10: with "central-lgb", claim 2d's clf-lgb part per component; 150 runs.
+    "central-lgb-b10": Slice("bt-10", 2000, ("bt-mlp", "clf-lgb")),
     # "central-cross" in another world of the cross-prompt map (WORLDS); 170 runs.
     "cross-shared0": Slice("bt-1", 2000, MLPS, "cross-random", world="shared0"),
     # The study's scale: the presets only, 10,000 pairs, three seeds; 12 runs.
