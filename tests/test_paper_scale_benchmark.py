@@ -1,0 +1,42 @@
+"""The paper-scale benchmark's trimmed config: every head under each named protocol plans."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+from conftest import REPO
+from embrm.config import Plan
+
+BENCHMARKS = REPO / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))  # the benchmark imports its sibling heads.py
+spec = importlib.util.spec_from_file_location("paper_scale", BENCHMARKS / "paper_scale.py")
+paper_scale = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(paper_scale)
+
+
+def test_each_head_runs_under_each_protocol_and_clf_lgb_at_its_own_quantities():
+    config, quantities = paper_scale.benchmark_config(
+        True, 1, ["bt-mlp", "clf-lgb"], [500], ("embrm", "study")
+    )
+    plan = Plan(config)
+    planned = {(run.head, run.n) for run in plan.runs}
+    assert planned == {
+        ("bt-mlp", quantities[0]),
+        ("bt-mlp", quantities[1]),
+        ("bt-mlp.study", quantities[0]),
+        ("bt-mlp.study", quantities[1]),
+        ("clf-lgb", 500),
+        ("clf-lgb.study", 500),
+    }
+    for name in ("bt-mlp", "bt-mlp.study", "clf-lgb", "clf-lgb.study"):
+        spec = plan.head_spec(name)
+        assert spec["type"] == paper_scale.head_type_of(name)
+        assert spec["params"]["protocol"] == ("study" if name.endswith(".study") else "embrm")
+    assert config["training"]["scoring"] == "run"  # each run's cost stands alone
+
+
+def test_embrms_names_are_the_head_types():
+    assert paper_scale.head_name("clf-mlp", "embrm") == "clf-mlp"
+    assert paper_scale.head_name("clf-mlp", "study") == "clf-mlp.study"
+    assert paper_scale.head_type_of("clf-mlp.study") == "clf-mlp"
