@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 
 from conftest import REPO
 from embrm.config import Plan
 
-BENCHMARKS = REPO / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))  # the benchmark imports its sibling heads.py
-spec = importlib.util.spec_from_file_location("paper_scale", BENCHMARKS / "paper_scale.py")
+# The benchmark puts its own folder on sys.path for its sibling heads.py.
+spec = importlib.util.spec_from_file_location("paper_scale", REPO / "benchmarks" / "paper_scale.py")
 paper_scale = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(paper_scale)
 
