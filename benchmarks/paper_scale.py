@@ -311,6 +311,16 @@ def report(args, config, quantities, heads, lgb_pairs, results, wall, peak, peak
         )
 
 
+def run_cost(cost_low: float, cost_high: float, low: int, high: int, pairs: int) -> float:
+    """A run's core-hours at `pairs`, linear in the pairs through the two measured runs.
+
+    Beyond the measured range (the --quick shapes) a falling line would reach zero and below, so
+    the cost is held at the cheaper measured run's: a run with more pairs does no less work.
+    """
+    line = cost_low + (cost_high - cost_low) * (pairs - low) / (high - low)
+    return max(line, min(cost_low, cost_high))
+
+
 def grid_total(protocol: str, heads: list[str], runs: dict, low: int, high: int) -> float:
     """Print one protocol's grid total and return the core-hours of its fully measured heads."""
     total = 0.0
@@ -318,7 +328,7 @@ def grid_total(protocol: str, heads: list[str], runs: dict, low: int, high: int)
     print(f" protocol {protocol}:")
     for head in complete:
         a, b = runs[(head, low)]["core_hours"], runs[(head, high)]["core_hours"]
-        per_quantity = [a + (b - a) * (q - low) / (high - low) for q in GRID_QUANTITIES]
+        per_quantity = [run_cost(a, b, low, high, q) for q in GRID_QUANTITIES]
         head_total = GRID_WORLDS * RUNS_PER_HEAD_AND_QUANTITY * sum(per_quantity)
         total += head_total
         print(f"  {head:<14} {head_total:9.0f} core-hours "

@@ -38,3 +38,12 @@ def test_embrms_names_are_the_head_types():
     assert paper_scale.head_name("clf-mlp", "embrm") == "clf-mlp"
     assert paper_scale.head_name("clf-mlp", "study") == "clf-mlp.study"
     assert paper_scale.head_type_of("clf-mlp.study") == "clf-mlp"
+
+
+def test_a_runs_cost_is_interpolated_between_the_measured_runs_and_never_below_the_cheaper():
+    assert paper_scale.run_cost(1.0, 8.0, 5_000, 40_000, 5_000) == 1.0
+    assert paper_scale.run_cost(1.0, 8.0, 5_000, 40_000, 40_000) == 8.0
+    assert paper_scale.run_cost(1.0, 8.0, 5_000, 40_000, 20_000) == 4.0
+    # Timing noise can make the larger run the cheaper one; extrapolated far past it the line
+    # would turn negative.
+    assert paper_scale.run_cost(0.007, 0.004, 500, 4_000, 40_000) == 0.004
