@@ -77,3 +77,20 @@ def test_ignore_leaves_out_a_key_and_a_column_added_on_purpose(tmp_path, capsys)
     # Only the named key is left out: another change still counts.
     metrics.write_text(json.dumps({"metrics": {"spearman": 0.8}, "per_prompt": [0.1]}))
     assert compare_results.main([*folders, "--ignore", "per_prompt"]) == 1
+
+
+def test_a_json_record_inside_an_npz_is_compared_as_a_record(tmp_path, capsys):
+    """Active rounds save a JSON record beside their arrays; its timing may differ, not more."""
+
+    def round_file(root, seconds, picked):
+        record = json.dumps({"picked": picked, "fit_seconds": seconds}, sort_keys=True)
+        np.savez(root / "round1.npz", pairs=np.arange(4), record=np.array(record))
+
+    for side, seconds, picked in (("left", 1.0, 3), ("right", 7.5, 3), ("other", 1.0, 4)):
+        (tmp_path / side).mkdir()
+        round_file(tmp_path / side, seconds, picked)
+    left, right, other = (str(tmp_path / s) for s in ("left", "right", "other"))
+    assert compare_results.main([left, right]) == 0
+    assert "identical, timing aside" in capsys.readouterr().out
+    assert compare_results.main([left, other]) == 1
+    assert "differs: round1.npz" in capsys.readouterr().out
