@@ -23,6 +23,7 @@ from .io import (
     write_json,
     write_npy,
 )
+from .tree import SCORING_RECORD, scored_name
 
 log = logging.getLogger("embrm")
 
@@ -213,11 +214,11 @@ def score(world_dir, models: dict[str, str], out_dir, *, threads: int, device: s
     with atomic_dir(out_dir) as tmp:
         for name, ensemble in ensembles.items():
             last = first + len(ensemble.members)
-            path = tmp / f"{name}.npy"
+            path = tmp / scored_name(name)
             path.parent.mkdir(parents=True, exist_ok=True)
             write_npy(path, stacked[first:last])
             runs[name] = {
-                "predictions": f"{name}.npy",
+                "predictions": scored_name(name),
                 "model": str(models[name]),
                 "members": len(ensemble.members),
                 "device": ensemble.members[0].device_,
@@ -225,7 +226,7 @@ def score(world_dir, models: dict[str, str], out_dir, *, threads: int, device: s
             }
             first = last
         write_json(
-            tmp / "scoring.json",
+            tmp / SCORING_RECORD,
             {
                 "runs": runs,
                 "models": len(ensembles),

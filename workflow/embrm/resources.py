@@ -24,7 +24,7 @@ from .heads import head_class
 from .heads.predict import PREDICT_CHUNK_BYTES, PREDICT_CHUNK_ROWS
 from .heads.stacked import stacked_model_mb
 from .sources import npy, preferences, synthetic
-from .tree import Tree
+from .tree import SPLITS, WORLD_ARRAYS, Tree
 
 # Fixed cost of a job: the interpreter and numpy; training also loads torch and LightGBM.
 BASE_MB = {"light": 300, "train": 700}
@@ -39,7 +39,6 @@ MEMORY_SAFETY = 1.25
 # .npy headers (the user's files, or the built world); before those exist, the paper's largest
 # setting is assumed so that nothing is undersized.
 DEFAULT_SHAPES = Shapes(train=(40_000, 10, 2048), test=(2_000, 500, 2048), itemsize=4)
-SPLITS = ("train", "test")
 # The world sources a `world` job builds, each with its own cost (text worlds are made by the
 # text rules, whose requests are the light ones).
 WORLD_ESTIMATES = {
@@ -84,7 +83,7 @@ def world_shapes(spec: dict, world_dir: str | Path) -> Shapes:
             },
             itemsize=np.dtype(spec["dtype"]).itemsize,
         )
-    candidates = [{split: Path(world_dir) / f"{split}_embeddings.npy" for split in SPLITS}]
+    candidates = [{split: Path(world_dir) / WORLD_ARRAYS[split]["embeddings"] for split in SPLITS}]
     if spec["source"] == "npy":
         # The user's arrays, readable before the world is built; (K, N, D) files have the same
         # P·K and D, which is all the estimates use.

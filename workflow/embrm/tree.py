@@ -20,14 +20,27 @@ from .shared_results import RESULTS_ROOT
 CELL = "{world}/{design}/n{n}/seed{seed}"
 # A run: one head trained on one annotator's labels of a cell.
 RUN = CELL + "/{annotator}/{head}"
+# A world's splits and each split's arrays (embrm.world reads them by these names).
+SPLITS = ("train", "test")
+WORLD_ARRAYS = {
+    split: {"embeddings": f"{split}_embeddings.npy", "rewards": f"{split}_rewards.npy"}
+    for split in SPLITS
+}
 # A world folder's files, written by `world` (or `text_embed` and `text_world`).
 WORLD_FILES = (
-    "train_embeddings.npy",
-    "train_rewards.npy",
-    "test_embeddings.npy",
-    "test_rewards.npy",
+    *(name for split in SPLITS for name in WORLD_ARRAYS[split].values()),
     "world.json",
 )
+# A score set (training.scoring: cell): one predictions file per run, named after the run
+# ("annotator/head"), and the record of the pass that wrote them.
+SCORING_RECORD = "scoring.json"
+
+
+def scored_name(run_name: str) -> str:
+    """A run's predictions file inside its cell's score set."""
+    return f"{run_name}.npy"
+
+
 # The files a train job (or `unstack`) leaves in a run's folder; predictions.npy only when the
 # run scores its own test set (training.scoring: run).
 RUN_FILES = ("model", "curves.csv", "train.json", "predictions.npy", "metrics.json")
@@ -199,10 +212,10 @@ class Tree:
         """One run's predictions inside its cell's scores folder."""
         names = fields(values) if values is not None else {"annotator": "{annotator}",
                                                            "head": "{head}"}  # fmt: skip
-        return f"{self.scores(values)}/{names['annotator']}/{names['head']}.npy"
+        return f"{self.scores(values)}/{scored_name(names['annotator'] + '/' + names['head'])}"
 
     def scoring_record(self, values: Any = None) -> str:
-        return f"{self.scores(values)}/scoring.json"
+        return f"{self.scores(values)}/{SCORING_RECORD}"
 
     def stacked(self, values: Any = None) -> str:
         """training.stack: the cell's train_cell job's folder."""

@@ -15,12 +15,11 @@ import numpy as np
 
 from .errors import DataError
 from .io import open_npy, read_json, release_pages, write_json
+from .tree import SPLITS as SPLITS  # the splits, read here by every source
+from .tree import WORLD_ARRAYS
 
-SPLITS = ("train", "test")
-FILES = {
-    split: {"embeddings": f"{split}_embeddings.npy", "rewards": f"{split}_rewards.npy"}
-    for split in SPLITS
-}
+# Each split's array files, named once in the results tree.
+FILES = WORLD_ARRAYS
 CHECK_ROWS = 65536  # rows per chunk when scanning embeddings for NaN/inf
 
 
