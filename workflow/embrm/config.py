@@ -20,7 +20,6 @@ import yaml
 
 from .errors import ConfigError
 from .grid import GRID_AXES, NAME_PATTERN, expand_annotators, expand_heads
-from .hashing import config_hash, stable_hash  # noqa: F401  (their home before hashing.py)
 from .schema import validated
 from .shared_results import check_experiment_name
 

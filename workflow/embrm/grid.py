@@ -56,19 +56,13 @@ def expand_heads(config: Mapping) -> dict[str, dict[str, dict]]:
     check of a head's hyperparameters (bounds from the type's declaration), which every
     construction of the head runs too; errors name the entry's key.
     """
-    from .heads import HEAD_TYPES, sweep_values
+    from .heads import head_class, sweep_values
 
     expanded: dict[str, dict[str, dict]] = {}
     owner: dict[str, str] = {}
     for entry, raw in config["heads"].items():
         where = f"heads.{entry}"
-        head_type = raw.get("type", entry)
-        if head_type not in HEAD_TYPES:
-            raise ConfigError(
-                f"config key '{where}': unknown head type '{head_type}'; "
-                f"expected one of {sorted(HEAD_TYPES)} (or set 'type')"
-            )
-        cls = HEAD_TYPES[head_type]
+        cls = head_class(raw.get("type", entry), where)
         spec = dict(raw)
         spec.setdefault("type", entry)
         spec.setdefault("members", 1)

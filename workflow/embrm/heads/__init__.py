@@ -51,7 +51,7 @@ def head_class(head_type: str, where: str = "heads.*.type") -> type[RewardHead]:
     except KeyError:
         raise ConfigError(
             f"config key '{where}': unknown head type '{head_type}'; expected one of "
-            f"{sorted(HEAD_TYPES)}"
+            f"{sorted(HEAD_TYPES)} (a head's key is its type unless it sets 'type')"
         ) from None
 
 
