@@ -185,8 +185,8 @@ SLICES = {
     "central-lgb-b10": Slice("bt-10", 2000, ("bt-mlp", "clf-lgb")),
     # "central-cross" in another world of the cross-prompt map (WORLDS); 170 runs.
     "cross-shared0": Slice("bt-1", 2000, MLPS, "cross-random", world="shared0"),
-    # The study's scale: the presets only, 10,000 pairs, three seeds; 12 runs.
-    "study-scale": Slice("bt-1", 10000, MLPS, world="paper", presets_only=True, seeds=(0, 1, 2)),
+    # The study's scale: one cell per head, the presets only, 10,000 pairs, three seeds; 18 runs.
+    "study-scale": Slice("bt-1", 10000, HEADS, world="paper", presets_only=True, seeds=(0, 1, 2)),
 }
 
 

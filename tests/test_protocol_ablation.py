@@ -159,12 +159,14 @@ def test_slices_beyond_the_design_change_only_their_world_and_heads():
     assert sorted(scale["heads"]) == [
         "bt-mlp.embrm",
         "bt-mlp.study",
+        "clf-lgb.embrm",
+        "clf-lgb.study",
         "clf-mlp.embrm",
         "clf-mlp.study",
     ]
     plan = Plan(scale, source="study-scale")
     assert {(r.design, r.n) for r in plan.runs} == {("same-random", 10000)}
-    assert len(plan.runs) == 12
+    assert len(plan.runs) == 18
 
 
 def value_of(table: str, first: str, second: str) -> float:
