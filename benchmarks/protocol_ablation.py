@@ -183,6 +183,11 @@ SLICES = {
     "central-lgb": Slice("bt-1", 2000, ("bt-mlp", "clf-lgb")),
     # The same at β = 10: with "central-lgb", claim 2d's clf-lgb part per component; 150 runs.
     "central-lgb-b10": Slice("bt-10", 2000, ("bt-mlp", "clf-lgb")),
+    # clf-lgb's components in the design's other cells, clf-lgb only (bt-mlp's runs there are
+    # those of "central-n500", "central-b10-n500" and "central-cross"); 60 runs each.
+    "lgb-n500": Slice("bt-1", 500, ("clf-lgb",)),
+    "lgb-b10-n500": Slice("bt-10", 500, ("clf-lgb",)),
+    "lgb-cross": Slice("bt-1", 2000, ("clf-lgb",), "cross-random"),
     # "central-cross" in another world of the cross-prompt map (WORLDS); 170 runs.
     "cross-shared0": Slice("bt-1", 2000, MLPS, "cross-random", world="shared0"),
     # The study's scale: one cell per head, the presets only, 10,000 pairs, three seeds; 18 runs.
