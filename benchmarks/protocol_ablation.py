@@ -101,15 +101,17 @@ def config() -> dict:
 class Slice:
     """A part of the experiment that runs in minutes to an hour on a laptop, analysed by the same
     attribution: one cell (``design`` pairs, ``annotator``, ``quantity`` pairs) with the heads of
-    ``head_types`` (only their two presets with ``presets_only``), no MLflow tracking. ``world``
-    names a world of WORLDS instead of config.yaml's: a slice beyond the design."""
+    ``head_types``, no MLflow tracking. ``components`` keeps each head type's two presets and
+    only the variants that switch one of the named components (``()``: the presets alone; None:
+    every variant). ``world`` names a world of WORLDS instead of config.yaml's: a slice beyond
+    the design."""
 
     annotator: str
     quantity: int
     head_types: tuple[str, ...]
     design: str = "same-random"
     world: str | None = None
-    presets_only: bool = False
+    components: tuple[str, ...] | None = None
     seeds: tuple[int, ...] = tuple(SEEDS)
 
 
@@ -136,13 +138,15 @@ WORLDS = {"shared0": shared_quality_zero, "paper": study_scale}
 
 
 def slice_config(chosen: Slice) -> dict:
+    def kept(head: str) -> bool:
+        switched = head.partition("+")[2]
+        return not switched or chosen.components is None or switched in chosen.components
+
     out = config()
     out["tracking"]["enabled"] = False
     out["annotators"] = {chosen.annotator: out["annotators"][chosen.annotator]}
     out["heads"] = {
-        k: v
-        for k, v in out["heads"].items()
-        if k.split(".", 1)[0] in chosen.head_types and not (chosen.presets_only and "+" in k)
+        k: v for k, v in out["heads"].items() if k.split(".", 1)[0] in chosen.head_types and kept(k)
     }
     out["grid"].update(
         annotators=[chosen.annotator],
@@ -176,9 +180,9 @@ SLICES = {
     "central-b10-n500": Slice("bt-10", 500, MLPS),
     # The square's cells with the MLPs' presets only (20 runs each): with "central-b10", 2c and
     # 2d at both β and both numbers of pairs under each procedure.
-    "presets-b10-n500": Slice("bt-10", 500, MLPS, presets_only=True),
-    "presets-central": Slice("bt-1", 2000, MLPS, presets_only=True),
-    "presets-n500": Slice("bt-1", 500, MLPS, presets_only=True),
+    "presets-b10-n500": Slice("bt-10", 500, MLPS, components=()),
+    "presets-central": Slice("bt-1", 2000, MLPS, components=()),
+    "presets-n500": Slice("bt-1", 500, MLPS, components=()),
     # clf-lgb's components at the central cell, beside bt-mlp's heads for its claim; 150 runs.
     "central-lgb": Slice("bt-1", 2000, ("bt-mlp", "clf-lgb")),
     # The same at β = 10: with "central-lgb", claim 2d's clf-lgb part per component; 150 runs.
@@ -191,7 +195,14 @@ SLICES = {
     # "central-cross" in another world of the cross-prompt map (WORLDS); 170 runs.
     "cross-shared0": Slice("bt-1", 2000, MLPS, "cross-random", world="shared0"),
     # The study's scale: one cell per head, the presets only, 10,000 pairs, three seeds; 18 runs.
-    "study-scale": Slice("bt-1", 10000, HEADS, world="paper", presets_only=True, seeds=(0, 1, 2)),
+    "study-scale": Slice("bt-1", 10000, HEADS, world="paper", components=(), seeds=(0, 1, 2)),
+    # The same cell with the components that make the leaked BT validation switched from both
+    # sides: the validation split for every head and BT's examples (each pair once or both
+    # orders) for bt-mlp, the two the default world's slices name; 8 heads more, 24 runs (the
+    # presets' 18 runs are "study-scale"'s, in the same results folder).
+    "study-scale-split": Slice(
+        "bt-1", 10000, HEADS, world="paper", components=("split", "bt_examples"), seeds=(0, 1, 2)
+    ),
 }
 
 

@@ -171,6 +171,26 @@ def test_slices_beyond_the_design_change_only_their_world_and_heads():
     plan = Plan(scale, source="study-scale")
     assert {(r.design, r.n) for r in plan.runs} == {("same-random", 10000)}
     assert len(plan.runs) == 18
+    # The components at that scale: the presets' runs are study-scale's own (the same heads, so
+    # one results folder holds both), and only the named components are switched.
+    split = ablation.slice_config(ablation.SLICES["study-scale-split"])
+    assert {k: v for k, v in split.items() if k != "heads" and k != "grid"} == {
+        k: v for k, v in scale.items() if k != "heads" and k != "grid"
+    }
+    assert {h: split["heads"][h] for h in scale["heads"]} == scale["heads"]
+    assert sorted(set(split["heads"]) - set(scale["heads"])) == [
+        "bt-mlp.embrm+bt_examples",
+        "bt-mlp.embrm+split",
+        "bt-mlp.study+bt_examples",
+        "bt-mlp.study+split",
+        "clf-lgb.embrm+split",
+        "clf-lgb.study+split",
+        "clf-mlp.embrm+split",
+        "clf-mlp.study+split",
+    ]
+    full = ablation.config()["heads"]
+    assert {h: full[h] for h in split["heads"]} == split["heads"]
+    assert len(Plan(split, source="study-scale").runs) == 42
 
 
 def value_of(table: str, first: str, second: str) -> float:
