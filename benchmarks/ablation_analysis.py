@@ -287,13 +287,27 @@ def part_tables(runs: dict, heads: dict, metric: str, clf_type: str) -> list[str
     return [*lines, ""]
 
 
-def attribution(folders: list[Path], heads: dict) -> str:
-    """The attribution tables, as Markdown."""
+def cell_name(design: str, annotator: str, n: int) -> str:
+    return f"{design}/{annotator}/{n}"
+
+
+def attribution(folders: list[Path], heads: dict, cells: list[str] | None = None) -> str:
+    """The attribution tables, as Markdown; over the runs of ``cells`` only (each
+    ``DESIGN/ANNOTATOR/N``, as cell_name writes it) when given, else over every cell."""
     runs = read_runs(folders)
     if not runs:
         raise SystemExit(
             f"{', '.join(map(str, folders))}: no metrics.json with per-prompt values under it"
         )
+    if cells:
+        ran = sorted({cell_name(*key[1:4]) for key in runs})
+        unknown = sorted(set(cells) - set(ran))
+        if unknown:
+            raise SystemExit(
+                f"--cell {', '.join(unknown)}: no run of that cell under "
+                f"{', '.join(map(str, folders))}; its cells are {', '.join(ran)}"
+            )
+        runs = {key: run for key, run in runs.items() if cell_name(*key[1:4]) in cells}
     lines = []
     for metric in METRICS:
         lines += head_table(runs, heads, metric)

@@ -244,10 +244,11 @@ HEADER = """\
 """
 
 
-def attribution(folders: Path | list[Path]) -> str:
-    """The attribution tables (ablation_analysis), as Markdown, for the runs under ``folders``."""
+def attribution(folders: Path | list[Path], cells: list[str] | None = None) -> str:
+    """The attribution tables (ablation_analysis), as Markdown, for the runs under ``folders``
+    (only those of ``cells``, each DESIGN/ANNOTATOR/N, when given)."""
     folders = [folders] if isinstance(folders, Path) else list(folders)
-    return ablation_analysis.attribution(folders, ablation_heads())
+    return ablation_analysis.attribution(folders, ablation_heads(), cells)
 
 
 def main() -> None:
@@ -260,6 +261,13 @@ def main() -> None:
         "--slice", choices=sorted(SLICES), help="with --config: one measured slice of the design"
     )
     parser.add_argument("--pilot", action="store_true", help="with --config: --slice pilot")
+    parser.add_argument(
+        "--cell",
+        action="append",
+        metavar="DESIGN/ANNOTATOR/N",
+        help="attribute over this cell's runs only (repeat for several; default: every cell), "
+        "for example same-random/bt-beta1/2000",
+    )
     parser.add_argument(
         "--presets",
         choices=("preset", "explicit"),
@@ -282,7 +290,7 @@ def main() -> None:
         return
     if not args.results:
         parser.error("give the results folder, or --config")
-    print(attribution(args.results))
+    print(attribution(args.results, args.cell))
 
 
 if __name__ == "__main__":

@@ -257,3 +257,33 @@ def test_presets_check_writes_each_preset_out_as_its_components():
             for params in (head["params"], written)
         ]
         assert recipes[0] == recipes[1] == preset(head["params"]["protocol"], cls.RECIPE)
+
+
+def test_attribution_over_chosen_cells_reads_only_their_runs(tmp_path):
+    """`split` raises bt-mlp's normalized gain by 0.2 of the oracle's gain in the same-random
+    cell and by nothing in the cross-random one: over both cells +0.1, over each its own."""
+    g = np.random.default_rng(2)
+    prompts = 60
+    oracle = 2.0 + g.random(prompts)
+    for design, effect in (("same-random", 0.2), ("cross-random", 0.0)):
+        for seed in range(5):
+            base = 0.5 * oracle + g.normal(0, 0.3, prompts)
+            rho = np.clip(0.5 + g.normal(0, 0.1, prompts), -1, 1)
+            for head, gain in {
+                "bt-mlp.study": base,
+                "bt-mlp.study+split": base + effect * oracle,
+            }.items():
+                write_run(
+                    tmp_path, head, seed, design, gain + g.normal(0, 0.01, prompts), rho, oracle
+                )
+
+    def split_effect(cells):
+        out = ablation.attribution(tmp_path, cells).split("### spearman")[0]
+        row = next(line for line in out.splitlines() if line.startswith("| bt-mlp | split |"))
+        return float(row.split(" | ")[2].split()[0])
+
+    assert abs(split_effect(None) - 0.1) < 0.01
+    assert abs(split_effect(["same-random/bt-beta1/2000"]) - 0.2) < 0.01
+    assert abs(split_effect(["cross-random/bt-beta1/2000"])) < 0.01
+    with pytest.raises(SystemExit, match="--cell same-random/bt-beta10/2000: no run of that cell"):
+        ablation.attribution(tmp_path, ["same-random/bt-beta10/2000"])
