@@ -26,7 +26,7 @@ variant both heads have, and each shared component's effect on them from both si
 is a mean over the cells and seeds, with the findings' 95% crossed random-effects interval over
 seeds and test prompts (embrm.findings, docs/analysis-plan.md). An effect is called only when the
 interval excludes 0; otherwise it is ``inconclusive`` (inside ±0.01 both ways: ``negligible``).
-The analysis is benchmarks/ablation_analysis.py.
+The analysis is embrm.findings.attribution, which the workflow's attribution rule runs too.
 """
 
 from __future__ import annotations
@@ -39,16 +39,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-import ablation_analysis  # noqa: E402
 import yaml  # noqa: E402
-from ablation_analysis import HEADS, variant_name  # noqa: E402
+from embrm.findings import attribution as analysis  # noqa: E402
+from embrm.findings.attribution import HEADS, OTHER, variant_name  # noqa: E402
 from embrm.heads import HEAD_TYPES  # noqa: E402
 from embrm.heads.recipe import PROTOCOLS, preset  # noqa: E402
 
 SEEDS = [0, 1, 2, 3, 4]
-OTHER = {"study": "embrm", "embrm": "study"}
 
 
 def ablation_heads() -> dict[str, dict]:
@@ -245,10 +243,21 @@ HEADER = """\
 
 
 def attribution(folders: Path | list[Path], cells: list[str] | None = None) -> str:
-    """The attribution tables (ablation_analysis), as Markdown, for the runs under ``folders``
-    (only those of ``cells``, each DESIGN/ANNOTATOR/N, when given)."""
+    """The attribution tables (embrm.findings.attribution), as Markdown, for the runs of the
+    design's heads under ``folders`` (only those of ``cells``, each DESIGN/ANNOTATOR/N, when
+    given); runs pair across folders."""
     folders = [folders] if isinstance(folders, Path) else list(folders)
-    return ablation_analysis.attribution(folders, ablation_heads(), cells)
+    variants = analysis.recipe_variants(ablation_heads())
+    files = [path for folder in folders for path in folder.rglob("metrics.json")]
+    runs = analysis.read_runs(files, variants)
+    if not runs:
+        raise SystemExit(
+            f"{', '.join(map(str, folders))}: no metrics.json with per-prompt values under it"
+        )
+    try:
+        return analysis.tables(runs, variants.values(), cells)
+    except ValueError as error:
+        raise SystemExit(f"--cell {error}") from None
 
 
 def main() -> None:

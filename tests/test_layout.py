@@ -286,6 +286,20 @@ def test_the_invocations_targets():
     assert targets.tracking_uri.startswith("sqlite:///") and targets.tracking_uri.endswith(
         "/results/mlflow.db"
     )
+    # the recipe's attribution only where the heads hold a head type under both presets
+    assert targets.attribution() == [] and "attribution.md" not in " ".join(final)
+    presets = {
+        "bt-mlp": {"params": {"hidden": [16]}},
+        "bt-mlp-study": {"type": "bt-mlp", "params": {"hidden": [16], "protocol": "study"}},
+    }
+    both = layout_of(
+        {**TINY_CONFIG, "heads": presets, "grid": {**TINY_CONFIG["grid"], "heads": list(presets)}}
+    )
+    assert both.targets.attribution() == [
+        f"{both.results}/attribution.md",
+        f"{both.results}/report/attribution.html",
+    ]
+    assert set(both.targets.attribution()) <= set(both.targets.final())
 
 
 def test_pending_tracking_follows_the_sync_state(tmp_path, monkeypatch):

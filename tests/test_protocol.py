@@ -9,6 +9,7 @@ import math
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import assert_agree_across_threads
 from embrm.errors import ConfigError
@@ -413,28 +414,48 @@ def test_study_protocol_is_deterministic_at_a_thread_count_and_agrees_across(hea
 
 
 @pytest.mark.slow
-def test_one_grid_holds_both_protocols(tmp_path):
-    """A workflow run with the same head under both protocols: each run trains as configured."""
+def test_one_grid_holds_both_protocols_and_attributes_their_gap(tmp_path):
+    """A workflow run with the same head under both protocols: each run trains as configured,
+    and the heads that differ in the protocol alone make the recipe's attribution."""
     from conftest import TINY_CONFIG, deep_merge, snakemake
     from embrm.config import Plan
 
     config = deep_merge(TINY_CONFIG, {"tracking": {"enabled": False}})
+    # The two heads differ in the protocol alone, so they make the attribution's pair.
+    short = {"hidden": [16], "max_epochs": 5}
     config["heads"] = {
-        "bt-mlp": {"params": {"hidden": [16], "max_epochs": 5}},
-        "bt-mlp-study": {"type": "bt-mlp", "params": {"hidden": [16], "protocol": "study"}},
+        "bt-mlp": {"params": short},
+        "bt-mlp-study": {"type": "bt-mlp", "params": {**short, "protocol": "study"}},
     }
     config["grid"].update(designs=["same-random"], annotators=["bt"], heads=sorted(config["heads"]))
     snakemake(tmp_path, "--cores", "2", config=config)
     runs = Plan(config).runs
     assert {run.head for run in runs} == {"bt-mlp", "bt-mlp-study"}
+    results = tmp_path / "results/default"
     for run in runs:
-        info = json.loads(
-            (tmp_path / "results/default/runs" / run.run_dir / "train.json").read_text()
-        )
+        info = json.loads((results / "runs" / run.run_dir / "train.json").read_text())
         protocol = "study" if run.head == "bt-mlp-study" else "embrm"
         assert info["head"]["protocol"] == protocol
-        # 200 pairs: the study runs its 30 epochs on the mirrored split, embrm stops by patience.
-        assert (info["epochs_run"][0] == 30) == (protocol == "study")
+        # 200 pairs: the study's batch is its whole (mirrored) training split, one step an
+        # epoch, and its stopping rule does not fire in 5 epochs; embrm's schedule takes at
+        # least 10 steps an epoch.
+        if protocol == "study":
+            assert info["steps_per_epoch"] == [1] and info["epochs_run"] == [5]
+        else:
+            assert info["steps_per_epoch"][0] >= 10
+    attribution = (results / "attribution.md").read_text()
+    assert "bt-mlp = bt-mlp.embrm, bt-mlp-study = bt-mlp.study" in attribution
+    # The whole gap is the mean over cells of the runs' paired difference in normalized gain.
+    summary = pd.read_csv(results / "summary.csv").pivot_table(
+        index=["world", "design", "annotator", "n", "seed"],
+        columns="head",
+        values="bon_gain_normalized",
+    )
+    gap = (summary["bt-mlp"] - summary["bt-mlp-study"]).mean()
+    row = next(line for line in attribution.splitlines() if "**all (embrm − study)**" in line)
+    assert row.startswith("| bt-mlp |") and f"{gap:+.3f} [no interval]" in row  # one seed
+    page = (results / "report/attribution.html").read_text()
+    assert "<table" in page and "bt-mlp-study = bt-mlp.study" in page
 
 
 @pytest.mark.parametrize("head_type", ["bt-mlp", "clf-lgb"])

@@ -287,3 +287,39 @@ def test_attribution_over_chosen_cells_reads_only_their_runs(tmp_path):
     assert abs(split_effect(["cross-random/bt-beta1/2000"])) < 0.01
     with pytest.raises(SystemExit, match="--cell same-random/bt-beta10/2000: no run of that cell"):
         ablation.attribution(tmp_path, ["same-random/bt-beta10/2000"])
+
+
+def test_recipe_variants_are_read_from_the_heads_parameters_not_their_names():
+    from embrm.findings.attribution import attributes, recipe_variants
+
+    heads = {
+        "a": {"type": "bt-mlp", "params": {"hidden": [16]}},  # embrm's preset (the default)
+        "b": {"type": "bt-mlp", "params": {"hidden": [16], "protocol": "study"}},
+        "c": {"type": "bt-mlp", "params": {"hidden": [16], "protocol": "study", "split": "pair"}},
+        # a component at its own protocol's value: the preset again, which "b" already stands for
+        "d": {
+            "type": "bt-mlp",
+            "params": {"hidden": [16], "protocol": "study", "split": "example"},
+        },
+        "e": {"type": "bt-mlp", "params": {"hidden": [32], "protocol": "study", "split": "pair"}},
+        "f": {"type": "bt-mlp", "params": {"hidden": [16], "stopping": "none"}},  # neither's value
+        "g": {
+            "type": "bt-mlp",
+            "params": {"hidden": [16], "split": "example", "bt_examples": "both"},
+        },
+        "h": {"type": "bt-linear", "params": {}},
+        "i": {"type": "clf-mlp", "params": {"protocol": "study"}},
+        "j": {"type": "clf-mlp", "params": {"protocol": "study"}, "members": 3},
+    }
+    for head in heads.values():
+        head.setdefault("members", 1)
+    assert recipe_variants(heads) == {
+        "a": "bt-mlp.embrm",
+        "b": "bt-mlp.study",
+        "c": "bt-mlp.study+split",
+        "i": "clf-mlp.study",
+    }
+    assert attributes(heads)  # bt-mlp under both presets
+    assert not attributes({k: heads[k] for k in ("b", "c", "i")})  # no embrm preset
+    shipped = load(REPO / "config.yaml")["heads"]
+    assert not attributes({k: {"type": k, **v} for k, v in shipped.items()})

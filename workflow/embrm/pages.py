@@ -22,3 +22,33 @@ def html_page(title: str, intro: str, body: str) -> str:
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>{body}</body></html>\n"
     )
+
+
+def markdown_tables_html(markdown: str) -> str:
+    """Markdown made of ``### `` headings, paragraphs and pipe tables (bold marks dropped) as
+    HTML: the tables of a Markdown page for the report."""
+    out, rows = [], []
+
+    def flush():
+        if rows:
+            head, *body = rows
+            out.append(
+                "<table class='grid'><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>"
+            )
+            out.extend("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
+            out.append("</table>")
+            rows.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = [html.escape(c.strip().replace("**", "")) for c in line.strip("|").split("|")]
+            if not all(set(c) <= set("-") for c in cells):  # the header's rule
+                rows.append(cells)
+            continue
+        flush()
+        if line.startswith("### "):
+            out.append(f"<h2>{html.escape(line[4:])}</h2>")
+        elif line.strip():
+            out.append(f"<p>{html.escape(line)}</p>")
+    flush()
+    return "\n".join(out)

@@ -91,14 +91,32 @@ class Targets:
     def findings(self) -> list[str]:
         return [self.tree.file("findings.csv"), self.tree.file("findings.md")]
 
+    @cached_property
+    def planned_heads(self) -> dict[str, dict]:
+        """The heads the grid runs, by run name (a sweep's values apart), each its ``type``,
+        ``members`` and ``params``, in the config's order."""
+        planned = {run.head for run in self.plan.runs}
+        return {name: spec for name, spec in self.plan.head_specs.items() if name in planned}
+
+    def attribution(self) -> list[str]:
+        """The training recipe's attribution, when the grid's heads include a head type under
+        both protocols' presets (embrm.findings.attribution)."""
+        from .findings.attribution import attributes
+
+        if not attributes(self.planned_heads):
+            return []
+        return [self.tree.file("attribution.md"), self.tree.page("attribution.html")]
+
     def final(self) -> list[str]:
         """`rule all`'s files: the tables, the drawable figures, the findings and their figures,
-        and the tracking's sync when tracking is on."""
+        the recipe's attribution where the heads make one, and the tracking's sync when tracking
+        is on."""
         targets = [
             *self.tables(),
             *self.figure_files(self.figures),
             *self.findings(),
             *self.figure_files(self.findings_drawable[0]),
+            *self.attribution(),
         ]
         if self.config["tracking"]["enabled"]:
             targets.append(self.tree.tracking("synced.json"))

@@ -45,7 +45,7 @@ def scored_name(run_name: str) -> str:
 # run scores its own test set (training.scoring: run).
 RUN_FILES = ("model", "curves.csv", "train.json", "predictions.npy", "metrics.json")
 # The experiment's own files, beside its stages' folders: the config it ran with, the tables
-# (summarize.smk, findings.smk, active.smk's budget).
+# (summarize.smk, findings.smk with the recipe's attribution, active.smk's budget).
 EXPERIMENT_FILES = (
     "config.used.yaml",
     "summary.csv",
@@ -53,6 +53,7 @@ EXPERIMENT_FILES = (
     "aggregate.csv",
     "findings.csv",
     "findings.md",
+    "attribution.md",
     "budget.csv",
 )
 # A text world's tables (text.smk), before its world folder is assembled.

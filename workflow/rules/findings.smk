@@ -8,6 +8,7 @@ from embrm.findings.plan import PLAN_PATH
 
 localrules:
     findings,
+    attribution,
     findings_figure,
 
 
@@ -51,6 +52,32 @@ rule findings:
         metrics=metrics_files(),
     script:
         "../scripts/findings.py"
+
+
+# The training recipe's attribution, for a grid whose heads include a head type under both
+# protocols' presets (embrm.findings.attribution; docs/protocol-ablation.md).
+rule attribution:
+    input:
+        runs=finished_runs(),
+    output:
+        md=TREE.file("attribution.md"),
+        html=report(
+            TREE.page("attribution.html"),
+            caption="../report/attribution.rst",
+            category="Findings",
+            labels={"content": "attribution of the training recipe"},
+        ),
+    log:
+        TREE.log("attribution"),
+    benchmark:
+        TREE.benchmark("attribution")
+    conda:
+        ENV
+    params:
+        metrics=metrics_files(),
+        heads=TARGETS.planned_heads,
+    script:
+        "../scripts/attribution.py"
 
 
 rule findings_figure:

@@ -1,6 +1,14 @@
-"""The protocol ablation's attribution: which component moves which head and which claim.
+"""The training recipe's attribution: which component moves which head and which claim.
 
-Read by ``python benchmarks/protocol_ablation.py RESULTS [RESULTS ...]`` (docs/protocol-ablation.md).
+An experiment attributes when its heads include a head type under both protocols' presets
+(``protocol: study`` and ``protocol: embrm``, nothing else set) and, optionally, either preset
+with one training component switched to the other protocol's value (embrm.heads.recipe): the
+design of configs/protocol-ablation.yaml (docs/protocol-ablation.md). :func:`recipe_variants`
+reads that from the heads' parameters, whatever the heads are called; the workflow's
+``attribution`` rule then writes attribution.md and the report's page, and
+``python benchmarks/protocol_ablation.py RESULTS [RESULTS ...]`` prints the same tables for runs
+of several results folders.
+
 Every number is a linear contrast of run values within a seed: a weight per run, summed per
 group of runs that share the world, the seed and every setting but the ones under comparison,
 averaged over a seed's groups. Its 95% interval is the findings' crossed random-effects interval
@@ -8,29 +16,37 @@ over seeds and test prompts (embrm.findings, docs/analysis-plan.md). Runs pair a
 folders when they share (world, design, annotator, n, seed): a world, its pairs and its labels are
 a function of the config and the seed, so two experiments with the same world agree on them.
 
-The claims' parts compared here (embrm.findings.claims defines them for the study's heads):
+Per head type and component, the effect of switching that component from the study's value to
+embrm's, from both sides: *from study* = value(study+c) − value(study), *in embrm* = value(embrm)
+− value(embrm+c); and the whole gap value(embrm) − value(study). For each classifier against
+bt-mlp, the claims' parts (embrm.findings.claims defines them for the study's heads) under every
+variant both heads have, and each shared component's effect on them from both sides:
 
 - ``clf − bt``: the classifier's value minus Bradley-Terry's in each cell (claim 1's contrast);
 - ``2c``: Bradley-Terry's loss minus the classifier's going from the largest to the smallest
   number of pairs, at each annotator (positive: the classifier degrades more gracefully);
 - ``2d``: the same going from the largest to the smallest β (noisier labels), at each number of
-  pairs; every annotator of the ablation is a Bradley-Terry one, so β orders them.
+  pairs; annotators are ordered by their β, and runs of an annotator without one are left out.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
+
+from ..heads import HEAD_TYPES
+from ..heads.recipe import PROTOCOLS, preset
 
 HEADS = ("bt-mlp", "clf-mlp", "clf-lgb")
 BT = "bt-mlp"
 CLASSIFIERS = ("clf-mlp", "clf-lgb")
 METRICS = ("bon_gain_normalized", "spearman")
 NEGLIGIBLE = 0.01  # an effect whose interval lies inside ±this is called negligible
+OTHER = {"study": "embrm", "embrm": "study"}
 
 Groups = dict[tuple, list[tuple[float, tuple]]]  # group (seed last) → [(weight, run key), ...]
 
@@ -39,32 +55,86 @@ def variant_name(head_type: str, base: str, component: str | None = None) -> str
     return f"{head_type}.{base}" + (f"+{component}" if component else "")
 
 
-def read_runs(folders: list[Path]) -> dict[tuple, dict]:
-    """(world, design, annotator, n, seed, head) → per-prompt arrays and β of each finished run."""
-    from embrm.summary import PRIMARY_AGGREGATION
+def recipe_variant(head: Mapping) -> tuple[str, dict] | None:
+    """The variant a configured head (``{type, params, members}``) is, named as variant_name
+    does, and its other settings (every parameter that is not the protocol or a component, and
+    ``members``): a preset (``protocol``, unset for embrm's, with no component set or only to
+    that protocol's own values) or a preset with exactly one component set to the other
+    protocol's value. None for any other head (a value neither protocol uses, two components
+    switched), whose difference from a preset is not one component's."""
+    head_type = head.get("type")
+    if head_type not in HEADS:
+        return None
+    params = dict(head.get("params") or {})
+    base = params.pop("protocol", PROTOCOLS[0])
+    families = HEAD_TYPES[head_type].RECIPE
+    own, other = preset(base, families), preset(OTHER[base], families)
+    switched = []
+    settings = {"members": head.get("members", 1)}
+    for key, value in params.items():
+        if key not in own:
+            settings[key] = value
+        elif value != own[key]:
+            if value != other[key]:
+                return None
+            switched.append(key)
+    if len(switched) > 1:
+        return None
+    return variant_name(head_type, base, switched[0] if switched else None), settings
+
+
+def recipe_variants(heads: Mapping[str, Mapping]) -> dict[str, str]:
+    """Configured head name → its variant (recipe_variant), for the heads that are one. A head
+    type's first variant (in the config's order) fixes its other settings: a head whose other
+    settings differ, or a second head of the same variant, is left out, so every comparison
+    differs in the recipe alone."""
+    named: dict[str, str] = {}
+    settings_of: dict[str, dict] = {}
+    for name, head in heads.items():
+        found = recipe_variant(head)
+        if found is None:
+            continue
+        variant, settings = found
+        if (
+            settings_of.setdefault(head["type"], settings) == settings
+            and variant not in named.values()
+        ):
+            named[name] = variant
+    return named
+
+
+def attributes(heads: Mapping[str, Mapping]) -> bool:
+    """Whether these heads make an attribution: some head type under both presets."""
+    variants = set(recipe_variants(heads).values())
+    return any({variant_name(t, p) for p in PROTOCOLS} <= variants for t in HEADS)
+
+
+def read_runs(metric_files: Iterable[Path | str], variants: Mapping[str, str]) -> dict[tuple, dict]:
+    """(world, design, annotator, n, seed, variant) → per-prompt arrays and β of each finished
+    run of a head that ``variants`` names (configured head name → variant)."""
+    from ..summary import PRIMARY_AGGREGATION
 
     runs = {}
-    for folder in folders:
-        for path in sorted(folder.rglob("metrics.json")):
-            record = json.loads(path.read_text())
-            run, stored = record["run"], record.get("per_prompt")
-            if not stored:
-                continue
-            values = stored["aggregations"][PRIMARY_AGGREGATION]
-            key = (run["world"], run["design"], run["annotator"], int(run["n"]), int(run["seed"]))
-            runs[(*key, run["head"])] = {
-                "bon_gain": np.asarray(values["bon_gain"], dtype=float),
-                "oracle": np.asarray(stored["oracle_bon_gain"], dtype=float),
-                "spearman": np.asarray(values["spearman"], dtype=float),
-                "beta": float((run.get("annotator_params") or {}).get("beta", np.nan)),
-            }
+    for path in sorted(map(Path, metric_files)):
+        record = json.loads(path.read_text())
+        run, stored = record["run"], record.get("per_prompt")
+        if not stored or run["head"] not in variants:
+            continue
+        values = stored["aggregations"][PRIMARY_AGGREGATION]
+        key = (run["world"], run["design"], run["annotator"], int(run["n"]), int(run["seed"]))
+        runs[(*key, variants[run["head"]])] = {
+            "bon_gain": np.asarray(values["bon_gain"], dtype=float),
+            "oracle": np.asarray(stored["oracle_bon_gain"], dtype=float),
+            "spearman": np.asarray(values["spearman"], dtype=float),
+            "beta": float((run.get("annotator_params") or {}).get("beta", np.nan)),
+        }
     return runs
 
 
 def run_values(run: dict, metric: str) -> np.ndarray:
     """(P,) per-test-prompt values whose mean is the run's value (embrm.findings' linearized
     ratio for the normalized gain; the prompt's ρ for Spearman, NaN where undefined)."""
-    from embrm.findings import prompt_values
+    from .resampling import prompt_values
 
     if metric == "spearman":
         return run["spearman"]
@@ -77,7 +147,7 @@ def contrast(runs: dict, groups: Groups, metric: str) -> dict | None:
     Y[seed, prompt] is that average on each test prompt; a prompt whose Spearman contrast is
     undefined in every group of a seed takes the seed's mean over its other prompts, which leaves
     the seed's mean unchanged."""
-    from embrm.findings import crossed_interval
+    from .statistics import crossed_interval
 
     if not groups:
         return None
@@ -188,6 +258,8 @@ def verdict(pair: tuple) -> str:
 
 
 def interval(pair: tuple) -> str:
+    if not all(np.isfinite(pair)):
+        return "[no interval]"  # one seed: the crossed interval needs two
     return f"[{pair[0]:+.3f}, {pair[1]:+.3f}]"
 
 
@@ -291,26 +363,56 @@ def cell_name(design: str, annotator: str, n: int) -> str:
     return f"{design}/{annotator}/{n}"
 
 
-def attribution(folders: list[Path], heads: dict, cells: list[str] | None = None) -> str:
-    """The attribution tables, as Markdown; over the runs of ``cells`` only (each
-    ``DESIGN/ANNOTATOR/N``, as cell_name writes it) when given, else over every cell."""
-    runs = read_runs(folders)
-    if not runs:
-        raise SystemExit(
-            f"{', '.join(map(str, folders))}: no metrics.json with per-prompt values under it"
-        )
+def tables(runs: dict, variants: Iterable[str], cells: list[str] | None = None) -> str:
+    """The attribution tables, as Markdown, over the runs of ``cells`` only (each
+    ``DESIGN/ANNOTATOR/N``, as cell_name writes it) when given, else over every cell.
+    ``variants``: every variant the design has (a run it lacks shows as not run)."""
     if cells:
         ran = sorted({cell_name(*key[1:4]) for key in runs})
         unknown = sorted(set(cells) - set(ran))
         if unknown:
-            raise SystemExit(
-                f"--cell {', '.join(unknown)}: no run of that cell under "
-                f"{', '.join(map(str, folders))}; its cells are {', '.join(ran)}"
+            raise ValueError(
+                f"{', '.join(unknown)}: no run of that cell; the runs' cells are {', '.join(ran)}"
             )
         runs = {key: run for key, run in runs.items() if cell_name(*key[1:4]) in cells}
+    heads = dict.fromkeys(variants)
     lines = []
     for metric in METRICS:
         lines += head_table(runs, heads, metric)
         for clf_type in CLASSIFIERS:
             lines += part_tables(runs, heads, metric, clf_type)
     return "\n".join(lines)
+
+
+TITLE = "Attribution of the training recipe"
+INTRO = (
+    "Which training components move which head and which of the study's claims: each "
+    "component's paired effect of switching from the study's value to embrm's, measured from "
+    "both sides (from study: study+c − study; in embrm: embrm − embrm+c), with the findings' 95% "
+    "crossed interval over seeds and test prompts, uncorrected across the tables "
+    "(docs/protocol-ablation.md)."
+)
+
+
+def write(
+    metric_files: Iterable[Path | str], heads: Mapping[str, Mapping], md_path, html_path
+) -> str:
+    """attribution.md and its report page for one experiment's runs; returns the tables'
+    Markdown."""
+    from ..io import atomic_path
+    from ..pages import html_page, markdown_tables_html
+
+    variants = recipe_variants(heads)
+    runs = read_runs(metric_files, variants)
+    named = ", ".join(f"{name} = {v}" for name, v in variants.items() if name != v)
+    body = "\n".join(
+        [
+            *([f"Heads read as variants: {named}.", ""] if named else []),
+            tables(runs, variants.values()) if runs else "No run of a recipe variant finished.",
+        ]
+    )
+    with atomic_path(md_path) as tmp:
+        Path(tmp).write_text(f"# {TITLE}\n\n{INTRO}\n\n{body}\n")
+    with atomic_path(html_path) as tmp:
+        Path(tmp).write_text(html_page(TITLE, INTRO, markdown_tables_html(body)))
+    return body
