@@ -189,6 +189,13 @@ def test_slices_beyond_the_design_change_only_their_world_and_heads():
     full = ablation.config()["heads"]
     assert {h: full[h] for h in split["heads"]} == split["heads"]
     assert len(Plan(split, source="study-scale").runs) == 36
+    lgb = ablation.slice_config(ablation.SLICES["study-scale-lgb-split"])
+    assert {h: lgb["heads"][h] for h in scale["heads"]} == scale["heads"]
+    assert sorted(set(lgb["heads"]) - set(scale["heads"])) == [
+        "clf-lgb.embrm+split",
+        "clf-lgb.study+split",
+    ]
+    assert len(Plan(lgb, source="study-scale").runs) == 24
 
 
 def value_of(table: str, first: str, second: str) -> float:
