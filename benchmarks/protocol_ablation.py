@@ -42,9 +42,9 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 import yaml  # noqa: E402
 from embrm.findings import attribution as analysis  # noqa: E402
-from embrm.findings.attribution import HEADS, OTHER, variant_name  # noqa: E402
+from embrm.findings.attribution import HEADS, variant_name  # noqa: E402
 from embrm.heads import HEAD_TYPES  # noqa: E402
-from embrm.heads.recipe import PROTOCOLS, preset  # noqa: E402
+from embrm.heads.recipe import OTHER_PROTOCOL, PROTOCOLS, preset  # noqa: E402
 
 SEEDS = [0, 1, 2, 3, 4]
 
@@ -61,7 +61,7 @@ def ablation_heads() -> dict[str, dict]:
                 "params": {"protocol": base},
             }
         for base in PROTOCOLS:
-            own, other = preset(base, families), preset(OTHER[base], families)
+            own, other = preset(base, families), preset(OTHER_PROTOCOL[base], families)
             for component, value in other.items():
                 if value == own[component]:
                     continue  # the same value under both protocols: nothing to switch
@@ -243,7 +243,7 @@ def presets_config(explicit: bool) -> dict:
             params = {"protocol": base}
             if explicit:
                 params = {
-                    "protocol": OTHER[base],
+                    "protocol": OTHER_PROTOCOL[base],
                     **preset(base, HEAD_TYPES[head_type].RECIPE),
                 }
             heads[variant_name(head_type, base)] = {"type": head_type, "params": params}
@@ -273,15 +273,11 @@ def attribution(folders: Path | list[Path], cells: list[str] | None = None) -> s
     design's heads under ``folders`` (only those of ``cells``, each DESIGN/ANNOTATOR/N, when
     given); runs pair across folders."""
     folders = [folders] if isinstance(folders, Path) else list(folders)
-    variants = analysis.recipe_variants(ablation_heads())
     files = [path for folder in folders for path in folder.rglob("metrics.json")]
-    runs = analysis.read_runs(files, variants)
-    if not runs:
-        raise SystemExit(
-            f"{', '.join(map(str, folders))}: no metrics.json with per-prompt values under it"
-        )
     try:
-        return analysis.tables(runs, variants.values(), cells)
+        return analysis.markdown(files, ablation_heads(), cells)
+    except analysis.NoRuns as error:
+        raise SystemExit(f"{', '.join(map(str, folders))}: {error} under it") from None
     except ValueError as error:
         raise SystemExit(f"--cell {error}") from None
 

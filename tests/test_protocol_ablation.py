@@ -54,7 +54,7 @@ def test_every_variant_switches_one_component_to_the_other_protocols_value():
             continue
         ((component, value),) = params.items()
         assert name == f"{head['type']}.{base}+{component}"
-        assert value == preset(ablation.OTHER[base], families)[component]
+        assert value == preset(ablation.OTHER_PROTOCOL[base], families)[component]
         assert value != preset(base, families)[component]
     # Every component on which the presets differ is switched, from both sides, for every head.
     for head_type in ablation.HEADS:
@@ -292,6 +292,11 @@ def test_attribution_over_chosen_cells_reads_only_their_runs(tmp_path):
     assert abs(split_effect(["cross-random/bt-beta1/2000"])) < 0.01
     with pytest.raises(SystemExit, match="--cell same-random/bt-beta10/2000: no run of that cell"):
         ablation.attribution(tmp_path, ["same-random/bt-beta10/2000"])
+    # A folder with no run of the design's heads is named in the error.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SystemExit, match=f"{empty}: no metrics.json of a recipe variant"):
+        ablation.attribution(empty)
 
 
 def test_recipe_variants_are_read_from_the_heads_parameters_not_their_names():

@@ -39,14 +39,13 @@ from pathlib import Path
 import numpy as np
 
 from ..heads import HEAD_TYPES
-from ..heads.recipe import PROTOCOLS, preset
+from ..heads.recipe import OTHER_PROTOCOL, PROTOCOLS, preset
 
 HEADS = ("bt-mlp", "clf-mlp", "clf-lgb")
 BT = "bt-mlp"
 CLASSIFIERS = ("clf-mlp", "clf-lgb")
 METRICS = ("bon_gain_normalized", "spearman")
 NEGLIGIBLE = 0.01  # an effect whose interval lies inside ±this is called negligible
-OTHER = {"study": "embrm", "embrm": "study"}
 
 Groups = dict[tuple, list[tuple[float, tuple]]]  # group (seed last) → [(weight, run key), ...]
 
@@ -68,7 +67,7 @@ def recipe_variant(head: Mapping) -> tuple[str, dict] | None:
     params = dict(head.get("params") or {})
     base = params.pop("protocol", PROTOCOLS[0])
     families = HEAD_TYPES[head_type].RECIPE
-    own, other = preset(base, families), preset(OTHER[base], families)
+    own, other = preset(base, families), preset(OTHER_PROTOCOL[base], families)
     switched = []
     settings = {"members": head.get("members", 1)}
     for key, value in params.items():
@@ -384,6 +383,30 @@ def tables(runs: dict, variants: Iterable[str], cells: list[str] | None = None) 
     return "\n".join(lines)
 
 
+class NoRuns(ValueError):
+    """No finished run of a recipe variant among the metrics files."""
+
+
+def markdown(
+    metric_files: Iterable[Path | str], heads: Mapping[str, Mapping], cells: list[str] | None = None
+) -> str:
+    """The attribution of the runs in ``metric_files`` whose heads (configured name → ``{type,
+    params, members}``) are recipe variants, as Markdown: which head is which variant, then the
+    tables (over ``cells`` only when given). NoRuns when none of them finished with per-prompt
+    values; ValueError for a cell without runs."""
+    variants = recipe_variants(heads)
+    runs = read_runs(metric_files, variants)
+    if not runs:
+        raise NoRuns("no metrics.json of a recipe variant with per-prompt values")
+    named = ", ".join(f"{name} = {v}" for name, v in variants.items() if name != v)
+    return "\n".join(
+        [
+            *([f"Heads read as variants: {named}.", ""] if named else []),
+            tables(runs, variants.values(), cells),
+        ]
+    )
+
+
 TITLE = "Attribution of the training recipe"
 INTRO = (
     "Which training components move which head and which of the study's claims: each "
@@ -402,15 +425,10 @@ def write(
     from ..io import atomic_path
     from ..pages import html_page, markdown_tables_html
 
-    variants = recipe_variants(heads)
-    runs = read_runs(metric_files, variants)
-    named = ", ".join(f"{name} = {v}" for name, v in variants.items() if name != v)
-    body = "\n".join(
-        [
-            *([f"Heads read as variants: {named}.", ""] if named else []),
-            tables(runs, variants.values()) if runs else "No run of a recipe variant finished.",
-        ]
-    )
+    try:
+        body = markdown(metric_files, heads)
+    except NoRuns:
+        body = "No run of a recipe variant finished."
     with atomic_path(md_path) as tmp:
         Path(tmp).write_text(f"# {TITLE}\n\n{INTRO}\n\n{body}\n")
     with atomic_path(html_path) as tmp:

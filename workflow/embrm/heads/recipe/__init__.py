@@ -30,6 +30,8 @@ from ...errors import ConfigError
 
 # The training protocols: named presets of every component.
 PROTOCOLS = ("embrm", "study")
+# Each protocol's counterpart: a component switched in one preset takes the other's value.
+OTHER_PROTOCOL = dict(zip(PROTOCOLS, reversed(PROTOCOLS), strict=True))
 
 # The registry: one line per component module of this package (its COMPONENT).
 MODULES = (
